@@ -1,0 +1,32 @@
+"""What data a run uses and how it is preprocessed: recorded with every result."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import field
+from typing import Literal
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Dataset spec plus preprocessing. Stored in ``run.json`` so numbers carry their protocol.
+
+    ``data`` is a name (``digits``, ``mnist5k``, ``faces``, ``photos``, ``mnist``,
+    ``fashion-mnist``, ``cifar10``) or a file source (``idx:DIR``, ``npz:FILE``,
+    ``folder:DIR``, ``cifar:DIR``).
+    """
+
+    data: str = field(default="mnist5k", metadata={"help": "dataset name or idx:/npz:/folder:/cifar: source"})
+    split: Literal["train", "val", "test", "all"] = field(
+        default="train", metadata={"help": "which split to train on"})
+    image_size: int | None = field(
+        default=None, metadata={"help": "resize (keeping aspect, then pad) to this square size"})
+    grayscale: bool = field(default=False, metadata={"help": "convert colour images to grey"})
+    binarize: Literal["auto", "none", "static", "dynamic"] = field(
+        default="auto", metadata={"help": "binarise pixels: dynamic = resample Bernoulli(x) every "
+                                          "batch, static = once with --binarize-seed; auto = "
+                                          "what the model needs"})
+    binarize_seed: int = field(default=0, metadata={"help": "seed of static binarisation"})
+    dequantize: bool = field(
+        default=False, metadata={"help": "add uniform noise to 8-bit pixels (continuous models)"})
+    split_seed: int = field(default=0, metadata={"help": "seed of the train/val/test split"})

@@ -1,0 +1,212 @@
+"""The model protocol every genvision family follows, the registry, and save/load.
+
+One interface for the whole taxonomy (see ``shared/GUIDE.md``):
+
+* a ``@dataclass`` config, JSON-serialisable, that rebuilds the model;
+* ``loss(x, y=None) -> dict[str, Tensor]`` with key ``"loss"`` plus named terms to log;
+* ``sample(n, y=None, generator=None) -> Tensor`` of shape [n, C, H, W] in [0, 1];
+* ``log_prob(x, y=None) -> Tensor`` of shape [N] in **nats per image**; the class
+  attribute ``likelihood_kind`` says whether it is ``"exact"``, a ``"bound"`` or ``"none"``;
+* optional ``training_step(batch, optimizers)`` for models with several optimisers (GANs);
+* optional ``figures(x, y, generator) -> dict[name, Tensor]`` of extra image grids
+  (reconstructions, interpolations) for the report;
+* ``save_pretrained(dir)`` writes ``config.json`` + ``model.safetensors``;
+  :func:`load` rebuilds any registered model from such a directory or a run directory.
+
+Checkpoints never contain pickled code: weights are safetensors, the config is JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from .. import config as cfg
+from ..errors import CheckpointError, UserError
+from ..io import atomic_write_json, load_tensors, read_json, save_tensors
+
+LikelihoodKind = Literal["exact", "bound", "none"]
+
+_REGISTRY: dict[str, type[GenerativeModel]] = {}
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Fields every model config has: the data shape it models and its conditioning.
+
+    Subclasses add their own hyper-parameters. ``image_size`` is (height, width).
+    """
+
+    channels: int = dataclasses.field(default=1, metadata={"cli": False})
+    image_size: tuple[int, int] = dataclasses.field(default=(28, 28), metadata={"cli": False})
+    num_classes: int = dataclasses.field(
+        default=0, metadata={"cli": False, "help": "0 = unconditional"})
+    data_kind: Literal["binary", "grey8", "rgb8", "continuous"] = dataclasses.field(
+        default="binary", metadata={"cli": False,
+                                    "help": "what pixel values mean: {0,1}, 256 levels, ..."})
+    seed: int = dataclasses.field(default=0, metadata={"help": "seed for weight init"})
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.channels, *self.image_size)
+
+    @property
+    def dims(self) -> int:
+        c, h, w = self.shape
+        return c * h * w
+
+
+def register(name: str):
+    """Class decorator: make a model available as ``genvision train NAME``."""
+
+    def wrap(cls: type[GenerativeModel]) -> type[GenerativeModel]:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"model name {name!r} registered twice")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    """Names of every registered model, sorted."""
+    from . import _load_all  # noqa: F401  (imports every family so they register)
+
+    return sorted(_REGISTRY)
+
+
+def get_model_class(name: str) -> type[GenerativeModel]:
+    names = list_models()
+    if name not in _REGISTRY:
+        raise UserError(f"unknown model {name!r}", f"choose one of: {', '.join(names)}")
+    return _REGISTRY[name]
+
+
+class GenerativeModel(nn.Module):
+    """Base class of every genvision model. See the module docstring for the protocol."""
+
+    name: ClassVar[str] = "?"
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    likelihood_kind: ClassVar[LikelihoodKind] = "none"
+    #: data kinds the model accepts; the CLI refuses others with a clear error
+    supported_data_kinds: ClassVar[tuple[str, ...]] = ("binary",)
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}")
+        self.config = config
+
+    # ----- protocol -------------------------------------------------------------------
+    def loss(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def sample(self, n: int, y: Tensor | None = None,
+               generator: torch.Generator | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def log_prob(self, x: Tensor, y: Tensor | None = None, **kwargs: Any) -> Tensor:
+        raise UserError(f"{self.name} has no likelihood",
+                        "evaluate it with sample-based metrics instead")
+
+    def likelihood_protocol(self, **kwargs: Any) -> dict[str, Any]:
+        """How ``log_prob`` is computed, recorded next to every likelihood number."""
+        return {"kind": self.likelihood_kind}
+
+    def figures(self, x: Tensor, y: Tensor | None = None,
+                generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Extra named image batches for the report, each [N, C, H, W] in [0, 1]."""
+        return {}
+
+    # ----- helpers --------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def check_input(self, x: Tensor, y: Tensor | None = None) -> None:
+        """Raise a one-line :class:`UserError` when ``x``/``y`` do not fit this model."""
+        want = self.config.shape
+        if x.dim() != 4 or tuple(x.shape[1:]) != want:
+            raise UserError(
+                f"{self.name} expects images of shape [N, {want[0]}, {want[1]}, {want[2]}], "
+                f"got {list(x.shape)}",
+                "resize the data with --image-size or train a model for this shape",
+            )
+        if self.config.num_classes and y is None:
+            raise UserError(f"{self.name} is class-conditional and needs labels",
+                            "pass --label / use a labelled dataset")
+        if y is not None and not self.config.num_classes:
+            raise UserError(f"{self.name} is unconditional but labels were given",
+                            "drop --label or train with --conditional")
+        if y is not None and (y.min() < 0 or y.max() >= self.config.num_classes):
+            raise UserError(
+                f"label out of range: the model knows classes 0..{self.config.num_classes - 1}",
+                "pass a label in that range")
+
+    # ----- save / load ----------------------------------------------------------------
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Write ``config.json`` and ``model.safetensors`` (each atomically) to ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_tensors(directory / WEIGHTS_FILE, self.state_dict(), metadata={"model": self.name})
+        atomic_write_json(directory / CONFIG_FILE,
+                          {"model": self.name, "config": cfg.to_dict(self.config)})
+
+    @classmethod
+    def from_config_dict(cls, data: dict[str, Any]) -> GenerativeModel:
+        return cls(cfg.from_dict(cls.config_class, data, what=f"{cls.name} config"))
+
+
+def resolve_model_dir(path: str | os.PathLike) -> Path:
+    """Find the directory holding ``config.json`` + weights for a model or a run directory.
+
+    A run directory keeps its checkpoints under ``checkpoints/`` with a ``latest`` pointer.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist", "check the run or model directory path")
+    if (path / CONFIG_FILE).is_file():
+        return path
+    latest = path / "checkpoints" / "latest"
+    if latest.is_file():
+        target = path / "checkpoints" / latest.read_text().strip()
+        if (target / CONFIG_FILE).is_file():
+            return target
+        raise CheckpointError(f"{latest} points to a missing checkpoint {target.name}",
+                              "restore the checkpoint or retrain")
+    raise CheckpointError(f"{path} holds no model (no config.json, no checkpoints/latest)",
+                          "pass a run directory written by `genvision train` or save_pretrained")
+
+
+def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> GenerativeModel:
+    """Rebuild a model from a ``save_pretrained`` directory or a run directory.
+
+    Example:
+        >>> model = genvision.load("runs/vae")      # doctest: +SKIP
+        >>> x = model.sample(16)                     # [16, C, H, W] in [0, 1]
+    """
+    directory = resolve_model_dir(path)
+    meta = read_json(directory / CONFIG_FILE, what="model config")
+    if not isinstance(meta, dict) or "model" not in meta or "config" not in meta:
+        raise CheckpointError(f"{directory / CONFIG_FILE} is not a genvision model config",
+                              "pass a directory written by genvision")
+    model = get_model_class(meta["model"]).from_config_dict(meta["config"])
+    state = load_tensors(directory / WEIGHTS_FILE)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(f"weights in {directory} do not match its config ({first})",
+                              "the checkpoint is damaged or from another version") from None
+    return model.to(device).eval()

@@ -1,0 +1,39 @@
+"""Options of the one training loop (``genvision.train.loop``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import field
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Budget, optimiser and bookkeeping for :func:`genvision.train.train`.
+
+    Budgets are *additional* work from where the run stands: on ``--resume`` a budget of
+    ``minutes=2`` trains two more minutes. Exactly one of steps / epochs / minutes is
+    normally given; if several are, training stops at whichever is reached first.
+    """
+
+    steps: int | None = field(default=None, metadata={"help": "train this many (more) steps"})
+    epochs: float | None = field(default=None, metadata={"help": "train this many (more) epochs"})
+    minutes: float | None = field(default=None, metadata={"help": "train this many (more) minutes"})
+    batch_size: int = field(default=64, metadata={"help": "images per step (per process)"})
+    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    beta1: float = field(default=0.9, metadata={"help": "AdamW beta1"})
+    beta2: float = field(default=0.999, metadata={"help": "AdamW beta2"})
+    warmup_steps: int = field(default=0, metadata={"help": "linear learning-rate warm-up steps"})
+    grad_clip: float = field(default=0.0, metadata={"help": "clip gradient norm (0 = off)"})
+    ema_decay: float = field(default=0.0, metadata={"help": "EMA of weights for sampling/eval "
+                                                            "(0 = off, e.g. 0.999)"})
+    seed: int = field(default=0, metadata={"help": "seed for data order, noise and init"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, mps"})
+    amp: bool = field(default=True, metadata={"help": "mixed precision (CUDA only; ignored on CPU)"})
+    log_every: int = field(default=50, metadata={"help": "write a metrics.jsonl line every N steps"})
+    eval_every: int = field(default=0, metadata={"help": "validate every N steps (0 = at the end)"})
+    checkpoint_every: int = field(default=500, metadata={"help": "checkpoint every N steps"})
+    sample_every: int = field(default=0, metadata={"help": "write a sample grid every N steps "
+                                                           "(0 = at the end only)"})
+    keep_checkpoints: int = field(default=2, metadata={"help": "how many checkpoints to keep"})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
