@@ -16,7 +16,8 @@ class DataConfig:
     ``folder:DIR``, ``cifar:DIR``).
     """
 
-    data: str = field(default="mnist5k", metadata={"help": "dataset name or idx:/npz:/folder:/cifar: source"})
+    data: str = field(
+        default="mnist5k", metadata={"help": "dataset name or idx:/npz:/folder:/cifar: source"})
     split: Literal["train", "val", "test", "all"] = field(
         default="train", metadata={"help": "which split to train on"})
     image_size: int | None = field(

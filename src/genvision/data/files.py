@@ -1,0 +1,184 @@
+"""User files: ``idx:PATH``, ``npz:FILE``, ``folder:DIR``, ``cifar:DIR``.
+
+This module reads ``.npz`` arrays and folders of image files, and dispatches the IDX and
+CIFAR prefixes to their readers (:mod:`.idx`, :mod:`.cifar`). Everything a user can get
+wrong (missing file, bad shape, corrupt image) becomes a one-line :class:`DataError`.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import DataError
+from .base import ImageSet, check_split, from_numpy, split_indices
+from .cifar import load_cifar
+from .idx import load_idx
+from .transforms import resize_pad_array
+
+PREFIXES = ("idx:", "npz:", "folder:", "cifar:")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+# ----- npz ---------------------------------------------------------------------------------
+def _npz_images(x: np.ndarray, path: Path) -> np.ndarray:
+    """[N,H,W] / [N,H,W,C] / [N,C,H,W], uint8 or float in [0, 1] -> uint8 [N, C, H, W]."""
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[1] in (1, 3):
+        pass  # already channels-first
+    elif x.ndim == 4 and x.shape[3] in (1, 3):
+        x = x.transpose(0, 3, 1, 2)
+    else:
+        raise DataError(f"{path}: x has shape {list(x.shape)}, expected [N, H, W], "
+                        f"[N, H, W, C] or [N, C, H, W] with C = 1 or 3",
+                        "reshape x (drop any alpha channel) and save it again")
+    if len(x) == 0:
+        raise DataError(f"{path}: x holds no images", "save at least one image in x")
+    if x.dtype == np.uint8:
+        return x
+    if x.dtype == np.bool_:
+        return x.astype(np.uint8) * 255
+    if np.issubdtype(x.dtype, np.floating):
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo >= 0.0 and hi <= 1.0):
+            raise DataError(f"{path}: float x must lie in [0, 1], found [{lo:g}, {hi:g}]",
+                            "divide 8-bit pixels by 255, or save x as uint8")
+        return np.rint(x * 255.0).astype(np.uint8)
+    if np.issubdtype(x.dtype, np.integer) and x.min() >= 0 and x.max() <= 255:
+        return x.astype(np.uint8)
+    raise DataError(f"{path}: x has dtype {x.dtype} with values outside 0..255",
+                    "save x as uint8 0..255 or float in [0, 1]")
+
+
+def load_npz(path: str, split: str, split_seed: int = 0) -> ImageSet:
+    """Load ``npz:FILE`` (array ``x``, optional integer ``y``), split 80/10/10 by seed.
+
+    Returns:
+        ImageSet with uint8 [N, C, H, W].
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(f"npz file {p} does not exist", "check the path after npz:")
+    try:
+        # allow_pickle=False: an .npz from elsewhere must never run code when opened.
+        with np.load(p, allow_pickle=False) as f:
+            if "x" not in f.files:
+                raise DataError(f"{p} has no array 'x' (arrays: {', '.join(f.files) or 'none'})",
+                                "save the images as x, e.g. np.savez(path, x=images, y=labels)")
+            x = f["x"]
+            y = f["y"] if "y" in f.files else None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"{p} is not a readable .npz file ({exc})",
+                        "save it with np.savez; object arrays are not accepted") from None
+    x = _npz_images(x, p)
+    if y is not None:
+        if y.ndim != 1 or len(y) != len(x):
+            raise DataError(f"{p}: y has shape {list(y.shape)} but x holds {len(x)} images",
+                            "save one integer label per image")
+        if not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
+            raise DataError(f"{p}: y must hold non-negative integers (got {y.dtype})",
+                            "save labels as integers 0..K-1")
+    idx = split_indices(len(x), split, split_seed)
+    return from_numpy(x[idx], None if y is None else y[idx], f"npz:{path}", split)
+
+
+# ----- folder ------------------------------------------------------------------------------
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """One file -> uint8 [H, W, 3] (alpha dropped; first frame of a GIF)."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return np.asarray(im.convert("RGB"))
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError,
+            Image.DecompressionBombError) as exc:
+        raise DataError(f"cannot read image {path} ({type(exc).__name__})",
+                        "delete or replace the corrupt file") from None
+
+
+def _listing(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str] | None]:
+    """Files, labels and class names; sub-folders with images are classes."""
+    classes = sorted(d.name for d in folder.iterdir()
+                     if d.is_dir() and not d.name.startswith(".") and _image_files(d))
+    if not classes:
+        return _image_files(folder), None, None
+    loose = [p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower()
+             in IMAGE_EXTENSIONS]
+    if loose:
+        raise DataError(f"{folder} mixes class sub-folders with loose images ({loose[0]}, ...)",
+                        "move every image into a class sub-folder, or remove the sub-folders")
+    files, labels = [], []
+    for k, name in enumerate(classes):
+        found = _image_files(folder / name)
+        files += found
+        labels += [k] * len(found)
+    return files, np.asarray(labels, dtype=np.int64), classes
+
+
+def load_folder(path: str, split: str, split_seed: int = 0,
+                image_size: int | None = None) -> ImageSet:
+    """Load ``folder:DIR`` of png/jpg/jpeg/bmp/gif/webp files, split 80/10/10 by seed.
+
+    Sub-folders of DIR (sorted by name) become class labels; without sub-folders the set
+    is unlabelled. Images become grey (C = 1) when every one is grey, else RGB.
+
+    Args:
+        image_size: resize (keep aspect, pad) each image to this square side; required
+            when the images differ in size.
+
+    Returns:
+        ImageSet with uint8 [N, C, H, W].
+    """
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"folder {folder} does not exist", "check the path after folder:")
+    files, labels, classes = _listing(folder)
+    if not files:
+        raise DataError(f"no images found in {folder}",
+                        f"put {'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} files in it")
+    idx = split_indices(len(files), split, split_seed)
+    # Read every file (not just the split) so the grey/RGB decision and the size check do
+    # not depend on the split: all splits of one folder have the same shape.
+    imgs = [_read_image(f) for f in files]
+    if image_size:
+        imgs = [resize_pad_array(im, image_size) for im in imgs]
+    sizes = sorted({im.shape[:2] for im in imgs})
+    if len(sizes) > 1:
+        raise DataError(f"images in {folder} have {len(sizes)} different sizes "
+                        f"(e.g. {sizes[0]} and {sizes[-1]})",
+                        "pass --image-size N to resize them to N x N")
+    x = np.stack([imgs[i] for i in idx]).transpose(0, 3, 1, 2)
+    all_grey = all((im[..., 0] == im[..., 1]).all() and (im[..., 1] == im[..., 2]).all()
+                   for im in imgs)
+    if all_grey:
+        x = x[:, :1]
+    return from_numpy(x, None if labels is None else labels[idx], f"folder:{path}", split,
+                      classes)
+
+
+def load_file_source(spec: str, split: str, split_seed: int = 0,
+                     image_size: int | None = None) -> ImageSet:
+    """Dispatch a ``prefix:PATH`` spec to its reader."""
+    check_split(split)
+    prefix, _, path = spec.partition(":")
+    if not path:
+        raise DataError(f"{spec!r} has no path after {prefix}:",
+                        f"write it as {prefix}:/path/to/data")
+    if prefix == "idx":
+        return load_idx(path, split, split_seed)
+    if prefix == "npz":
+        return load_npz(path, split, split_seed)
+    if prefix == "folder":
+        return load_folder(path, split, split_seed, image_size)
+    if prefix == "cifar":
+        return load_cifar(path, split, split_seed)
+    raise DataError(f"unknown data prefix {prefix + ':'!r}", f"use one of {', '.join(PREFIXES)}")

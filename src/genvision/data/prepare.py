@@ -1,0 +1,163 @@
+"""Turn a :class:`DataConfig` into model-ready float tensors plus the protocol they obey.
+
+The protocol dict travels with every number (``shared/GUIDE.md``: numbers without their
+protocol are not comparable). Per-batch randomness (dynamic binarisation, dequantisation
+noise) is a ``batch_transform(x, generator)`` drawing everything from the generator the
+training loop passes in, so a run is exactly reproducible from its seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor
+
+from ..errors import DataError
+from .base import ImageSet
+from .config import DataConfig
+from .sources import load_dataset
+from .transforms import binarize_dynamic, binarize_static, dequantize
+
+DATA_KINDS = ("binary", "grey8", "rgb8", "continuous")
+
+
+@dataclass
+class Prepared:
+    """Model-ready data.
+
+    Attributes:
+        train: the chosen split as uint8 images (what ``x`` was made from).
+        x: float32 [N, C, H, W] in [0, 1] (static binarisation already applied if asked).
+        y: int64 [N] labels or None.
+        batch_transform: ``f(x_batch, generator) -> x_batch`` applied per batch (dynamic
+            binarisation / dequantisation), or None.
+        data_kind: what ``x`` (after the batch transform) holds: ``binary`` | ``grey8`` |
+            ``rgb8`` | ``continuous``.
+        protocol: JSON-ready description of the data and preprocessing.
+    """
+
+    train: ImageSet
+    x: Tensor
+    y: Tensor | None
+    batch_transform: Callable[..., Tensor] | None
+    data_kind: str
+    protocol: dict[str, Any]
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes of the source (0 when unlabelled)."""
+        return self.train.num_classes
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return self.train.shape
+
+
+def resolve_binarize(binarize: str, model_data_kind: str, *, evaluation: bool = False) -> str:
+    """``auto`` -> ``dynamic`` (training) / ``static`` (evaluation) for binary models, else
+    ``none``; at evaluation any binarisation is static so every model sees the same bits."""
+    if model_data_kind not in DATA_KINDS:
+        raise ValueError(f"model data kind must be one of {DATA_KINDS}, got {model_data_kind!r}")
+    if binarize == "auto":
+        binarize = "dynamic" if model_data_kind == "binary" else "none"
+    if binarize not in ("none", "static", "dynamic"):
+        raise DataError(f"unknown binarisation {binarize!r}", "use auto, none, static or dynamic")
+    return "static" if evaluation and binarize == "dynamic" else binarize
+
+
+def _prepare(ds: ImageSet, cfg: DataConfig, scheme: str) -> Prepared:
+    if scheme != "none" and cfg.dequantize:
+        raise DataError("binarisation and dequantisation cannot both be on",
+                        "use --binarize none with --dequantize, or drop --dequantize")
+    x = ds.to_float()
+    transform = None
+    if scheme == "static":
+        x = binarize_static(x, cfg.binarize_seed)  # whole split, file order: see transforms
+    elif scheme == "dynamic":
+        transform = binarize_dynamic
+    elif cfg.dequantize:
+        transform = dequantize
+    if scheme != "none":
+        kind = "binary"
+    elif cfg.dequantize:
+        kind = "continuous"
+    else:
+        kind = "grey8" if ds.shape[0] == 1 else "rgb8"
+    protocol = {
+        "source": ds.source, "split": ds.split, "n": len(ds), "shape": list(ds.shape),
+        "num_classes": ds.num_classes, "split_seed": cfg.split_seed,
+        "binarize": {"scheme": scheme,
+                     "seed": cfg.binarize_seed if scheme == "static" else None},
+        "dequantize": ({"kind": "uniform", "formula": "(x*255+u)/256"} if cfg.dequantize
+                       else None),
+        "resize": cfg.image_size, "grayscale": cfg.grayscale, "data_kind": kind,
+    }
+    return Prepared(ds, x, ds.y, transform, kind, protocol)
+
+
+def _load(cfg: DataConfig, cache_dir) -> ImageSet:
+    return load_dataset(cfg.data, cfg.split, image_size=cfg.image_size,
+                        grayscale=cfg.grayscale, split_seed=cfg.split_seed, cache_dir=cache_dir)
+
+
+def prepare(cfg: DataConfig, model_data_kind: str, *, for_eval: bool = False,
+            cache_dir=None) -> Prepared:
+    """Load ``cfg.split`` of ``cfg.data`` and preprocess it for training.
+
+    Args:
+        cfg: the data config.
+        model_data_kind: the model's ``data_kind`` (``binary`` | ``grey8`` | ``rgb8`` |
+            ``continuous``); decides what ``binarize="auto"`` means.
+        for_eval: prepare ``cfg.split`` as an evaluation set instead (same as
+            :func:`prepare_eval`: static binarisation, no per-batch bits).
+
+    Returns:
+        :class:`Prepared`.
+    """
+    if for_eval:
+        return prepare_eval(cfg, cfg.split, model_data_kind=model_data_kind, cache_dir=cache_dir)
+    scheme = resolve_binarize(cfg.binarize, model_data_kind)
+    return _prepare(_load(cfg, cache_dir), cfg, scheme)
+
+
+def prepare_eval(source: DataConfig | str, split: str = "test", *,
+                 model_data_kind: str = "binary", binarize: str | None = None,
+                 binarize_seed: int | None = None, n: int | None = None,
+                 cache_dir=None) -> Prepared:
+    """Prepare an evaluation set: static binarisation for binary models, never per-batch bits.
+
+    The whole split is binarised in file order with ``binarize_seed`` (default: the
+    config's, i.e. 0), THEN the first ``n`` images are kept, so a subset is a prefix of the
+    full benchmark set.
+
+    Args:
+        source: a :class:`DataConfig` (its ``split`` is replaced) or a dataset spec.
+        split: split to evaluate on.
+        model_data_kind: the model's data kind.
+        binarize: override the config's binarisation (``auto`` | ``none`` | ``static``).
+        binarize_seed: override the static seed.
+        n: keep only the first ``n`` images.
+
+    Returns:
+        :class:`Prepared` whose ``batch_transform`` is only ever dequantisation noise.
+    """
+    cfg = DataConfig(data=source) if isinstance(source, str) else source
+    changes: dict[str, Any] = {"split": split}
+    if binarize is not None:
+        changes["binarize"] = binarize
+    if binarize_seed is not None:
+        changes["binarize_seed"] = binarize_seed
+    cfg = dataclasses.replace(cfg, **changes)
+    scheme = resolve_binarize(cfg.binarize, model_data_kind, evaluation=True)
+    prep = _prepare(_load(cfg, cache_dir), cfg, scheme)
+    if n is not None and n < len(prep.x):
+        keep = list(range(n))
+        prep.train = prep.train.subset(keep)
+        prep.x, prep.y = prep.x[:n], None if prep.y is None else prep.y[:n]
+        prep.protocol["n"] = n
+        prep.protocol["subset"] = f"first {n} of the split, after binarisation"
+    return prep
