@@ -44,7 +44,8 @@ def save_grid(images: Tensor, path: str | os.PathLike, nrow: int | None = None,
     arr = make_grid(images, nrow=nrow)
     pil = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
     if scale is None:
-        scale = max(1, 256 // max(arr.shape[0], arr.shape[1]) + 1) if max(arr.shape[:2]) < 256 else 1
+        side = max(arr.shape[:2])
+        scale = max(1, 256 // side + 1) if side < 256 else 1
         scale = min(scale, 4)
     if scale > 1:
         pil = pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)

@@ -1,0 +1,273 @@
+"""One static HTML page per run: ``runs/NAME/report.html``.
+
+The page shows the run's title, a summary, the sample grid and other figures, the loss
+curves (``loss.png``, drawn by :mod:`genvision.report.plots`), every evaluation number next
+to its protocol (data, split, n, binarisation, likelihood kind / estimator / k) and the
+model / train / data configs. It is self-contained: relative image paths, inline CSS, no
+JavaScript and no external resource, so it opens from disk, from a copied run folder or
+from a CI artifact. Every string read from the run is HTML-escaped. A missing piece is
+replaced by a short note; only a missing run directory is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import UserError
+from ..io import atomic_write_text
+from . import format as fmt
+from .plots import plot_loss_curves
+from .run import (
+    figure_files,
+    model_family,
+    progress_grids,
+    read_json_or_none,
+    read_metrics,
+    summarise,
+)
+
+REPORT_FILE = "report.html"
+LOSS_PNG = "loss.png"
+#: most progress grids shown in the strip (evenly spaced, always the first and last)
+MAX_PROGRESS = 10
+#: run.json entries shown as their own config table, with their headings
+_CONFIG_BLOCKS = (("model_config", "model"), ("train_config", "training"),
+                  ("data", "data (protocol)"), ("data_config", "data options"))
+#: families whose training loss is not a likelihood in nats
+_NON_LIKELIHOOD_FAMILIES = ("implicit (GAN)", "diffusion")
+
+_CSS = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
+ color:#1d232b;background:#f6f7f9;margin:0}
+main{max-width:1100px;margin:0 auto;padding:24px 28px 48px}
+h1{font-size:26px;margin:0 0 4px;word-break:break-all}
+h2{font-size:19px;margin:32px 0 10px;padding-bottom:4px;border-bottom:1px solid #dde1e6}
+h3{font-size:15px;margin:14px 0 6px}
+.sub{color:#59636e;margin:0 0 12px}
+nav{font-size:13px;margin:8px 0 0}nav a{margin-right:12px;color:#2a5db0}
+.cards{display:flex;flex-wrap:wrap;gap:10px}
+.card{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:8px 14px;min-width:120px}
+.card .k{font-size:12px;color:#59636e}.card .v{font-size:18px;font-weight:600}
+figure{margin:0 0 14px;display:inline-block;vertical-align:top;background:#fff;
+ border:1px solid #dde1e6;border-radius:6px;padding:8px}
+figure img{display:block;max-width:100%;height:auto;image-rendering:pixelated}
+figure.plot img{image-rendering:auto}
+figcaption{font-size:13px;color:#59636e;margin-top:4px;text-align:center}
+.strip{display:flex;flex-wrap:wrap;gap:8px}.strip figure{width:150px}
+.strip img{width:150px}
+table{border-collapse:collapse;background:#fff;font-size:13.5px;margin-bottom:8px}
+th,td{border:1px solid #dde1e6;padding:4px 9px;text-align:left;vertical-align:top}
+th{background:#eef1f4;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.grp,td.proto{border-top:2px solid #aab3bd}
+td.proto{font-size:12.5px;color:#39424c;max-width:380px}
+.pk{color:#6a737d}
+.configs{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:14px}
+.configs table{width:100%}.configs td:first-child{color:#39424c;white-space:nowrap}
+.configs td{word-break:break-word}
+.note{color:#8a5a00;background:#fff8e6;border:1px solid #f0d89a;border-radius:4px;
+ padding:6px 10px;display:inline-block;font-size:13.5px}
+footer{margin-top:36px;font-size:12px;color:#6a737d}
+"""
+
+
+def write_report(run_dir: str | os.PathLike) -> Path:
+    """Write ``run_dir/report.html`` (and ``run_dir/loss.png``) atomically; return its path.
+
+    Raises:
+        UserError: when ``run_dir`` is not a directory. Any other missing or unreadable
+            piece (run.json, metrics, figures) becomes a note on the page.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory {run_dir} does not exist",
+                        "pass the folder a training run wrote, e.g. runs/NAME")
+    out = run_dir / REPORT_FILE
+    atomic_write_text(out, render_report(run_dir))
+    return out
+
+
+def render_report(run_dir: Path) -> str:
+    """The report page of ``run_dir`` as an HTML string (writes ``loss.png`` as a side effect)."""
+    run = read_json_or_none(run_dir / "run.json")
+    run = run if isinstance(run, dict) else None
+    records = read_metrics(run_dir / "metrics.jsonl")
+    model = run.get("model") if run else None
+    model = model if isinstance(model, str) else None
+    family = model_family(model, run)
+    sections = [
+        ("summary", "Summary", _summary(run, records)),
+        ("samples", "Samples", _samples(run_dir)),
+        ("figures", "Figures", _figures(run_dir)),
+        ("progress", "Samples during training", _progress(run_dir)),
+        ("loss", "Loss curves", _loss(run_dir, records, family)),
+        ("metrics", "Evaluation", _metrics(run_dir)),
+        ("config", "Configuration", _configs(run)),
+    ]
+    sections = [s for s in sections if s[2] is not None]
+    name = run_dir.resolve().name
+    sub = [("model", model), ("family", family),
+           ("created", run.get("created") if run else None),
+           ("genvision", run.get("genvision_version") if run else None)]
+    sub_html = " · ".join(f"{k} <b>{_e(v)}</b>" for k, v in sub if v)
+    nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title, _ in sections)
+    body = "\n".join(f'<section id="{sid}"><h2>{_e(title)}</h2>\n{html}</section>'
+                     for sid, title, html in sections)
+    missing = "" if run else _note("run.json is missing or unreadable: model and configs unknown.")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1">\n'
+            f"<title>{_e(name)} · {_e(model or 'run')} · genvision report</title>\n"
+            f"<style>{_CSS}</style></head>\n<body><main>\n"
+            f"<header><h1>{_e(name)}</h1><p class=\"sub\">{sub_html}</p>{missing}"
+            f"<nav>{nav}</nav></header>\n{body}\n"
+            f"<footer>Static report written by genvision.report from the files in this "
+            f"run folder.</footer>\n</main></body></html>\n")
+
+
+# ----- helpers --------------------------------------------------------------------------
+def _e(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{_e(text)}</p>'
+
+
+def _img(run_dir: Path, path: Path, caption: str, cls: str = "") -> str:
+    """A ``<figure>`` for ``path`` with a relative src, or a note when it cannot be read."""
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except (OSError, UnidentifiedImageError, ValueError):
+        return _note(f"{path.relative_to(run_dir).as_posix()} could not be read as an image.")
+    src = quote(path.relative_to(run_dir).as_posix())
+    cls_attr = f' class="{cls}"' if cls else ""
+    return (f'<figure{cls_attr}><img src="{src}" width="{width}" height="{height}" '
+            f'alt="{_e(caption)}"><figcaption>{_e(caption)}</figcaption></figure>')
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """A table from already-escaped cell HTML (cells may carry ``<td ...>`` themselves)."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in r)
+                   + "</tr>\n" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>"
+
+
+# ----- sections (each returns HTML, or None to leave the section out) ---------------------
+def _summary(run: dict | None, records: list[dict]) -> str:
+    stats = summarise(records)
+    cards: list[tuple[str, str]] = []
+    params = run.get("num_parameters") if run else None
+    if fmt.is_result("num_parameters", params):
+        cards.append(("parameters", fmt.fmt_number(params)))
+    if "step" in stats:
+        cards.append(("steps", fmt.fmt_number(int(stats["step"]))))
+    if "epoch" in stats:
+        cards.append(("epochs", fmt.fmt_number(round(stats["epoch"], 2))))
+    if "time_s" in stats:
+        cards.append(("training time", fmt.fmt_duration(stats["time_s"])))
+    if "images_per_s" in stats:
+        cards.append(("train images/s (median)", fmt.fmt_number(round(stats["images_per_s"], 1))))
+    for split in ("train", "val"):
+        if f"{split}_loss" in stats:
+            cards.append((f"last {split} loss", fmt.fmt_number(stats[f"{split}_loss"])))
+    html = "".join(f'<div class="card"><div class="k">{_e(k)}</div><div class="v">{_e(v)}</div>'
+                   f"</div>" for k, v in cards)
+    html = f'<div class="cards">{html}</div>' if cards else ""
+    if not records:
+        html += _note("No training metrics logged (metrics.jsonl missing or empty).")
+    return html
+
+
+def _samples(run_dir: Path) -> str:
+    path = run_dir / "samples.png"
+    if not path.is_file():
+        return _note("No sample grid (samples.png) in this run.")
+    return _img(run_dir, path, "samples from the final model")
+
+
+def _figures(run_dir: Path) -> str | None:
+    figs = figure_files(run_dir, exclude=("samples.png", LOSS_PNG))
+    if not figs:
+        return None
+    return "\n".join(_img(run_dir, p, p.stem.replace("_", " ")) for p in figs)
+
+
+def _progress(run_dir: Path) -> str | None:
+    grids = progress_grids(run_dir)
+    if not grids:
+        return None
+    if len(grids) > MAX_PROGRESS:
+        idx = {round(i * (len(grids) - 1) / (MAX_PROGRESS - 1)) for i in range(MAX_PROGRESS)}
+        grids = [g for i, g in enumerate(grids) if i in idx]
+    figs = "\n".join(_img(run_dir, p, f"step {step:,}") for step, p in grids)
+    return f'<div class="strip">{figs}</div>'
+
+
+def _loss(run_dir: Path, records: list[dict], family: str | None) -> str:
+    unit = "value" if family in _NON_LIKELIHOOD_FAMILIES else "nats/image"
+    try:
+        path = plot_loss_curves(records, run_dir / LOSS_PNG, default_unit=unit)
+    except (ValueError, OSError, RuntimeError) as exc:  # a report must not die on a plot
+        warnings.warn(f"loss curves not drawn: {exc}", stacklevel=2)
+        return _note(f"The loss curves could not be drawn ({exc}).")
+    if path is None:
+        return _note("No loss terms logged yet, so no loss curves.")
+    return _img(run_dir, path, f"train (blue) and validation (red) curves; y axis in {unit} "
+                               f"unless labelled otherwise", cls="plot")
+
+
+def _load_evaluations(run_dir: Path) -> list[dict] | None:
+    data = read_json_or_none(run_dir / "metrics.json")
+    if data is None:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("evaluations"), list):
+        data = data["evaluations"]
+    elif isinstance(data, dict):
+        data = [data]
+    return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+
+
+def _metrics(run_dir: Path) -> str:
+    evaluations = _load_evaluations(run_dir)
+    if evaluations is None:
+        return _note("Not evaluated yet (no metrics.json): run `genvision evaluate` on this run.")
+    rows: list[list[str]] = []
+    for ev in evaluations:
+        results = fmt.result_rows(ev)
+        if not results:
+            continue
+        proto = "<br>".join(f'<span class="pk">{_e(k)}:</span> {_e(v)}'
+                            for k, v in fmt.protocol_parts(ev))
+        for i, (label, value, unit) in enumerate(results):
+            cell = f'<td class="proto" rowspan="{len(results)}">{proto}</td>' if i == 0 else ""
+            grp = " grp" if i == 0 else ""  # a rule above each evaluation's first row
+            row = [f'<td class="{grp}">{_e(label)}</td>', f'<td class="num{grp}">{_e(value)}</td>',
+                   f'<td class="{grp}">{_e(unit)}</td>']
+            rows.append(row + ([cell] if cell else []))
+    if not rows:
+        return _note("metrics.json holds no numeric results.")
+    return _table(["metric", "value", "unit", "protocol (applies to the rows beside it)"], rows)
+
+
+def _configs(run: dict | None) -> str | None:
+    if run is None:
+        return None
+    blocks = []
+    for key, title in _CONFIG_BLOCKS:
+        if key in run:
+            rows = [[_e(k), _e(v)] for k, v in fmt.flatten(run[key])]
+            blocks.append(f"<div><h3>{title}</h3>{_table(['key', 'value'], rows)}</div>")
+    other = {k: v for k, v in run.items() if k not in dict(_CONFIG_BLOCKS)}
+    if other:
+        rows = [[_e(k), _e(v)] for k, v in fmt.flatten(other)]
+        blocks.append(f"<div><h3>run</h3>{_table(['key', 'value'], rows)}</div>")
+    return f'<div class="configs">{"".join(blocks)}</div>' if blocks else None

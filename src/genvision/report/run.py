@@ -1,0 +1,152 @@
+"""Read the pieces of a run directory for the report, tolerating any of them being absent.
+
+A run directory (``runs/NAME/``) holds ``run.json``, ``metrics.jsonl`` (one record per
+logged step), an optional ``metrics.json`` (evaluations with their protocol) and PNG
+figures. Nothing here raises for a missing or corrupt piece: readers return ``None`` or an
+empty list and the caller decides what note to show.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+#: keys of a metrics.jsonl record that are bookkeeping, not curves to plot
+BOOKKEEPING_KEYS = frozenset({"step", "epoch", "time_s", "split", "images_per_s", "lr"})
+
+_FAMILIES: dict[str, tuple[str, ...]] = {
+    "fully visible (autoregressive)": (
+        "nade", "made", "pixelcnn", "gated_pixelcnn", "pixelrnn", "row_lstm", "rowlstm"),
+    "explicit latent variable": ("vae", "beta_vae", "cvae", "conditional_vae", "vqvae", "vq_vae"),
+    "change of variables (flow)": ("realnvp", "glow", "flow"),
+    "implicit (GAN)": ("gan", "dcgan", "wgan", "wgan_gp", "sngan", "hinge_gan", "cgan", "cdcgan"),
+    "diffusion": ("ddpm", "ddim", "diffusion"),
+}
+# substrings tried, in order, when the model name is not listed above
+_FAMILY_HINTS = (("pixel", "fully visible (autoregressive)"), ("gan", "implicit (GAN)"),
+                 ("diffusion", "diffusion"), ("vae", "explicit latent variable"),
+                 ("flow", "change of variables (flow)"))
+
+_STEP_RE = re.compile(r"step[-_]?(\d+)")
+
+
+def read_json_or_none(path: str | os.PathLike) -> Any:
+    """Parse a JSON file; ``None`` when it is missing or not valid JSON (with a warning)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        warnings.warn(f"{path}: not readable JSON ({exc}); ignored", stacklevel=2)
+        return None
+
+
+def read_metrics(source: str | os.PathLike | Iterable[dict[str, Any]] | None) -> list[dict]:
+    """Records of a ``metrics.jsonl`` file (or an iterable of dicts), oldest first.
+
+    Blank lines are ignored; malformed lines (bad JSON, not an object, e.g. a line cut off
+    while training was writing it) are skipped with one warning naming how many and where.
+    A missing file gives ``[]``.
+    """
+    if source is None:
+        return []
+    if not isinstance(source, (str, os.PathLike)):
+        return [dict(r) for r in source if isinstance(r, dict)]
+    path = Path(source)
+    if not path.is_file():
+        return []
+    records, bad = [], []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                rec = None
+            if isinstance(rec, dict):
+                records.append(rec)
+            else:
+                bad.append(lineno)
+    if bad:
+        shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
+        warnings.warn(f"{path}: skipped {len(bad)} malformed line(s) (line {shown})",
+                      stacklevel=2)
+    return records
+
+
+def as_number(value: Any) -> float | None:
+    """``value`` as a float when it is a real number (bools and strings are not); NaN kept."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def curve_terms(records: list[dict]) -> list[str]:
+    """Numeric non-bookkeeping keys of the records, ``loss`` first, then in order of appearance."""
+    seen: dict[str, None] = {}
+    for rec in records:
+        for key, value in rec.items():
+            if key not in BOOKKEEPING_KEYS and as_number(value) is not None:
+                seen.setdefault(key, None)
+    terms = list(seen)
+    return sorted(terms, key=lambda t: t != "loss")
+
+
+def summarise(records: list[dict]) -> dict[str, float]:
+    """Last step/epoch/time, median training images/s and the final train/val ``loss``."""
+    out: dict[str, float] = {}
+    for key in ("step", "epoch", "time_s"):
+        vals = [v for r in records if (v := as_number(r.get(key))) is not None]
+        if vals:
+            out[key] = max(vals)
+    speeds = sorted(v for r in records if r.get("split", "train") == "train"
+                    and (v := as_number(r.get("images_per_s"))) is not None and math.isfinite(v))
+    if speeds:
+        out["images_per_s"] = speeds[len(speeds) // 2]
+    for split in ("train", "val"):
+        losses = [v for r in records if r.get("split", "train") == split
+                  and (v := as_number(r.get("loss"))) is not None]
+        if losses:
+            out[f"{split}_loss"] = losses[-1]
+    return out
+
+
+def model_family(model: str | None, run: dict | None = None) -> str | None:
+    """The taxonomy family of a model name (``run.json`` ``family`` wins when recorded)."""
+    if run and isinstance(run.get("family"), str) and run["family"].strip():
+        return run["family"]
+    if not model:
+        return None
+    name = model.lower().replace("-", "_")
+    for family, names in _FAMILIES.items():
+        if name in names:
+            return family
+    return next((fam for hint, fam in _FAMILY_HINTS if hint in name), None)
+
+
+def progress_grids(run_dir: Path) -> list[tuple[int, Path]]:
+    """``(step, path)`` of ``samples/step-*.png`` progress grids, sorted by step."""
+    folder = run_dir / "samples"
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.glob("*.png"):
+        match = _STEP_RE.search(path.stem)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def figure_files(run_dir: Path, exclude: Iterable[str] = ()) -> list[Path]:
+    """Top-level ``*.png`` figures of the run, sorted by name, minus ``exclude`` names."""
+    skip = set(exclude)
+    return sorted(p for p in run_dir.glob("*.png") if p.is_file() and p.name not in skip
+                  and not p.name.startswith("."))
