@@ -12,7 +12,10 @@ class TrainConfig:
 
     Budgets are *additional* work from where the run stands: on ``--resume`` a budget of
     ``minutes=2`` trains two more minutes. Exactly one of steps / epochs / minutes is
-    normally given; if several are, training stops at whichever is reached first.
+    normally given; if several are, training stops at whichever is reached first; if none
+    is, training runs one epoch. ``steps`` counts optimiser steps, ``epochs`` converts to
+    ``ceil(epochs * steps_per_epoch)`` steps (an epoch is ``N // (batch_size * processes)``
+    steps; the last incomplete batch is dropped), ``minutes`` is wall-clock time of this call.
     """
 
     steps: int | None = field(default=None, metadata={"help": "train this many (more) steps"})
@@ -29,8 +32,10 @@ class TrainConfig:
                                                             "(0 = off, e.g. 0.999)"})
     seed: int = field(default=0, metadata={"help": "seed for data order, noise and init"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, mps"})
-    amp: bool = field(default=True, metadata={"help": "mixed precision (CUDA only; ignored on CPU)"})
-    log_every: int = field(default=50, metadata={"help": "write a metrics.jsonl line every N steps"})
+    amp: bool = field(default=True,
+                      metadata={"help": "mixed precision (CUDA only; ignored on CPU)"})
+    log_every: int = field(default=50,
+                           metadata={"help": "write a metrics.jsonl line every N steps"})
     eval_every: int = field(default=0, metadata={"help": "validate every N steps (0 = at the end)"})
     checkpoint_every: int = field(default=500, metadata={"help": "checkpoint every N steps"})
     sample_every: int = field(default=0, metadata={"help": "write a sample grid every N steps "

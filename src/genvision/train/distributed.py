@@ -1,0 +1,110 @@
+"""Helpers for multi-process data-parallel training under ``torchrun`` (nanoGPT / NVlabs edm style).
+
+When the process was not started by ``torchrun`` (no ``RANK`` / ``WORLD_SIZE`` in the
+environment) every helper falls back to a single process: rank 0 of world size 1, so the
+training loop has one code path.
+
+Launch::
+
+    torchrun --standalone --nproc_per_node 4 -m genvision.cli train ...
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+def is_torchrun() -> bool:
+    """True when ``torchrun`` (or ``torch.distributed.run``) started this process."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def is_initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def init() -> None:
+    """Join the process group if launched by torchrun with more than one process.
+
+    Idempotent. Uses NCCL when CUDA is available (one GPU per local rank), gloo otherwise.
+    """
+    if is_initialized() or not is_torchrun() or int(os.environ["WORLD_SIZE"]) <= 1:
+        return
+    if torch.cuda.is_available():
+        torch.cuda.set_device(get_local_rank())
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("gloo")
+
+
+def cleanup() -> None:
+    """Leave the process group (call once at the end of a torchrun script)."""
+    if is_initialized():
+        dist.destroy_process_group()
+
+
+def get_rank() -> int:
+    return dist.get_rank() if is_initialized() else 0
+
+
+def get_world_size() -> int:
+    return dist.get_world_size() if is_initialized() else 1
+
+
+def get_local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def is_main() -> bool:
+    """True on the one process that writes files (rank 0)."""
+    return get_rank() == 0
+
+
+def print0(*args: Any, **kwargs: Any) -> None:
+    """``print`` on rank 0 only, so N processes do not print N copies."""
+    if is_main():
+        print(*args, **kwargs)
+
+
+def barrier() -> None:
+    if is_initialized():
+        dist.barrier()
+
+
+def _collective_device() -> torch.device:
+    # NCCL only moves CUDA tensors; gloo only CPU ones.
+    if is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def all_max(values: list[float]) -> list[float]:
+    """Element-wise maximum of ``values`` over all ranks (used to agree on stop flags)."""
+    if not is_initialized():
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=_collective_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.tolist()
+
+
+def agree(ok: bool) -> bool:
+    """True only when ``ok`` is true on every rank (one rank failing stops them all)."""
+    return all_max([0.0 if ok else 1.0])[0] == 0.0
+
+
+def all_gather_bytes(t: torch.Tensor) -> list[torch.Tensor]:
+    """Gather a 1-D uint8 tensor of the same length from every rank -> list by rank (CPU).
+
+    Used for per-rank RNG states so a checkpoint written by rank 0 can restore every rank.
+    """
+    if not is_initialized():
+        return [t]
+    dev = _collective_device()
+    src = t.to(dev)
+    out = [torch.empty_like(src) for _ in range(get_world_size())]
+    dist.all_gather(out, src)
+    return [o.cpu() for o in out]

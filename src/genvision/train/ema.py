@@ -1,0 +1,62 @@
+"""Exponential moving average of model parameters, used for sampling and evaluation.
+
+shadow <- decay * shadow + (1 - decay) * param after every optimiser step (Polyak
+averaging; as used for DDPM, arXiv:2006.11239). Buffers (e.g. BatchNorm statistics) are
+not averaged: the live model's buffers are used as they are, which is the same as copying
+them into the EMA model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+
+
+class EMA:
+    """Shadow copies of every parameter of ``model``.
+
+    Args:
+        model: the (unwrapped) model whose parameters are averaged.
+        decay: in (0, 1), e.g. 0.999.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema decay must be in (0, 1), got {decay}")
+        self.decay = decay
+        self.shadow: dict[str, Tensor] = {
+            name: p.detach().clone() for name, p in model.named_parameters()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for name, p in model.named_parameters():
+            self.shadow[name].lerp_(p.detach(), 1.0 - self.decay)
+
+    @contextmanager
+    def swapped(self, model: nn.Module) -> Iterator[nn.Module]:
+        """Temporarily put the EMA weights into ``model``; the raw ones come back exactly."""
+        params = dict(model.named_parameters())
+        backup = {name: p.detach().clone() for name, p in params.items()}
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(self.shadow[name])
+        try:
+            yield model
+        finally:
+            with torch.no_grad():
+                for name, p in params.items():
+                    p.copy_(backup[name])
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        return dict(self.shadow)
+
+    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
+        missing = sorted(set(self.shadow) - set(tensors))
+        if missing:
+            raise KeyError(f"EMA state lacks {missing[:3]}")
+        with torch.no_grad():
+            for name, t in self.shadow.items():
+                t.copy_(tensors[name])

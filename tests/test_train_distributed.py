@@ -1,0 +1,94 @@
+"""torchrun data parallelism: 2 CPU processes on gloo keep identical replicas; only rank 0
+writes files. Also the single-process fallbacks of genvision.train.distributed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from genvision.train import distributed as dist
+
+SCRIPT = """
+import importlib.util, json, sys
+import torch
+from safetensors.torch import save_file
+import genvision.io as gio
+from genvision.train import TrainConfig, train
+from genvision.train import distributed as dist
+
+spec = importlib.util.spec_from_file_location("tiny", {tiny!r})
+sys.modules["tiny"] = tiny = importlib.util.module_from_spec(spec)  # dataclasses need it
+spec.loader.exec_module(tiny)
+run_dir, out = sys.argv[1], sys.argv[2]
+dist.init()
+rank = dist.get_rank()
+writes = []
+real_write = gio.atomic_write_bytes
+def spy(path, data):
+    writes.append(str(path))
+    return real_write(path, data)
+gio.atomic_write_bytes = spy
+
+# Different initial weights per rank: DDP must broadcast rank 0's.
+model = tiny.TinyModel(tiny.TinyConfig(seed=rank))
+init0 = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+cfg = TrainConfig(steps=6, batch_size=4, checkpoint_every=3, log_every=1, ema_decay=0.9,
+                  lr=0.05, progress=False, eval_every=3)
+result = train(model, tiny.make_data(), cfg, run_dir)
+flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+save_file({{"params": flat, "init": init0}}, f"{{out}}/rank{{rank}}.safetensors")
+with open(f"{{out}}/rank{{rank}}.json", "w") as fh:
+    json.dump({{"writes": writes, "world": dist.get_world_size(), "step": result.step,
+               "epochs": result.epochs}}, fh)
+dist.cleanup()
+"""
+
+
+@pytest.mark.slow
+def test_two_process_ddp_keeps_replicas_identical_and_rank0_writes(tmp_path):
+    script = tmp_path / "ddp_train.py"
+    tiny_path = str(Path(__file__).with_name("test_train_tiny_model.py"))
+    script.write_text(SCRIPT.format(tiny=tiny_path))
+    run_dir, out = tmp_path / "run", tmp_path / "out"
+    out.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env["OMP_NUM_THREADS"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(script), str(run_dir), str(out)],
+        env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = (load_file(str(out / f"rank{r}.safetensors")) for r in (0, 1))
+    assert not r0["init"].equal(r1["init"])          # the ranks started different...
+    assert r0["params"].equal(r1["params"])          # ...and DDP kept them identical
+    assert not r0["params"].equal(r0["init"])        # and they did train
+    info = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [i["world"] for i in info] == [2, 2] and [i["step"] for i in info] == [6, 6]
+    # 40 images / (4 per rank x 2 ranks) = 5 steps per epoch
+    assert info[0]["epochs"] == pytest.approx(6 / 5)
+    assert info[1]["writes"] == [] and info[0]["writes"]   # only rank 0 writes
+    lines = [json.loads(s) for s in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in lines if m["split"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert [m["step"] for m in lines if m["split"] == "val"] == [3, 6]
+    assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step-00000006"
+    ckpt = load_file(str(run_dir / "checkpoints" / "step-00000006" / "trainer.safetensors"))
+    assert {"rng/cpu/0", "rng/cpu/1", "rng/data/0", "rng/data/1"} <= set(ckpt)
+    assert not ckpt["rng/data/0"].equal(ckpt["rng/data/1"])  # each rank its own stream
+
+
+def test_single_process_fallbacks(monkeypatch):
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    dist.init()
+    assert not dist.is_torchrun() and not dist.is_initialized()
+    assert (dist.get_rank(), dist.get_world_size(), dist.is_main()) == (0, 1, True)
+    assert dist.all_max([1.0, 0.0]) == [1.0, 0.0] and dist.agree(True) and not dist.agree(False)
+    dist.barrier()
+    dist.cleanup()

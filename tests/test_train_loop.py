@@ -1,0 +1,208 @@
+"""The training loop: exact resume, budgets, NaN guard, run-directory rules, metrics."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from genvision.errors import TrainingDiverged, UserError
+from genvision.train import Callback, TrainConfig, load_training_state, train
+
+
+def _tiny():
+    name = "_genvision_test_train_tiny"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).with_name("test_train_tiny_model.py"))
+        sys.modules[name] = mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+tiny = _tiny()
+VOLATILE = {"time_s", "images_per_s"}  # wall-clock numbers: the only things allowed to differ
+
+
+def config(**kw) -> TrainConfig:
+    opts = dict(batch_size=8, lr=0.05, log_every=2, checkpoint_every=5, eval_every=4,
+                sample_every=6, ema_decay=0.9, warmup_steps=3, grad_clip=1.0, seed=3,
+                progress=False, keep_checkpoints=2)
+    opts.update(kw)
+    return TrainConfig(**opts)
+
+
+def run(run_dir, *, resume=False, callbacks=(), model_kw=None, **kw):
+    model = tiny.TinyModel(tiny.TinyConfig(**(model_kw or {})))
+    return train(model, tiny.make_data(), config(**kw), run_dir, resume=resume,
+                 callbacks=callbacks)
+
+
+class StopAt(Callback):
+    """Simulates a crash / Ctrl-C right after step ``at``."""
+
+    def __init__(self, at: int, how: str):
+        self.at, self.how = at, how
+
+    def on_step_end(self, state):
+        if state.step != self.at:
+            return
+        if self.how == "sigint":
+            os.kill(os.getpid(), signal.SIGINT)  # the real Ctrl-C path
+        elif self.how == "keyboard":
+            raise KeyboardInterrupt
+        else:
+            raise RuntimeError("simulated crash")
+
+
+def metrics(run_dir) -> list[dict]:
+    lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(s).items() if k not in VOLATILE} for s in lines]
+
+
+def assert_same_training(a, b):
+    sa, sb = load_training_state(a), load_training_state(b)
+    assert sa.step == sb.step
+    assert sorted(sa.tensors) == sorted(sb.tensors)
+    for k in sa.tensors:  # raw + EMA weights, AdamW moments and steps, all RNG states
+        assert torch.equal(sa.tensors[k], sb.tensors[k]), k
+    for key in ("epoch", "epoch_index", "batch_in_epoch", "images_seen", "optimizers"):
+        assert sa.meta[key] == sb.meta[key], key
+    assert sa.meta["log_window"]["sums"] == sb.meta["log_window"]["sums"]
+    assert (sa.path / "model.safetensors").read_bytes() == \
+        (sb.path / "model.safetensors").read_bytes()
+    assert metrics(a) == metrics(b)
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("baseline")
+    result = run(run_dir, steps=20)
+    assert result.step == 20
+    return run_dir
+
+
+@pytest.mark.parametrize("how,at,every,resumed_from", [
+    ("crash", 13, 5, 10),     # exception: resume from the last periodic checkpoint
+    ("keyboard", 13, 5, 13),  # KeyboardInterrupt: a checkpoint at the current step
+    ("sigint", 8, 3, 8),      # real SIGINT mid-epoch; the resume crosses epoch boundaries
+    ("crash", 7, 3, 6),       # resume from a mid-epoch checkpoint
+])
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, baseline, how, at, every,
+                                                       resumed_from):
+    expected = KeyboardInterrupt if how in ("keyboard", "sigint") else RuntimeError
+    with pytest.raises(expected):
+        run(tmp_path, steps=20, checkpoint_every=every, callbacks=[StopAt(at, how)])
+    state = load_training_state(tmp_path)
+    assert state.step == resumed_from
+    result = run(tmp_path, resume=True, steps=20 - resumed_from, checkpoint_every=every)
+    assert result.step == 20 and result.epochs == 4.0
+    assert_same_training(tmp_path, baseline)
+    steps = [(m["split"], m["step"]) for m in metrics(tmp_path)]
+    assert len(steps) == len(set(steps))  # nothing duplicated by the resume
+
+
+def test_train_lines_and_val_lines(baseline):
+    lines = metrics(baseline)
+    train_lines = [m for m in lines if m["split"] == "train"]
+    val_lines = [m for m in lines if m["split"] == "val"]
+    assert [m["step"] for m in train_lines] == list(range(2, 21, 2))
+    assert [m["step"] for m in val_lines] == [4, 8, 12, 16, 20]
+    for m in lines:
+        assert {"loss", "mse", "reg", "lr", "epoch"} <= set(m)
+    assert train_lines[0]["lr"] == pytest.approx(0.05 * 2 / 3)  # warm-up: step 2 of 3
+    assert train_lines[-1]["lr"] == 0.05 and train_lines[-1]["epoch"] == 4.0
+    raw = [json.loads(s) for s in (baseline / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["time_s"] >= 0 and r["images_per_s"] > 0 for r in raw)
+    assert sorted(p.name for p in (baseline / "samples").iterdir()) == [
+        "step-00000006.png", "step-00000012.png", "step-00000018.png", "step-00000020.png"]
+
+
+def test_validation_is_reproducible(tmp_path, baseline):
+    # Same weights, same val set, fixed generator: same numbers, whatever came before.
+    run(tmp_path, steps=20, eval_every=0, sample_every=0)
+    ours = [m for m in metrics(tmp_path) if m["split"] == "val"]
+    theirs = [m for m in metrics(baseline) if m["split"] == "val" and m["step"] == 20]
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("budget,steps", [
+    ({"steps": 7}, 7),
+    ({"epochs": 1.5}, 8),              # ceil(1.5 * 5 steps per epoch)
+    ({}, 5),                           # no budget: one epoch
+    ({"steps": 3, "epochs": 2}, 3),    # first budget reached wins
+    ({"minutes": 1e-9}, 1),            # time is up after the first step
+    ({"minutes": 1e-9, "steps": 50}, 1),
+])
+def test_budgets(tmp_path, budget, steps):
+    result = run(tmp_path, **budget)
+    assert result.step == steps
+    assert load_training_state(tmp_path).step == steps
+
+
+def test_budgets_are_additional_on_resume(tmp_path):
+    run(tmp_path, steps=7)
+    assert run(tmp_path, resume=True, epochs=1).step == 12  # one more epoch = 5 steps
+    assert run(tmp_path, resume=True, steps=3).step == 15
+    assert run(tmp_path, resume=True, minutes=1e-9).step == 16
+
+
+def test_bad_budget_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="--steps must be positive"):
+        run(tmp_path, steps=0)
+    with pytest.raises(UserError, match="batch-size"):
+        run(tmp_path, steps=1, batch_size=41)
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path):
+    with pytest.raises(TrainingDiverged) as info:
+        run(tmp_path, steps=20, log_every=1, model_kw={"nan_at_step": 7})
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert "step 8" in msg and "'loss'" in msg and "step-00000005" in msg
+    assert "--lr" in msg and "--grad-clip" in msg
+    ckpts = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert ckpts == ["latest", "step-00000005"]           # nothing written for bad weights
+    assert max(m["step"] for m in metrics(tmp_path)) == 7
+    assert [p.name for p in (tmp_path / "samples").iterdir()] == ["step-00000006.png"]
+    model = tiny.load_model(tmp_path)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    # The fix works: resume from the good checkpoint without the fault.
+    assert run(tmp_path, resume=True, steps=2).step == 7
+
+
+def test_nan_gradient_is_caught_and_no_checkpoint_is_named(tmp_path):
+    with pytest.raises(TrainingDiverged, match="gradient norm.*no checkpoint"):
+        run(tmp_path, steps=20, grad_clip=0.0, model_kw={"nan_grad_at_step": 2})
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_new_run_never_overwrites_an_existing_one(tmp_path):
+    run(tmp_path, steps=5)
+    before = (tmp_path / "checkpoints" / "step-00000005" / "trainer.safetensors").read_bytes()
+    with pytest.raises(UserError, match="already has a run.*--resume"):
+        run(tmp_path, steps=5)
+    after = (tmp_path / "checkpoints" / "step-00000005" / "trainer.safetensors").read_bytes()
+    assert before == after
+
+
+def test_resume_without_checkpoint_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="nothing to resume"):
+        run(tmp_path, resume=True, steps=2)
+
+
+def test_model_step_is_set_before_every_loss_call(tmp_path):
+    seen = []
+
+    class Spy(Callback):
+        def on_step_end(self, state):
+            seen.append((state.step, state.model.step))
+
+    run(tmp_path, steps=4, callbacks=[Spy()])
+    assert seen == [(1, 0), (2, 1), (3, 2), (4, 3)]  # loss of step n sees model.step n-1
