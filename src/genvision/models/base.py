@@ -51,7 +51,8 @@ class ModelConfig:
     data_kind: Literal["binary", "grey8", "rgb8", "continuous"] = dataclasses.field(
         default="binary", metadata={"cli": False,
                                     "help": "what pixel values mean: {0,1}, 256 levels, ..."})
-    seed: int = dataclasses.field(default=0, metadata={"help": "seed for weight init"})
+    seed: int = dataclasses.field(
+        default=0, metadata={"cli": False, "help": "seed for weight init (the run's --seed)"})
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -106,6 +107,14 @@ class GenerativeModel(nn.Module):
         self.config = config
 
     # ----- protocol -------------------------------------------------------------------
+    @classmethod
+    def input_kind(cls, overrides: dict[str, Any]) -> str:
+        """The data kind (``binary``, ``grey8``, ...) a config with these options wants.
+
+        Data preparation uses it to resolve ``--binarize auto`` before the model exists.
+        """
+        return cls.supported_data_kinds[0]
+
     def loss(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
         raise NotImplementedError
 

@@ -39,6 +39,11 @@ def init() -> None:
         dist.init_process_group("nccl")
     else:
         dist.init_process_group("gloo")
+        # N processes on one machine each defaulting to every core oversubscribe the CPU;
+        # OpenMP threads then spin against each other and a step can get ~50x slower.
+        if "OMP_NUM_THREADS" not in os.environ:
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
 
 
 def cleanup() -> None:

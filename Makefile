@@ -1,0 +1,33 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   creates .venv, installs genvision, trains a VAE on the embedded MNIST digits,
+#               evaluates it and writes runs/demo/report.html
+#   make test   creates .venv, installs genvision and runs the whole test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+GV := $(VENV)/bin/genvision
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+# The demo run directory is scratch: each `make demo` replaces runs/demo.
+demo: $(STAMP)
+	rm -rf runs/demo
+	$(GV) train vae --data mnist5k --minutes 2 --batch-size 64 --lr 1e-3 --ema-decay 0.999 \
+		--eval-every 500 --out runs/demo
+	$(GV) evaluate runs/demo --data mnist5k --split test --k 100
+	$(GV) report runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs

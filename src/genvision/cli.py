@@ -1,0 +1,242 @@
+"""The ``genvision`` command line.
+
+    genvision data list
+    genvision train MODEL [--data SPEC] [model, data and training flags] --out DIR
+    genvision train --resume DIR [--steps N | --epochs E | --minutes M]
+    genvision sample RUN -n 64 --seed 1 -o grid.png [--label 3]
+    genvision evaluate RUN [--data SPEC] [--split test] [--k 1000] [--n 2000]
+    genvision info RUN
+    genvision report RUN
+
+Flags for models, data and training are derived from their config dataclasses, so an
+option is declared once. User errors print one line, ``error: problem (fix: ...)``,
+and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from . import __version__
+from . import config as cfg
+from .data.config import DataConfig
+from .errors import UserError
+from .train.config import TrainConfig
+
+BUDGET_FLAGS = ("steps", "epochs", "minutes")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) instead of a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message}", f"see `{self.prog} --help`")
+
+
+def _model_flags(parser: argparse.ArgumentParser, model_name: str) -> type:
+    from .models.base import get_model_class
+
+    model_cls = get_model_class(model_name)
+    group = parser.add_argument_group(f"{model_name} options")
+    cfg.add_dataclass_flags(group, model_cls.config_class)
+    return model_cls
+
+
+def _train_parser(model_name: str | None) -> argparse.ArgumentParser:
+    p = _Parser(prog="genvision train", description="Train a model (or resume a run).")
+    p.add_argument("model", nargs="?", help="model name (see `genvision info --models`)")
+    p.add_argument("--out", help="run directory to create (default: runs/MODEL)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
+    p.add_argument("--conditional", action="store_true",
+                   help="class-conditional model (labels from the dataset)")
+    cfg.add_dataclass_flags(p.add_argument_group("data"), DataConfig)
+    cfg.add_dataclass_flags(p.add_argument_group("training"), TrainConfig)
+    if model_name:
+        _model_flags(p, model_name)
+    return p
+
+
+def cmd_train(argv: list[str]) -> int:
+    from . import runs
+
+    # The model name comes first (`genvision train vae --data ...`): its config decides
+    # which model flags exist, so it is read before the full parse.
+    model_name = argv[0] if argv and not argv[0].startswith("-") else None
+    if model_name is None and "--resume" not in argv and not {"-h", "--help"} & set(argv):
+        raise UserError("genvision train needs a model name or --resume RUN",
+                        "e.g. `genvision train vae --data mnist5k --minutes 3`")
+    args = _train_parser(model_name).parse_args(argv)
+    train_over = cfg.overrides_from_args(TrainConfig, args)
+    if args.resume:
+        extra = set(cfg.overrides_from_args(DataConfig, args))
+        if extra or args.model or args.conditional or args.out:
+            raise UserError("--resume continues a run with its own model and data",
+                            "pass only budget/training flags with --resume")
+        result = runs.resume(args.resume, train_over)
+        out = Path(args.resume)
+    else:
+        from .models.base import get_model_class
+
+        model_cls = get_model_class(args.model)
+        spec = runs.RunSpec(
+            model=args.model,
+            model_overrides=cfg.overrides_from_args(model_cls.config_class, args),
+            train=cfg.from_dict(TrainConfig, train_over, what="train option"),
+            data=cfg.from_dict(DataConfig, cfg.overrides_from_args(DataConfig, args),
+                               what="data option"),
+            conditional=args.conditional)
+        out = Path(args.out or f"runs/{args.model}")
+        result = runs.start(spec, out, argv=["genvision", "train", *argv])
+    from .train.distributed import is_main
+
+    if is_main():
+        print(f"trained {result.step} steps ({result.time_s:.0f} s, "
+              f"{result.images_per_s:.0f} images/s); report: {out / 'report.html'}")
+    return 0
+
+
+def cmd_sample(argv: list[str]) -> int:
+    import torch
+
+    from .models.base import load
+    from .report import save_grid
+    from .train.device import resolve_device
+
+    p = _Parser(prog="genvision sample", description="Draw samples from a trained model.")
+    p.add_argument("run", help="run or model directory")
+    p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--label", type=int, help="class label for conditional models")
+    p.add_argument("-o", "--output", default="samples.png", help="PNG grid or .npz file")
+    p.add_argument("--nrow", type=int, help="images per row of the grid")
+    p.add_argument("--device", default="auto")
+    args = p.parse_args(argv)
+    if args.n < 1:
+        raise UserError(f"-n must be at least 1, got {args.n}", "pass -n 16")
+    out = Path(args.output)
+    if out.suffix.lower() not in (".png", ".npz"):
+        raise UserError(f"cannot write samples to {out.name}", "use a .png or .npz file name")
+    device = resolve_device(args.device)
+    model = load(args.run, device=device)
+    y = None
+    if args.label is not None:
+        y = torch.full((args.n,), args.label, dtype=torch.long, device=device)
+    model.check_input(torch.zeros(1, *model.config.shape, device=device),
+                      None if y is None else y[:1])
+    if y is None and model.config.num_classes:
+        y = torch.arange(args.n, device=device) % model.config.num_classes
+    gen = torch.Generator(device=device).manual_seed(args.seed)
+    with torch.no_grad():
+        x = model.sample(args.n, y=y, generator=gen).cpu()
+    if out.suffix.lower() == ".npz":
+        import io
+
+        import numpy as np
+
+        from .io import atomic_write_bytes
+
+        buf = io.BytesIO()
+        np.savez_compressed(buf, x=x.numpy(), y=None if y is None else y.cpu().numpy())
+        atomic_write_bytes(out, buf.getvalue())
+    else:
+        save_grid(x, out, nrow=args.nrow)
+    print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def cmd_evaluate(argv: list[str]) -> int:
+    from .evaluate import EvalOptions, describe, evaluate_run
+
+    p = _Parser(prog="genvision evaluate", description="Score a run: NLL in nats and bits/dim.")
+    p.add_argument("run", help="run directory")
+    cfg.add_dataclass_flags(p, EvalOptions)
+    args = p.parse_args(argv)
+    opts = cfg.from_dict(EvalOptions, cfg.overrides_from_args(EvalOptions, args),
+                         what="evaluate option")
+    result = evaluate_run(args.run, opts)
+    print(describe(result))
+    print(f"written to {Path(args.run) / 'metrics.json'}")
+    return 0
+
+
+def cmd_info(argv: list[str]) -> int:
+    from .models.base import list_models
+    from .runs import read_run
+
+    p = _Parser(prog="genvision info", description="Describe a run, or list the models.")
+    p.add_argument("run", nargs="?", help="run directory")
+    p.add_argument("--models", action="store_true", help="list the registered models")
+    args = p.parse_args(argv)
+    if args.models or not args.run:
+        for name in list_models():
+            print(name)
+        return 0
+    info = read_run(args.run)
+    summary = {k: info.get(k) for k in ("model", "num_parameters", "likelihood_kind",
+                                         "data", "model_config", "train_config", "created")}
+    metrics = Path(args.run) / "metrics.json"
+    if metrics.exists():
+        summary["evaluations"] = json.loads(metrics.read_text()).get("evaluations", [])
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_report(argv: list[str]) -> int:
+    from .runs import finish
+
+    p = _Parser(prog="genvision report", description="(Re)write a run's report.html.")
+    p.add_argument("run", help="run directory")
+    args = p.parse_args(argv)
+    print(f"report: {finish(args.run)}")
+    return 0
+
+
+def cmd_data(argv: list[str]) -> int:
+    from .data import list_datasets
+
+    p = _Parser(prog="genvision data", description="Datasets genvision can read.")
+    p.add_argument("action", choices=["list"])
+    p.parse_args(argv)
+    rows = list_datasets()
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        shape = "x".join(str(s) for s in r["shape"]) if r.get("shape") else "any"
+        size = r.get("size") or ""
+        print(f"{r['name']:<{width}}  {r['kind']:<9} {shape:<9} {str(size):>7}  "
+              f"{r['description']}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
+            "info": cmd_info, "report": cmd_report, "data": cmd_data}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip().split("\n\n")[0].strip().replace("    ", "  "))
+        print(f"\ngenvision {__version__}; `genvision COMMAND --help` for details")
+        return 0
+    if argv[0] == "--version":
+        print(__version__)
+        return 0
+    command = COMMANDS.get(argv[0])
+    try:
+        if command is None:
+            raise UserError(f"unknown command {argv[0]!r}",
+                            f"use one of: {', '.join(COMMANDS)}")
+        return command(argv[1:])
+    except UserError as err:
+        print(f"error: {err.one_line()}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; the last checkpoint is kept (resume with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Likelihood bookkeeping: nats per image, bits per dimension and the protocol record.
+
+Every likelihood number genvision reports is computed in **nats per image** by a model's
+``log_prob`` and converted here, and only here, to bits per dimension. A summary always
+carries the protocol that produced it (exact / bound, estimator, k, binarisation, ...)
+because numbers without their protocol are not comparable (see ``shared/GUIDE.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["bits_per_dim", "nll_summary"]
+
+_LN2 = math.log(2.0)
+
+
+def bits_per_dim(nats_per_image: Tensor | float, dims: int) -> Tensor | float:
+    """Convert a negative log-likelihood in nats per image to bits per dimension.
+
+    Args:
+        nats_per_image: NLL in nats per image, a float or a tensor of any shape.
+        dims: number of dimensions per image (C * H * W).
+
+    Returns:
+        ``nats / (dims * ln 2)``, with the type (float or tensor) of the input.
+    """
+    if dims <= 0:
+        raise ValueError(f"dims must be positive, got {dims}")
+    return nats_per_image / (dims * _LN2)
+
+
+def nll_summary(log_probs: Tensor, dims: int, protocol: dict[str, Any]) -> dict[str, Any]:
+    """Summarise per-image log-likelihoods as a JSON-ready record.
+
+    Args:
+        log_probs: [N] log p(x) (or a lower bound on it) in nats per image.
+        dims: dimensions per image (C * H * W), for bits/dim.
+        protocol: how ``log_probs`` were obtained, e.g. ``model.likelihood_protocol(k=1000)``
+            plus data facts such as the binarisation; copied into the result.
+
+    Returns:
+        ``{"nll_nats": mean NLL, "nll_nats_stderr": standard error of that mean,
+        "bits_per_dim": mean NLL in bits/dim, "bits_per_dim_stderr", "n": N,
+        "protocol": protocol}``. The standard error is 0 for a single image.
+    """
+    lp = torch.as_tensor(log_probs, dtype=torch.float64).reshape(-1)
+    n = lp.numel()
+    if n == 0:
+        raise ValueError("nll_summary needs at least one log-probability")
+    if not torch.isfinite(lp).all():
+        raise ValueError("log_probs contain NaN or infinite values")
+    nll = -lp
+    mean = nll.mean().item()
+    # standard error of the mean: sample std (ddof=1) / sqrt(n)
+    stderr = (nll.std(unbiased=True).item() / math.sqrt(n)) if n > 1 else 0.0
+    return {
+        "nll_nats": mean,
+        "nll_nats_stderr": stderr,
+        "bits_per_dim": float(bits_per_dim(mean, dims)),
+        "bits_per_dim_stderr": float(bits_per_dim(stderr, dims)),
+        "n": n,
+        "protocol": dict(protocol),
+    }

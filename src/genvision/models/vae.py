@@ -1,0 +1,527 @@
+"""Variational autoencoder: VAE, beta-VAE, conditional VAE, IWAE bound, PixelVAE-style head.
+
+* VAE -- Kingma & Welling 2013, "Auto-Encoding Variational Bayes",
+  https://arxiv.org/abs/1312.6114: q(z|x) = N(mu(x), diag sigma(x)^2), p(z) = N(0, I),
+  trained on the evidence lower bound (ELBO) with the reparameterisation trick.
+* beta-VAE -- Higgins et al. 2017, "beta-VAE: Learning Basic Visual Concepts with a
+  Constrained Variational Framework" (ICLR): the KL term is weighted by ``beta``; here it
+  is also warmed up linearly from 0 over ``kl_warmup_steps`` (Bowman et al. 2015,
+  Sonderby et al. 2016), with optional free bits (Kingma et al. 2016).
+* IWAE -- Burda et al. 2015, "Importance Weighted Autoencoders",
+  https://arxiv.org/abs/1509.00519: ``log_prob`` is the IWAE-k bound
+  log (1/k) sum_i p(x, z_i) / q(z_i|x) <= log p(x), tight as k grows; ``train_k > 1``
+  trains on it too.
+* Optional autoregressive head -- Gulrajani et al. 2016, "PixelVAE",
+  https://arxiv.org/abs/1611.05013: p(x|z) = prod_i p(x_i | x_<i, z) through masked
+  convolutions on x fused with the decoder's features. The masked stack sees x only, so
+  it runs once per image in ``log_prob`` however many z are drawn, and log p(x|z) stays
+  exact; ``sample`` draws pixels one at a time.
+
+Pixel likelihoods (``likelihood``): ``bernoulli`` for binary data; ``logistic`` -- the
+discretised logistic of PixelCNN++ (Salimans et al. 2017, https://arxiv.org/abs/1701.05517)
+with the edge bins at 0 and 255 extended to -inf / +inf, a true discrete likelihood over
+256 levels; ``gaussian`` for continuous data, with one learned standard deviation per
+channel (the sigma-VAE choice of Rybkin et al. 2021, https://arxiv.org/abs/2006.13202:
+a fixed variance is a hidden beta, a learned shared one is calibrated and stable), giving
+a density in nats. ``auto`` picks the one that fits the data kind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import field
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import UserError
+from ..nn.blocks import MaskedConv2d, ResBlock, pad_to_multiple
+from .base import GenerativeModel, ModelConfig, register
+
+__all__ = ["VAE", "VAEConfig", "LIKELIHOOD_DATA_KINDS"]
+
+_LOG2PI = math.log(2 * math.pi)
+#: which data kinds each pixel likelihood is a proper likelihood for
+LIKELIHOOD_DATA_KINDS: dict[str, tuple[str, ...]] = {
+    "bernoulli": ("binary",),
+    "logistic": ("grey8", "rgb8"),
+    "gaussian": ("continuous",),
+}
+_AUTO = {"binary": "bernoulli", "grey8": "logistic", "rgb8": "logistic",
+         "continuous": "gaussian"}
+
+
+@dataclasses.dataclass
+class VAEConfig(ModelConfig):
+    """Hyper-parameters of :class:`VAE`.
+
+    Defaults were chosen on the MNIST-5k benchmark (dynamic binarisation, 2 CPU cores):
+    a small conv VAE (16-d z) with a 3-layer masked-conv autoregressive head reaches an
+    IWAE-1000 NLL of 81.6 nats (first 2,000 test digits) after 10 minutes. In 3-minute
+    runs the head is worth ~8 nats (IWAE-100: 82.5 vs 90.4 with ``ar_layers=0``); a
+    16-channel full-resolution decoder keeps the k decoder passes of evaluation cheap.
+    Set ``ar_layers=0`` for a classic factorised VAE.
+    """
+
+    latent_dim: int = field(default=16, metadata={"help": "size of the latent code z"})
+    hidden: tuple[int, ...] = field(
+        default=(16, 64), metadata={"help": "conv channels per stride-2 stage (images are "
+                                            "padded to a multiple of 2**len(hidden))"})
+    res_blocks: int = field(default=0, metadata={"help": "residual blocks per stage"})
+    fc_dim: int = field(default=256, metadata={"help": "dense layer between conv features "
+                                                       "and z (0 = none)"})
+    dropout: float = field(default=0.0, metadata={"help": "dropout inside residual blocks"})
+    likelihood: Literal["auto", "bernoulli", "gaussian", "logistic"] = field(
+        default="auto", metadata={"help": "pixel likelihood p(x|z): bernoulli (binary data), "
+                                          "logistic (discretised, 8-bit data), gaussian "
+                                          "(continuous data, learned variance), auto = by "
+                                          "data kind"})
+    beta: float = field(default=1.0, metadata={"help": "KL weight (beta-VAE; 1 = plain VAE)"})
+    kl_warmup_steps: int = field(
+        default=1000, metadata={"help": "ramp the KL weight linearly from 0 to beta over "
+                                        "this many training steps (0 = off)"})
+    free_bits: float = field(default=0.0, metadata={"help": "minimum KL in nats per latent "
+                                                            "dimension in the training loss"})
+    train_k: int = field(default=1, metadata={"help": "importance samples of the training "
+                                                      "objective (1 = ELBO, >1 = IWAE)"})
+    iwae_k_eval: int = field(default=1000, metadata={"help": "importance samples k used by "
+                                                             "log_prob (IWAE-k bound)"})
+    ar_layers: int = field(default=3, metadata={"help": "masked-conv layers of the "
+                                                        "autoregressive (PixelVAE) head, 0 = "
+                                                        "factorised decoder"})
+    ar_channels: int = field(default=16, metadata={"help": "channels of the autoregressive "
+                                                           "head"})
+    ar_kernel: int = field(default=7, metadata={"help": "kernel of the head's first masked "
+                                                        "conv (odd)"})
+    label_dim: int = field(default=16, metadata={"help": "label embedding size (conditional)"})
+
+    def __post_init__(self) -> None:
+        checks = [(self.latent_dim >= 1, "latent_dim must be >= 1"),
+                  (len(self.hidden) >= 1 and min(self.hidden) >= 1,
+                   "hidden needs at least one positive width"),
+                  (self.res_blocks >= 0 and self.fc_dim >= 0, "res_blocks, fc_dim must be >= 0"),
+                  (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+                  (self.beta >= 0 and self.kl_warmup_steps >= 0 and self.free_bits >= 0,
+                   "beta, kl_warmup_steps and free_bits must be >= 0"),
+                  (self.train_k >= 1 and self.iwae_k_eval >= 1, "train_k, iwae_k_eval >= 1"),
+                  (self.ar_layers >= 0 and self.ar_kernel % 2 == 1,
+                   "ar_layers must be >= 0 and ar_kernel odd")]
+        for ok, msg in checks:
+            if not ok:
+                raise UserError(f"invalid VAE config: {msg}", "change the option value")
+
+
+@register("vae")
+class VAE(GenerativeModel):
+    """Convolutional VAE for any image size and channel count.
+
+    Images [N, C, H, W] are zero-padded to a multiple of ``2**len(hidden)``, encoded by
+    stride-2 conv stages into q(z|x), decoded by the mirrored transposed convs, and cropped
+    back to H x W. With ``num_classes > 0`` a label embedding enters the encoder's and the
+    decoder's dense layer (conditional VAE, Sohn et al. 2015).
+
+    Set ``model.step`` (an int) before each training ``loss`` call to drive the KL
+    warm-up; left ``None`` (evaluation), the full ``beta`` is used.
+    """
+
+    config_class = VAEConfig
+    likelihood_kind = "bound"
+    supported_data_kinds = ("binary", "grey8", "rgb8", "continuous")
+
+    def __init__(self, config: VAEConfig):
+        super().__init__(config)
+        c = config
+        self.likelihood = _AUTO[c.data_kind] if c.likelihood == "auto" else c.likelihood
+        if c.data_kind not in LIKELIHOOD_DATA_KINDS[self.likelihood]:
+            fits = ", ".join(k for k, v in LIKELIHOOD_DATA_KINDS.items() if c.data_kind in v)
+            raise UserError(
+                f"likelihood {self.likelihood!r} does not fit {c.data_kind!r} data "
+                f"(it models {'/'.join(LIKELIHOOD_DATA_KINDS[self.likelihood])} data)",
+                f"use --likelihood {fits} or auto")
+        self.step: int | None = None
+        with torch.random.fork_rng(devices=[]):  # init from config.seed, global RNG untouched
+            torch.manual_seed(c.seed)
+            self._build()
+
+    @classmethod
+    def input_kind(cls, overrides: dict[str, Any]) -> str:
+        """Data kind for ``--likelihood``: logistic -> 8-bit levels, gaussian -> continuous,
+        bernoulli or auto -> binary (the MNIST-5k benchmark's dynamic binarisation)."""
+        lik = overrides.get("likelihood", "auto")
+        return {"logistic": "grey8", "gaussian": "continuous"}.get(lik, "binary")
+
+    # ----- network -----------------------------------------------------------------------
+    def _build(self) -> None:
+        c = self.config
+        ch, h, w = c.shape
+        self._mult = 2 ** len(c.hidden)
+        hp, wp = -(-h // self._mult), -(-w // self._mult)
+        self._low = (c.hidden[-1], hp, wp)
+        flat = c.hidden[-1] * hp * wp
+        emb = c.label_dim if c.num_classes else 0
+        self.label_emb = nn.Embedding(c.num_classes, c.label_dim) if c.num_classes else None
+
+        enc: list[nn.Module] = [nn.Conv2d(ch, c.hidden[0], 3, padding=1)]
+        prev = c.hidden[0]
+        for width in c.hidden:
+            # activation before each strided conv: the stack must stay nonlinear even
+            # with res_blocks = 0
+            enc += [nn.SiLU(), nn.Conv2d(prev, width, 4, stride=2, padding=1)]
+            enc += [ResBlock(width, dropout=c.dropout) for _ in range(c.res_blocks)]
+            prev = width
+        enc += [nn.SiLU(), nn.Flatten()]
+        self.enc_conv = nn.Sequential(*enc)
+        self.enc_fc = self._mlp(flat + emb, 2 * c.latent_dim)
+        self.dec_fc = nn.Sequential(self._mlp(c.latent_dim + emb, flat), nn.SiLU())
+
+        self._nparams = {"bernoulli": ch, "gaussian": ch, "logistic": 2 * ch}[self.likelihood]
+        dec: list[nn.Module] = []
+        widths = list(reversed(c.hidden))
+        for i, width in enumerate(widths):
+            dec += [ResBlock(width, dropout=c.dropout) for _ in range(c.res_blocks)]
+            nxt = widths[i + 1] if i + 1 < len(widths) else c.hidden[0]
+            dec += [nn.ConvTranspose2d(width, nxt, 4, stride=2, padding=1), nn.SiLU()]
+        out = c.ar_channels if c.ar_layers else self._nparams
+        dec.append(nn.Conv2d(c.hidden[0], out, 3, padding=1))
+        self.dec_conv = nn.Sequential(*dec)
+        if self.likelihood == "gaussian":
+            # one learned log-std per channel (sigma-VAE); starts at sigma = 0.1
+            self.log_sigma = nn.Parameter(torch.full((ch,), math.log(0.1)))
+        if c.ar_layers:
+            f = c.ar_channels
+            self.ar_in = MaskedConv2d(ch, f, c.ar_kernel, "A")
+            self.ar_stack = nn.ModuleList(
+                [MaskedConv2d(f, f, 3, "B") for _ in range(c.ar_layers - 1)])
+            self.ar_out = nn.Sequential(nn.SiLU(), nn.Conv2d(f, f, 1), nn.SiLU(),
+                                        nn.Conv2d(f, self._nparams, 1))
+            # rows above a pixel that the masked stack can see (for cheap sequential sampling)
+            self._ar_reach = c.ar_kernel // 2 + (c.ar_layers - 1)
+
+    def _mlp(self, d_in: int, d_out: int) -> nn.Module:
+        f = self.config.fc_dim
+        if not f:
+            return nn.Linear(d_in, d_out)
+        return nn.Sequential(nn.Linear(d_in, f), nn.SiLU(), nn.Linear(f, d_out))
+
+    def _label(self, y: Tensor | None, n: int) -> Tensor | None:
+        if self.label_emb is None:
+            return None
+        return self.label_emb(y.to(self.device).long().reshape(-1)).expand(n, -1)
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """q(z|x): [N, C, H, W] -> (mean [N, D], log-variance [N, D])."""
+        h = self.enc_conv(pad_to_multiple(2 * x - 1, self._mult))
+        e = self._label(y, x.shape[0])
+        if e is not None:
+            h = torch.cat([h, e], 1)
+        mu, logvar = self.enc_fc(h).chunk(2, dim=1)
+        return mu, logvar.clamp(-12.0, 8.0)  # keeps exp() finite early in training
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """z [N, D] -> decoder output [N, P, H, W]: likelihood parameters, or with an
+        autoregressive head the z-features that the head fuses with x."""
+        e = self._label(y, z.shape[0])
+        if e is not None:
+            z = torch.cat([z, e], 1)
+        out = self.dec_conv(self.dec_fc(z).view(-1, *self._low))
+        h, w = self.config.image_size
+        return out[..., :h, :w]
+
+    def _ar_context(self, x: Tensor) -> Tensor:
+        """Masked-conv features of x [N, C, H, W] -> [N, F, H, W]; (i, j) sees x_<(i, j)."""
+        h = self.ar_in(2 * x - 1)
+        for layer in self.ar_stack:
+            h = h + layer(F.silu(h))
+        return h
+
+    def _params(self, dec: Tensor, ctx: Tensor | None) -> Tensor:
+        return dec if ctx is None else self.ar_out(dec + ctx)
+
+    # ----- pixel likelihoods -------------------------------------------------------------
+    def _log_px(self, params: Tensor, x: Tensor) -> Tensor:
+        """log p(x|z) summed over pixels: params [..., P, H, W], x [..., C, H, W] -> [...].
+
+        Leading dimensions broadcast, so k samples can share one copy of x.
+        """
+        if self.likelihood == "bernoulli":
+            lp = x * params - F.softplus(params)  # log sigmoid(l) if x = 1, else log(1 - ...)
+        elif self.likelihood == "gaussian":
+            ls = self.log_sigma.clamp(-7.0, 2.0).view(-1, 1, 1)
+            lp = -0.5 * ((x - params) / ls.exp()) ** 2 - ls - 0.5 * _LOG2PI
+        else:
+            mean, log_s = params.chunk(2, dim=-3)
+            lp = discretized_logistic_log_prob(x, mean, log_s)
+        return lp.flatten(-3).sum(-1)
+
+    def _draw(self, params: Tensor, generator: torch.Generator | None, mean: bool) -> Tensor:
+        """Pixels from p(x|z): params [N, P, ...] -> [N, C, ...] in [0, 1]."""
+        if self.likelihood == "bernoulli":
+            p = torch.sigmoid(params)
+            return p if mean else (_noise(p, generator, "rand") < p).to(p.dtype)
+        if self.likelihood == "gaussian":
+            if mean:
+                return params.clamp(0, 1)
+            sigma = self.log_sigma.clamp(-7.0, 2.0).exp().view(1, -1, *[1] * (params.dim() - 2))
+            noise = _noise(params, generator, "randn")
+            return (params + sigma * noise).clamp(0, 1)
+        mu, log_s = params.chunk(2, dim=1)
+        if not mean:
+            u = _noise(mu, generator, "rand").clamp(1e-5, 1 - 1e-5)
+            mu = mu + log_s.clamp(min=-7.0).exp() * (u.log() - (-u).log1p())
+        return (mu.clamp(0, 1) * 255).round() / 255  # back onto the 256 levels
+
+    # ----- objective ---------------------------------------------------------------------
+    def beta_now(self) -> float:
+        """KL weight at ``self.step``: linear warm-up to ``beta``; full beta if step unset."""
+        c = self.config
+        if self.step is None or not self.training or c.kl_warmup_steps <= 0:
+            return c.beta
+        return c.beta * min(1.0, max(0, self.step) / c.kl_warmup_steps)
+
+    def _check(self, x: Tensor, y: Tensor | None) -> None:
+        self.check_input(x, y)
+        if y is not None and y.reshape(-1).shape[0] != x.shape[0]:
+            raise UserError(f"got {x.shape[0]} images but {y.numel()} labels",
+                            "pass one label per image")
+        if x.numel() and (x.min() < 0 or x.max() > 1):
+            raise UserError("vae expects pixel values in [0, 1]",
+                            "scale the images to [0, 1] (genvision data does this)")
+
+    def loss(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+        """Negative (beta-weighted) ELBO, or IWAE-k bound when ``train_k > 1``.
+
+        Args:
+            x: [N, C, H, W] images in [0, 1]. y: [N] labels (conditional models only).
+
+        Returns:
+            Scalars in nats per image: ``loss`` (what is minimised: recon + beta_t * KL,
+            free bits applied), ``recon`` (-log p(x|z)), ``kl`` (KL(q(z|x) || p(z))),
+            ``elbo`` (with beta = 1, one z sample) and ``beta`` (beta_t).
+        """
+        self._check(x, y)
+        c, beta = self.config, self.beta_now()
+        mu, logvar = self.encode(x, y)
+        std = (0.5 * logvar).exp()
+        # closed-form KL of diagonal Gaussians, per latent dimension: [N, D]
+        kl_d = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)
+        k = c.train_k
+        eps = torch.randn((x.shape[0], k, c.latent_dim), device=x.device)  # global RNG
+        z = mu[:, None] + std[:, None] * eps
+        yk = None if y is None else y.repeat_interleave(k)
+        xk = x.repeat_interleave(k, 0)
+        dec = self.decode(z.reshape(-1, c.latent_dim), yk)
+        ctx = self._ar_context(xk) if c.ar_layers else None
+        log_px = self._log_px(self._params(dec, ctx), xk).view(-1, k)  # [N, k]
+        kl = kl_d.sum(1)
+        if k == 1:
+            kl_term = kl_d.mean(0).clamp(min=c.free_bits).sum() if c.free_bits else kl.mean()
+            objective = -log_px[:, 0].mean() + beta * kl_term
+        else:
+            # annealed IWAE: log w = log p(x|z) + beta_t * (log p(z) - log q(z|x))
+            log_ratio = (-0.5 * z.pow(2) + 0.5 * eps.pow(2) + 0.5 * logvar[:, None]).sum(2)
+            log_w = log_px + beta * log_ratio
+            objective = -(torch.logsumexp(log_w, 1) - math.log(k)).mean()
+        recon = -log_px[:, 0]
+        return {"loss": objective, "recon": recon.mean(), "kl": kl.mean(),
+                "elbo": -(recon + kl).mean(), "beta": torch.tensor(float(beta))}
+
+    # ----- likelihood --------------------------------------------------------------------
+    @torch.no_grad()
+    def log_prob(self, x: Tensor, y: Tensor | None = None, k: int | None = None,
+                 generator: torch.Generator | None = None, chunk: int = 256) -> Tensor:
+        """IWAE-k lower bound on log p(x) (Burda et al. 2015), nats per image.
+
+        ``log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x)``, z_i ~ q(z|x), via logsumexp. The
+        encoder (and the autoregressive head's masked stack) runs once per image; the
+        decoder runs on at most ``chunk`` (image, z) pairs at a time so memory stays flat.
+        Noise is drawn per image from ``generator`` (else the global RNG), so the result
+        does not depend on ``chunk`` or on the batch size.
+
+        Args:
+            x: [N, C, H, W] in [0, 1]. y: [N] labels (conditional models only).
+            k: importance samples (default ``config.iwae_k_eval``); k = 1 is the ELBO.
+            generator: torch.Generator for the z samples. chunk: decoder batch size.
+
+        Returns:
+            [N] log-likelihood bound in nats per image (no gradients).
+        """
+        self._check(x, y)
+        k = int(k or self.config.iwae_k_eval)
+        if k < 1 or chunk < 1:
+            raise UserError("log_prob needs k >= 1 and chunk >= 1", "pass positive values")
+        mu, logvar = self.encode(x, y)
+        ctx = self._ar_context(x) if self.config.ar_layers else None
+        s = min(k, chunk)  # z samples per decoder pass
+        g = max(1, chunk // s)  # images per decoder pass
+        out = torch.empty(x.shape[0], device=x.device)
+        for i0 in range(0, x.shape[0], g):
+            sl = slice(i0, i0 + g)
+            out[sl] = self._iwae_group(x[sl], None if y is None else y[sl], mu[sl], logvar[sl],
+                                       None if ctx is None else ctx[sl], k, s, generator)
+        return out
+
+    def _iwae_group(self, x: Tensor, y: Tensor | None, mu: Tensor, logvar: Tensor,
+                    ctx: Tensor | None, k: int, s: int,
+                    generator: torch.Generator | None) -> Tensor:
+        """IWAE-k for a group of g images, decoding s samples per image at a time -> [g]."""
+        g, d = mu.shape
+        eps = torch.stack([_noise(mu.new_empty(k, d), generator, "randn")
+                           for _ in range(g)])  # per image: invariant to chunking
+        std = (0.5 * logvar).exp()
+        log_w = []
+        for j0 in range(0, k, s):
+            e = eps[:, j0:j0 + s]
+            n = e.shape[1]
+            z = mu[:, None] + std[:, None] * e
+            # log p(z) - log q(z|x); the 2*pi terms cancel
+            log_ratio = (-0.5 * z.pow(2) + 0.5 * e.pow(2) + 0.5 * logvar[:, None]).sum(2)
+            dec = self.decode(z.reshape(-1, d), None if y is None else y.repeat_interleave(n))
+            dec = dec.view(g, n, *dec.shape[1:])
+            if ctx is not None:  # x's masked features broadcast over the n samples
+                dec = self.ar_out((dec + ctx[:, None]).flatten(0, 1)).view(g, n, -1, *x.shape[2:])
+            log_w.append(self._log_px(dec, x[:, None]) + log_ratio)
+        return torch.logsumexp(torch.cat(log_w, 1), 1) - math.log(k)
+
+    @torch.no_grad()
+    def elbo(self, x: Tensor, y: Tensor | None = None,
+             generator: torch.Generator | None = None) -> Tensor:
+        """One-sample ELBO (beta = 1, analytic KL), nats per image: [N]."""
+        self._check(x, y)
+        mu, logvar = self.encode(x, y)
+        z = mu + (0.5 * logvar).exp() * _noise(mu, generator, "randn")
+        ctx = self._ar_context(x) if self.config.ar_layers else None
+        log_px = self._log_px(self._params(self.decode(z, y), ctx), x)
+        return log_px - 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+
+    def likelihood_protocol(self, k: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        k = int(k or self.config.iwae_k_eval)
+        return {"kind": "bound", "estimator": "ELBO" if k == 1 else f"IWAE-{k}", "k": k,
+                "likelihood": self.likelihood, **kwargs}
+
+    # ----- sampling ----------------------------------------------------------------------
+    def _labels_for(self, n: int, y: Tensor | None) -> Tensor | None:
+        if not self.config.num_classes:
+            if y is not None:
+                self.check_input(torch.zeros(1, *self.config.shape), y)  # raises UserError
+            return None
+        if y is None:  # cycle through the classes so a grid shows every one
+            return torch.arange(n, device=self.device) % self.config.num_classes
+        y = torch.as_tensor(y, device=self.device).long().reshape(-1)
+        if y.numel() == 1:
+            y = y.expand(n)
+        if y.numel() != n:
+            raise UserError(f"sample got {y.numel()} labels for {n} images",
+                            "pass one label or one per image")
+        self.check_input(torch.zeros(1, *self.config.shape), y)  # label range
+        return y
+
+    @torch.no_grad()
+    def generate(self, z: Tensor, y: Tensor | None = None,
+                 generator: torch.Generator | None = None, mean: bool = False) -> Tensor:
+        """Images from latent codes: z [N, D] -> [N, C, H, W] in [0, 1].
+
+        ``mean=True`` returns the pixel means (Bernoulli probabilities); with an
+        autoregressive head pixels are still drawn one at a time (each conditions the next)
+        and the returned image holds each pixel's mean given the drawn ones before it.
+        """
+        dec = self.decode(z, y)
+        if not self.config.ar_layers:
+            return self._draw(dec, generator, mean)
+        n, (ch, hh, ww) = z.shape[0], self.config.shape
+        x = torch.zeros(n, ch, hh, ww, device=z.device)
+        shown = torch.zeros_like(x)
+        for i in range(hh):
+            r0 = max(0, i - self._ar_reach)  # the stack sees no further up: crop for speed
+            for j in range(ww):
+                ctx = self._ar_context(x[:, :, r0:i + 1])[:, :, -1:, j:j + 1]
+                params = self.ar_out(dec[:, :, i:i + 1, j:j + 1] + ctx)
+                x[:, :, i, j] = self._draw(params, generator, False)[:, :, 0, 0]
+                shown[:, :, i, j] = self._draw(params, generator, True)[:, :, 0, 0] \
+                    if mean else x[:, :, i, j]
+        return shown
+
+    @torch.no_grad()
+    def sample(self, n: int, y: Tensor | None = None, generator: torch.Generator | None = None,
+               mean: bool = False) -> Tensor:
+        """Draw ``n`` images: z ~ N(0, I) from ``generator``, then x ~ p(x|z).
+
+        By default the images are true model samples in the data's value range (binary for
+        a Bernoulli model, 256 levels for the logistic one) -- what the likelihood scores.
+        ``mean=True`` shows the decoder means instead (smoother Bernoulli digits).
+
+        Args:
+            n: number of images. y: one label or [n] labels; a conditional model given none
+                cycles through the classes. generator: all randomness comes from it.
+            mean: return pixel means rather than sampled pixels.
+
+        Returns:
+            [n, C, H, W] in [0, 1].
+        """
+        y = self._labels_for(n, y)
+        z = _noise(torch.empty(n, self.config.latent_dim, device=self.device), generator, "randn")
+        return self.generate(z, y, generator, mean)
+
+    @torch.no_grad()
+    def figures(self, x: Tensor, y: Tensor | None = None,
+                generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Report grids, each [M, C, H, W] in [0, 1].
+
+        ``reconstructions``: up to 8 inputs each followed by its reconstruction (decoder
+        means at the posterior mean). ``interpolations``: up to 4 rows of 8 images decoded
+        along the straight line between the posterior means of two inputs.
+        """
+        self._check(x, y)
+        x, y = x[:8], None if y is None else y[:8]
+        mu, _ = self.encode(x, y)
+        rec = self.generate(mu, y, generator, mean=True)
+        pairs = torch.stack([x, rec], 1).flatten(0, 1)
+        figs = {"reconstructions": pairs}
+        m = x.shape[0] // 2
+        if m:
+            t = torch.linspace(0, 1, 8, device=x.device).view(1, 8, 1)
+            z = (mu[:m, None] * (1 - t) + mu[m:2 * m, None] * t).flatten(0, 1)
+            yi = None if y is None else y[:m].repeat_interleave(8)
+            figs["interpolations"] = self.generate(z, yi, generator, mean=True)
+        return figs
+
+
+def _noise(like: Tensor, generator: torch.Generator | None,
+           kind: Literal["rand", "randn"]) -> Tensor:
+    """Uniform / normal noise shaped like ``like``, drawn on the generator's device.
+
+    Drawing where the generator lives (then moving) lets a CPU generator seed a CUDA
+    model, so a seed gives the same images on any device.
+    """
+    fn = torch.rand if kind == "rand" else torch.randn
+    dev = generator.device if generator is not None else like.device
+    return fn(like.shape, generator=generator, device=dev, dtype=like.dtype).to(like.device)
+
+
+def discretized_logistic_log_prob(x: Tensor, mean: Tensor, log_scale: Tensor) -> Tensor:
+    """log P(x) of 8-bit pixels under a discretised logistic, elementwise, in nats.
+
+    x in [0, 1] on the 256 levels v/255. Bin of level v is [x - 1/510, x + 1/510]; the
+    lowest bin extends to -inf and the highest to +inf so the 256 probabilities sum to 1
+    exactly (PixelCNN++, Salimans et al. 2017). The interior bin mass
+    sigmoid(a) - sigmoid(b) is evaluated as exp(b - softplus(a) - softplus(b)) *
+    expm1(a - b), stable in every tail, so no pdf approximation is needed.
+
+    Args:
+        x, mean, log_scale: broadcastable tensors; ``log_scale`` is clamped at -7.
+
+    Returns:
+        log-probabilities, the broadcast shape.
+    """
+    log_scale = log_scale.clamp(min=-7.0)
+    inv_s = torch.exp(-log_scale)
+    a = (x - mean + 0.5 / 255) * inv_s  # upper edge
+    b = (x - mean - 0.5 / 255) * inv_s  # lower edge
+    d = inv_s / 255  # a - b > 0
+    log_expm1_d = d + torch.log(-torch.expm1(-d))  # log(e^d - 1), stable for all d > 0
+    interior = b - F.softplus(a) - F.softplus(b) + log_expm1_d
+    lowest = F.logsigmoid(a)  # P(X <= upper edge of bin 0)
+    highest = -F.softplus(b)  # P(X >= lower edge of bin 255) = 1 - sigmoid(b)
+    return torch.where(x < 0.5 / 255, lowest, torch.where(x > 1 - 0.5 / 255, highest, interior))

@@ -1,0 +1,189 @@
+"""A training run from start to report: the glue between data, model, loop and report.
+
+Data flows one way (see the guide): ``DataConfig -> data.prepare -> model config ->
+train.train -> checkpoint -> samples/figures -> report``. This module only wires those
+pieces; each lives in its own package. A run directory holds ``run.json`` (what was
+trained on what, with the data protocol), ``metrics.jsonl``, ``checkpoints/``, the
+sample grids and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from . import config as cfg
+from .data import prepare
+from .data.config import DataConfig
+from .errors import UserError
+from .io import atomic_write_json, read_json
+from .models.base import GenerativeModel, get_model_class, load
+from .report import save_grid, write_report
+from .train import TrainConfig, TrainData, train
+from .train.distributed import is_main
+
+RUN_FILE = "run.json"
+SAMPLE_SEED = 1234  # fixed so successive report grids of one run are comparable
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """Everything needed to start (or rebuild) a run."""
+
+    model: str
+    model_overrides: dict[str, Any]
+    train: TrainConfig
+    data: DataConfig
+    conditional: bool = False
+
+
+def _wanted_kind(model_cls: type[GenerativeModel], overrides: dict[str, Any]) -> str:
+    return model_cls.input_kind(overrides)
+
+
+def _build(spec: RunSpec, *, for_resume: bool = False):
+    """Prepare the data and the model for ``spec``; returns (model, TrainData, protocol)."""
+    model_cls = get_model_class(spec.model)
+    kind = _wanted_kind(model_cls, spec.model_overrides)
+    train_set = prepare(spec.data, kind)
+    if train_set.data_kind not in model_cls.supported_data_kinds:
+        raise UserError(
+            f"{spec.model} cannot model {train_set.data_kind} data from {spec.data.data}",
+            f"use data of kind {' or '.join(model_cls.supported_data_kinds)} "
+            "(e.g. --binarize dynamic) or another model option")
+    num_classes = 0
+    if spec.conditional:
+        if train_set.y is None:
+            raise UserError(f"--conditional needs labels but {spec.data.data} has none",
+                            "use a labelled dataset (e.g. mnist5k, digits, folder: with "
+                            "class sub-folders) or drop --conditional")
+        num_classes = train_set.num_classes
+    c, h, w = train_set.x.shape[1:]
+    model_cfg = cfg.from_dict(model_cls.config_class, {
+        **spec.model_overrides, "channels": int(c), "image_size": (int(h), int(w)),
+        "num_classes": num_classes, "data_kind": train_set.data_kind,
+        "seed": spec.train.seed,
+    }, what=f"{spec.model} option")
+    torch.manual_seed(model_cfg.seed)
+    model = model_cls(model_cfg)
+    val = _validation_set(spec, kind)
+    data = TrainData(x=train_set.x, y=train_set.y if num_classes else None,
+                     transform=train_set.batch_transform,
+                     val_x=None if val is None else val.x,
+                     val_y=None if (val is None or not num_classes) else val.y)
+    return model, data, train_set.protocol
+
+
+def _validation_set(spec: RunSpec, kind: str):
+    """The validation split of the same source, when training on the train split."""
+    if spec.data.split != "train":
+        return None
+    try:
+        return prepare(dataclasses.replace(spec.data, split="val"), kind, for_eval=True)
+    except UserError:
+        return None  # sources without a val split (e.g. a lone IDX file) train without one
+
+
+def start(spec: RunSpec, out: str | Path, *, argv: list[str] | None = None):
+    """Start a new run in ``out`` (which must not already hold one) and train it."""
+    out = Path(out)
+    if (out / RUN_FILE).exists():
+        raise UserError(f"{out} already holds a run",
+                        f"continue it with `genvision train --resume {out}` or choose "
+                        "another --out")
+    model, data, protocol = _build(spec)
+    info = {
+        "model": spec.model,
+        "family": getattr(model, "family", ""),
+        "model_config": cfg.to_dict(model.config),
+        "model_overrides": spec.model_overrides,
+        "conditional": spec.conditional,
+        "train_config": cfg.to_dict(spec.train),
+        "data_config": cfg.to_dict(spec.data),
+        "data": protocol,
+        "num_parameters": model.num_parameters(),
+        "likelihood_kind": model.likelihood_kind,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "genvision_version": __version__,
+        "command": " ".join(argv if argv is not None else sys.argv),
+    }
+    if is_main():
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / RUN_FILE, info)
+    result = train(model, data, spec.train, out, run_info=info)
+    if is_main():
+        finish(out)
+    return result
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory {run_dir} does not exist", "check the path")
+    return read_json(run_dir / RUN_FILE, what="run file")
+
+
+def resume(run_dir: str | Path, train_overrides: dict[str, Any]):
+    """Continue the run in ``run_dir`` with a new budget (and any other train options)."""
+    run_dir = Path(run_dir)
+    info = read_run(run_dir)
+    train_cfg = cfg.from_dict(TrainConfig, {**info["train_config"], "steps": None,
+                                            "epochs": None, "minutes": None,
+                                            **train_overrides}, what="train option")
+    spec = RunSpec(model=info["model"], model_overrides=info.get("model_overrides", {}),
+                   train=train_cfg,
+                   data=cfg.from_dict(DataConfig, info["data_config"], what="data option"),
+                   conditional=bool(info.get("conditional")))
+    model, data, _ = _build(spec, for_resume=True)
+    saved = cfg.to_dict(model.config)
+    if saved != info["model_config"]:
+        raise UserError(f"the data of {run_dir} no longer matches its model "
+                        "(shape or classes changed)", "restore the dataset or start a new run")
+    result = train(model, data, train_cfg, run_dir, resume=True, run_info=info)
+    if is_main():
+        finish(run_dir)
+    return result
+
+
+def finish(run_dir: str | Path, n_samples: int = 64) -> Path:
+    """Write samples.png, the model's figures and report.html for a trained run."""
+    run_dir = Path(run_dir)
+    info = read_run(run_dir)
+    model = load(run_dir)
+    gen = torch.Generator().manual_seed(SAMPLE_SEED)
+    y = None
+    if model.config.num_classes:
+        y = torch.arange(n_samples) % model.config.num_classes
+    with torch.no_grad():
+        save_grid(model.sample(n_samples, y=y, generator=gen), run_dir / "samples.png",
+                  nrow=8 if not model.config.num_classes else model.config.num_classes)
+        fig_data = _figure_batch(info)
+        if fig_data is not None:
+            xb, yb = fig_data
+            if not model.config.num_classes:
+                yb = None
+            figures = model.figures(xb, yb, generator=torch.Generator().manual_seed(SAMPLE_SEED))
+            for name, images in figures.items():
+                save_grid(images, run_dir / f"{name}.png", nrow=8 if name != "interpolations"
+                          else None)
+    return write_report(run_dir)
+
+
+def _figure_batch(info: dict[str, Any], n: int = 16):
+    """A fixed batch of held-out (or training) images for reconstructions/interpolations."""
+    data_cfg = cfg.from_dict(DataConfig, info["data_config"], what="data option")
+    kind = info["model_config"].get("data_kind", "binary")
+    for split in ("val", data_cfg.split):
+        try:
+            prepared = prepare(dataclasses.replace(data_cfg, split=split), kind, for_eval=True)
+        except UserError:
+            continue
+        y = prepared.y[:n] if prepared.y is not None else None
+        return prepared.x[:n], y
+    return None

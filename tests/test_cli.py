@@ -1,0 +1,149 @@
+"""The `genvision` command line end to end, on tiny budgets and tiny models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import genvision
+from genvision.cli import main
+
+TINY = ["--latent-dim", "4", "--hidden", "8", "16", "--fc-dim", "32", "--res-blocks", "0",
+        "--kl-warmup-steps", "10", "--batch-size", "32", "--log-every", "5",
+        "--checkpoint-every", "10", "--no-progress"]
+
+
+def gv(*argv: str) -> int:
+    return main([str(a) for a in argv])
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    assert gv("train", "vae", "--data", "digits", "--steps", "20", "--eval-every", "10",
+              "--out", out, *TINY) == 0
+    return out
+
+
+def test_data_list_names_every_source(capsys):
+    assert gv("data", "list") == 0
+    out = capsys.readouterr().out
+    for name in ("digits", "mnist5k", "faces", "photos", "mnist", "fashion-mnist", "cifar10",
+                 "idx:", "npz:", "folder:", "cifar:"):
+        assert name in out
+
+
+def test_train_writes_a_complete_run(tiny_run):
+    for name in ("run.json", "metrics.jsonl", "samples.png", "reconstructions.png",
+                 "interpolations.png", "loss.png", "report.html", "checkpoints/latest"):
+        assert (tiny_run / name).exists(), name
+    info = json.loads((tiny_run / "run.json").read_text())
+    assert info["model"] == "vae" and info["data"]["source"] == "digits"
+    assert info["model_config"]["latent_dim"] == 4
+    lines = [json.loads(s) for s in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert {m["split"] for m in lines} == {"train", "val"}
+    assert max(m["step"] for m in lines) == 20
+    html = (tiny_run / "report.html").read_text()
+    assert "samples.png" in html and "loss.png" in html
+
+
+def test_python_api_loads_the_run(tiny_run):
+    model = genvision.load(tiny_run)
+    x = model.sample(4, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (4, 1, 8, 8) and x.min() >= 0 and x.max() <= 1
+    assert "vae" in genvision.list_models()
+
+
+def test_sample_is_reproducible_by_seed(tiny_run, tmp_path):
+    for name, seed in (("a.png", 1), ("b.png", 1), ("c.png", 2)):
+        assert gv("sample", tiny_run, "-n", "16", "--seed", seed, "-o", tmp_path / name) == 0
+    a, b, c = ((tmp_path / n).read_bytes() for n in ("a.png", "b.png", "c.png"))
+    assert a == b and a != c
+    assert gv("sample", tiny_run, "-n", "5", "-o", tmp_path / "s.npz") == 0
+    import numpy as np
+
+    assert np.load(tmp_path / "s.npz")["x"].shape == (5, 1, 8, 8)
+
+
+def test_evaluate_writes_nll_with_its_protocol(tiny_run, capsys):
+    assert gv("evaluate", tiny_run, "--split", "test", "--k", "5", "--n", "40") == 0
+    assert "bits/dim" in capsys.readouterr().out
+    entry = json.loads((tiny_run / "metrics.json").read_text())["evaluations"][-1]
+    assert entry["n"] == 40 and entry["split"] == "test"
+    assert entry["protocol"]["estimator"] == "IWAE-5" and entry["protocol"]["kind"] == "bound"
+    assert entry["data"]["binarize"] == {"scheme": "static", "seed": 0}
+    assert entry["bits_per_dim"] == pytest.approx(entry["nll_nats"] / (64 * 0.6931471805599453))
+
+
+def test_resume_continues_from_the_last_step(tmp_path):
+    out = tmp_path / "r"
+    assert gv("train", "vae", "--data", "digits", "--steps", "10", "--out", out, *TINY) == 0
+    assert gv("train", "--resume", out, "--steps", "10", "--no-progress") == 0
+    assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000020"
+    steps = [json.loads(s)["step"] for s in (out / "metrics.jsonl").read_text().splitlines()
+             if json.loads(s)["split"] == "train"]
+    assert steps == sorted(set(steps)) and steps[-1] == 20
+
+
+def test_info_prints_configs(tiny_run, capsys):
+    assert gv("info", tiny_run) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "vae"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "nosuchmodel"], "unknown model 'nosuchmodel'"),
+    (["train", "vae", "--no-such-flag", "1"], "unrecognized arguments: --no-such-flag"),
+    (["train", "vae", "--data", "idx:/no/such/dir", "--steps", "1"], "/no/such/dir"),
+    (["train", "vae", "--data", "nosuchdata", "--steps", "1"], "unknown dataset"),
+    (["sample", "/no/such/run"], "does not exist"),
+    (["frobnicate"], "unknown command"),
+    (["train"], "needs a model name or --resume"),
+])
+def test_user_errors_are_one_line_with_exit_2(argv, message, capsys, tmp_path):
+    assert gv(*argv, "--out", tmp_path / "x") == 2 if argv[0] == "train" else gv(*argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.startswith("error:") and "fix:" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_existing_run_is_never_overwritten(tiny_run, capsys):
+    before = (tiny_run / "run.json").read_bytes()
+    assert gv("train", "vae", "--data", "digits", "--steps", "1", "--out", tiny_run) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (tiny_run / "run.json").read_bytes() == before
+
+
+def test_label_on_unconditional_model_and_corrupt_weights(tiny_run, tmp_path, capsys):
+    assert gv("sample", tiny_run, "--label", "3", "-o", tmp_path / "x.png") == 2
+    assert "unconditional" in capsys.readouterr().err
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_run, broken)
+    ckpt = broken / "checkpoints" / (broken / "checkpoints" / "latest").read_text().strip()
+    weights = ckpt / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert gv("sample", broken, "-o", tmp_path / "y.png") == 2
+    assert "not a readable safetensors file" in capsys.readouterr().err
+
+
+def test_conditional_training_and_labelled_sampling(tmp_path):
+    out = tmp_path / "cond"
+    assert gv("train", "vae", "--conditional", "--data", "digits", "--steps", "4",
+              "--out", out, *TINY) == 0
+    assert genvision.load(out).config.num_classes == 10
+    assert gv("sample", out, "-n", "4", "--label", "7", "-o", tmp_path / "s.png") == 0
+    assert gv("sample", out, "-n", "4", "--label", "10", "-o", tmp_path / "t.png") == 2
+
+
+def test_console_script_runs_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "genvision", "train", "vae", "--data",
+                           f"folder:{tmp_path}/empty", "--steps", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stderr.startswith("error:")
