@@ -13,9 +13,10 @@ import torch
 import genvision
 from genvision.cli import main
 
-TINY = ["--latent-dim", "4", "--hidden", "8", "16", "--fc-dim", "32", "--res-blocks", "0",
-        "--kl-warmup-steps", "10", "--batch-size", "32", "--log-every", "5",
-        "--checkpoint-every", "10", "--no-progress"]
+TINY_MODEL = ["--latent-dim", "4", "--hidden", "8", "16", "--fc-dim", "32", "--res-blocks", "0",
+              "--ar-layers", "1", "--ar-channels", "4", "--kl-warmup-steps", "10"]
+TINY = [*TINY_MODEL, "--batch-size", "32", "--log-every", "5", "--checkpoint-every", "10",
+        "--no-progress"]
 
 
 def gv(*argv: str) -> int:
@@ -147,3 +148,34 @@ def test_console_script_runs_without_traceback(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("error:")
+
+
+def test_train_on_user_folder_and_idx_files(tmp_path):
+    import gzip
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("cats", "dogs"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(12):  # mixed sizes: --image-size makes them one shape
+            size = (10 + i % 3, 12)
+            Image.fromarray(rng.integers(0, 256, size, dtype=np.uint8)).save(
+                tmp_path / "imgs" / label / f"{i}.png")
+    out = tmp_path / "folder-run"
+    assert gv("train", "vae", "--data", f"folder:{tmp_path / 'imgs'}", "--image-size", "8",
+              "--split", "all", "--steps", "2", "--out", out, *TINY_MODEL, "--batch-size",
+              "8", "--no-progress") == 0
+    assert genvision.load(out).config.image_size == (8, 8)
+
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    images = rng.integers(0, 256, (40, 8, 8), dtype=np.uint8)
+    header = np.array([2051, 40, 8, 8], dtype=">i4").tobytes()
+    (idx / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + images.tobytes()))
+    out = tmp_path / "idx-run"
+    assert gv("train", "vae", "--data", f"idx:{idx}", "--epochs", "2", "--out", out,
+              *TINY_MODEL, "--batch-size", "8", "--no-progress") == 0
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["epoch"] == pytest.approx(2.0)

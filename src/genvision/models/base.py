@@ -95,6 +95,8 @@ class GenerativeModel(nn.Module):
     """Base class of every genvision model. See the module docstring for the protocol."""
 
     name: ClassVar[str] = "?"
+    #: the taxonomy family, shown in reports ("explicit latent variable", "implicit", ...)
+    family: ClassVar[str] = ""
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
     likelihood_kind: ClassVar[LikelihoodKind] = "none"
     #: data kinds the model accepts; the CLI refuses others with a clear error

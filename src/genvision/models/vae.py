@@ -128,6 +128,7 @@ class VAE(GenerativeModel):
     """
 
     config_class = VAEConfig
+    family = "explicit latent variable"
     likelihood_kind = "bound"
     supported_data_kinds = ("binary", "grey8", "rgb8", "continuous")
 
