@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(GV) report runs/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -p no:cacheprovider tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
