@@ -18,8 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 # The demo run directory is scratch: each `make demo` replaces runs/demo.
 demo: $(STAMP)
 	rm -rf runs/demo
-	$(GV) train vae --data mnist5k --minutes 2 --batch-size 64 --lr 1e-3 --ema-decay 0.999 \
-		--eval-every 500 --out runs/demo
+	$(GV) train vae --data mnist5k --minutes 2 --eval-every 500 --out runs/demo
 	$(GV) evaluate runs/demo --data mnist5k --split test --k 100
 	$(GV) report runs/demo
 

@@ -28,8 +28,8 @@ class TrainConfig:
     beta2: float = field(default=0.999, metadata={"help": "AdamW beta2"})
     warmup_steps: int = field(default=0, metadata={"help": "linear learning-rate warm-up steps"})
     grad_clip: float = field(default=0.0, metadata={"help": "clip gradient norm (0 = off)"})
-    ema_decay: float = field(default=0.0, metadata={"help": "EMA of weights for sampling/eval "
-                                                            "(0 = off, e.g. 0.999)"})
+    ema_decay: float = field(default=0.999, metadata={
+        "help": "EMA of weights used for sampling/eval, with warm-up (0 = off)"})
     seed: int = field(default=0, metadata={"help": "seed for data order, noise and init"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, mps"})
     amp: bool = field(default=True,

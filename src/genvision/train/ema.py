@@ -1,7 +1,10 @@
 """Exponential moving average of model parameters, used for sampling and evaluation.
 
-shadow <- decay * shadow + (1 - decay) * param after every optimiser step (Polyak
-averaging; as used for DDPM, arXiv:2006.11239). Buffers (e.g. BatchNorm statistics) are
+shadow <- d_t * shadow + (1 - d_t) * param after every optimiser step (Polyak
+averaging; as used for DDPM, arXiv:2006.11239), with the warm-up
+d_t = min(decay, (1 + t) / (10 + t)) of TensorFlow's ExponentialMovingAverage: without it
+a short run's average is still mostly the random initial weights (after 355 steps at
+decay 0.999, 70% of the shadow is the initialisation). Buffers (e.g. BatchNorm statistics) are
 not averaged: the live model's buffers are used as they are, which is the same as copying
 them into the EMA model.
 """
@@ -30,10 +33,16 @@ class EMA:
         self.shadow: dict[str, Tensor] = {
             name: p.detach().clone() for name, p in model.named_parameters()}
 
+    def decay_at(self, step: int) -> float:
+        """Effective decay for the update after optimiser step ``step`` (1-based)."""
+        return min(self.decay, (1.0 + step) / (10.0 + step))
+
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, step: int) -> None:
+        """Fold the live parameters in after optimiser step ``step`` (1-based)."""
+        weight = 1.0 - self.decay_at(step)
         for name, p in model.named_parameters():
-            self.shadow[name].lerp_(p.detach(), 1.0 - self.decay)
+            self.shadow[name].lerp_(p.detach(), weight)
 
     @contextmanager
     def swapped(self, model: nn.Module) -> Iterator[nn.Module]:

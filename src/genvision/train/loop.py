@@ -325,7 +325,7 @@ class _Trainer:
 
     def _after_step(self, terms: dict[str, float]) -> None:
         if self.ema is not None:
-            self.ema.update(self.model)
+            self.ema.update(self.model, self.step + 1)
         self.step += 1
         self.batch_in_epoch += 1
         self.images_seen += self.cfg.batch_size * self.world
