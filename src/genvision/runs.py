@@ -170,8 +170,7 @@ def finish(run_dir: str | Path, n_samples: int = 64) -> Path:
                 yb = None
             figures = model.figures(xb, yb, generator=torch.Generator().manual_seed(SAMPLE_SEED))
             for name, images in figures.items():
-                save_grid(images, run_dir / f"{name}.png", nrow=8 if name != "interpolations"
-                          else None)
+                save_grid(images, run_dir / f"{name}.png", nrow=8)  # rows of 8 by protocol
     return write_report(run_dir)
 
 
@@ -184,6 +183,8 @@ def _figure_batch(info: dict[str, Any], n: int = 16):
             prepared = prepare(dataclasses.replace(data_cfg, split=split), kind, for_eval=True)
         except UserError:
             continue
-        y = prepared.y[:n] if prepared.y is not None else None
-        return prepared.x[:n], y
+        # evenly spaced, not the first n: some sources (mnist5k) are sorted by class
+        idx = torch.linspace(0, prepared.x.shape[0] - 1, min(n, prepared.x.shape[0])).long()
+        y = prepared.y[idx] if prepared.y is not None else None
+        return prepared.x[idx], y
     return None

@@ -134,7 +134,8 @@ class GenerativeModel(nn.Module):
 
     def figures(self, x: Tensor, y: Tensor | None = None,
                 generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """Extra named image batches for the report, each [N, C, H, W] in [0, 1]."""
+        """Extra named image batches for the report, each [N, C, H, W] in [0, 1], shown
+        in rows of 8 (e.g. 4 input/reconstruction pairs per row, or one interpolation)."""
         return {}
 
     # ----- helpers --------------------------------------------------------------------
