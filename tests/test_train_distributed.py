@@ -53,7 +53,7 @@ dist.cleanup()
 @pytest.mark.slow
 def test_two_process_ddp_keeps_replicas_identical_and_rank0_writes(tmp_path):
     script = tmp_path / "ddp_train.py"
-    tiny_path = str(Path(__file__).with_name("test_train_tiny_model.py"))
+    tiny_path = str(Path(__file__).with_name("tiny_model.py"))
     script.write_text(SCRIPT.format(tiny=tiny_path))
     run_dir, out = tmp_path / "run", tmp_path / "out"
     out.mkdir()

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+import tiny_model as tiny  # tests/tiny_model.py: the loop's tiny test model
 from genvision.errors import RunLocked, TrainingDiverged
 from genvision.train import TrainConfig, train
 from genvision.train.lock import RunLock
 
-
-def _tiny():
-    name = "_genvision_test_train_tiny"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("test_train_tiny_model.py"))
-        sys.modules[name] = mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-tiny = _tiny()
 HOLD = """
 import fcntl, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)

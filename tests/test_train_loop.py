@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+import tiny_model as tiny  # tests/tiny_model.py: the loop's tiny test model
 from genvision.errors import TrainingDiverged, UserError
 from genvision.train import Callback, TrainConfig, load_training_state, train
 
-
-def _tiny():
-    name = "_genvision_test_train_tiny"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("test_train_tiny_model.py"))
-        sys.modules[name] = mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-tiny = _tiny()
 VOLATILE = {"time_s", "images_per_s"}  # wall-clock numbers: the only things allowed to differ
 
 

@@ -1,7 +1,8 @@
 """A tiny GenerativeModel for the training-loop tests (registered as "tiny-test").
 
-Other ``test_train_*`` files load this file by path (see :func:`load_tiny` there), so it
-may be imported twice under different module names: registration is guarded.
+The ``test_train_*`` files import it as ``tiny_model`` (pytest puts tests/ on sys.path);
+the DDP test's worker script loads it by path, so registration is guarded against a
+second import.
 Its loss draws noise from the *global* torch RNG (so RNG save/restore matters), uses
 ``self.step`` for a warm-up schedule, and keeps a buffer (so buffers are checkpointed).
 """
