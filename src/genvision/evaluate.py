@@ -155,8 +155,8 @@ def describe(result: dict[str, Any]) -> str:
     proto = result["protocol"]
     data = result["data"]
     binar = data.get("binarize") or "none"
-    if isinstance(binar, dict):
-        binar = " seed ".join(str(v) for v in binar.values())
+    if isinstance(binar, dict):  # {"scheme": "static", "seed": 0}
+        binar = " seed ".join(str(v) for v in binar.values() if v is not None)
     return (f"{data.get('source', '?')} {result['split']} split (n={result['n']}): "
             f"NLL {result['nll_nats']:.2f} ± {result['nll_nats_stderr']:.2f} nats/image, "
             f"{result['bits_per_dim']:.4f} bits/dim "

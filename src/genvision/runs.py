@@ -23,7 +23,7 @@ from .data import prepare
 from .data.config import DataConfig
 from .errors import UserError
 from .io import atomic_write_json, read_json
-from .models.base import GenerativeModel, get_model_class, load
+from .models.base import get_model_class, load
 from .report import save_grid, write_report
 from .train import TrainConfig, TrainData, train
 from .train.distributed import is_main
@@ -43,14 +43,10 @@ class RunSpec:
     conditional: bool = False
 
 
-def _wanted_kind(model_cls: type[GenerativeModel], overrides: dict[str, Any]) -> str:
-    return model_cls.input_kind(overrides)
-
-
-def _build(spec: RunSpec, *, for_resume: bool = False):
+def _build(spec: RunSpec):
     """Prepare the data and the model for ``spec``; returns (model, TrainData, protocol)."""
     model_cls = get_model_class(spec.model)
-    kind = _wanted_kind(model_cls, spec.model_overrides)
+    kind = model_cls.input_kind(spec.model_overrides)
     train_set = prepare(spec.data, kind)
     if train_set.data_kind not in model_cls.supported_data_kinds:
         raise UserError(
@@ -140,7 +136,7 @@ def resume(run_dir: str | Path, train_overrides: dict[str, Any]):
                    train=train_cfg,
                    data=cfg.from_dict(DataConfig, info["data_config"], what="data option"),
                    conditional=bool(info.get("conditional")))
-    model, data, _ = _build(spec, for_resume=True)
+    model, data, _ = _build(spec)
     saved = cfg.to_dict(model.config)
     if saved != info["model_config"]:
         raise UserError(f"the data of {run_dir} no longer matches its model "
