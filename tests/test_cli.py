@@ -179,3 +179,11 @@ def test_train_on_user_folder_and_idx_files(tmp_path):
               *TINY_MODEL, "--batch-size", "8", "--no-progress") == 0
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["epoch"] == pytest.approx(2.0)
+
+
+def test_top_level_help_lists_the_commands(capsys):
+    assert gv() == 0
+    out = capsys.readouterr().out
+    for command in ("data list", "train MODEL", "train --resume", "sample RUN", "evaluate RUN",
+                    "info RUN"):
+        assert f"genvision {command}" in out

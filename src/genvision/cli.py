@@ -218,8 +218,9 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__.strip().split("\n\n")[0].strip().replace("    ", "  "))
-        print(f"\ngenvision {__version__}; `genvision COMMAND --help` for details")
+        usage = __doc__.strip().split("\n\n")[1]  # the command list of the module docstring
+        print(f"genvision {__version__}: deep generative models of images\n\n{usage}\n\n"
+              "`genvision COMMAND --help` lists every option of a command.")
         return 0
     if argv[0] == "--version":
         print(__version__)
