@@ -187,3 +187,24 @@ def test_top_level_help_lists_the_commands(capsys):
     for command in ("data list", "train MODEL", "train --resume", "sample RUN", "evaluate RUN",
                     "info RUN"):
         assert f"genvision {command}" in out
+
+
+def test_dequantized_density_is_reported_on_the_8bit_scale(tmp_path):
+    import math
+
+    from genvision.evaluate import EvalOptions, _eval_data, evaluate_nll
+    from genvision.runs import read_run
+
+    out = tmp_path / "cont"
+    assert gv("train", "vae", "--data", "photos", "--image-size", "8", "--likelihood",
+              "gaussian", "--dequantize", "--steps", "2", "--out", out, *TINY) == 0
+    assert gv("evaluate", out, "--split", "test", "--k", "3", "--n", "20") == 0
+    entry = json.loads((out / "metrics.json").read_text())["evaluations"][-1]
+    assert "8-bit" in entry["protocol"]["dequantized"]
+    opts = EvalOptions(split="test", k=3, n=20)
+    x, _, protocol = _eval_data(read_run(out), opts, "continuous")
+    assert protocol["dequantize"] and 0 <= x.min() and x.max() < 1
+    assert not torch.equal(x * 255, (x * 255).round())  # the noise was added
+    density = evaluate_nll(genvision.load(out), x, None, opts, device=torch.device("cpu"))
+    expected = -density.mean().item() + 3 * 8 * 8 * math.log(256)
+    assert entry["nll_nats"] == pytest.approx(expected, rel=1e-6)
