@@ -28,7 +28,7 @@ MNIST_TEST = REPO.parent / "shared" / "data" / "mnist"
 
 def run(cmd: list[str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, stdout=sys.stderr)  # stdout stays pure JSON
     return time.perf_counter() - t0
 
 
