@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import math
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from .io import atomic_write_json, read_json
 from .metrics.likelihood import nll_summary
 from .models.base import GenerativeModel, load
 from .runs import read_run
+from .train.checkpoint import latest_checkpoint, list_checkpoints
 from .train.device import resolve_device
 
 METRICS_FILE = "metrics.json"
@@ -139,16 +141,11 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions) -> dict[str, Any]:
 
 
 def _trained_steps(run_dir: Path) -> int | None:
-    latest = run_dir / "checkpoints" / "latest"
-    if not latest.is_file():
-        return None
-    name = latest.read_text().strip()
-    return int(name.split("-")[-1]) if name.startswith("step-") else None
+    latest = latest_checkpoint(run_dir)
+    return next((step for step, path in list_checkpoints(run_dir) if path == latest), None)
 
 
 def _protocol_key(entry: dict[str, Any]) -> str:
-    import json
-
     return json.dumps({k: entry.get(k) for k in ("data", "split", "protocol", "seed")},
                       sort_keys=True)
 

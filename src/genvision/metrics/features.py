@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from ..data import load_dataset
 from ..data.download import cache_root
-from ..data.transforms import binarize_static
+from ..data.transforms import binarize_dynamic, binarize_static
 from ..errors import CheckpointError, DataError, UserError
 from ..io import atomic_write_json, load_tensors, read_json, save_tensors
 
@@ -208,7 +208,7 @@ def _training_batch(x: Tensor, cfg: FeatureNetConfig, gen: torch.Generator) -> T
         x = _shift(x, cfg.max_shift, gen)
     if cfg.binarize_prob > 0:
         pick = torch.rand(x.shape[0], generator=gen) < cfg.binarize_prob
-        bits = (torch.rand(x.shape, generator=gen) < x).to(x.dtype)
+        bits = binarize_dynamic(x, gen)
         x = torch.where(pick.view(-1, 1, 1, 1), bits, x)
     return x
 
