@@ -13,3 +13,19 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Feature networks and reference features go to a per-session cache, never ~/.cache:
+    tests must not depend on (or pollute) what a user's earlier runs cached."""
+    old = os.environ.get("GENVISION_CACHE")
+    os.environ["GENVISION_CACHE"] = str(tmp_path_factory.mktemp("genvision-cache"))
+    yield
+    if old is None:
+        os.environ.pop("GENVISION_CACHE", None)
+    else:
+        os.environ["GENVISION_CACHE"] = old

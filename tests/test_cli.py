@@ -72,7 +72,8 @@ def test_sample_is_reproducible_by_seed(tiny_run, tmp_path):
 
 
 def test_evaluate_writes_nll_with_its_protocol(tiny_run, capsys):
-    assert gv("evaluate", tiny_run, "--split", "test", "--k", "5", "--n", "40") == 0
+    assert gv("evaluate", tiny_run, "--split", "test", "--k", "5", "--n", "40",
+              "--metrics", "nll") == 0
     assert "bits/dim" in capsys.readouterr().out
     entry = json.loads((tiny_run / "metrics.json").read_text())["evaluations"][-1]
     assert entry["n"] == 40 and entry["split"] == "test"

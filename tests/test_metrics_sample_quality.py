@@ -251,28 +251,29 @@ def test_memorisation_copies_vs_fresh_samples():
     copies = train[torch.randint(1000, (500,), generator=g)]
     copies = copies + 1e-3 * torch.randn(copies.shape, generator=g, dtype=torch.float64)
     mem = memorisation(copies, train, test)
-    assert mem["train_closer_share"] == 1.0
+    assert mem["train_closer_share"] == 1.0 and mem["memorisation_score"] == 1.0
     assert mem["near_copies"] == 500 and mem["near_copy_share"] == 1.0
-    assert mem["median_distance_ratio"] < 0.01
-    assert mem["n_fake"] == 500 and mem["n_reference"] == 1000
+    assert (mem["n_fake"], mem["n_train"], mem["n_test"]) == (500, 1000, 1000)
 
     fresh = memorisation(mixture(1000, 23), train, test)
-    assert 0.43 < fresh["train_closer_share"] < 0.57
-    assert 0.85 < fresh["median_distance_ratio"] < 1.15
+    assert 0.43 < fresh["train_closer_share"] < 0.57 and fresh["expected_share"] == 0.5
+    assert abs(fresh["memorisation_score"]) < 0.15
     assert fresh["near_copies"] == 0
 
 
-def test_memorisation_balances_unequal_reference_sizes():
-    # without subsampling the 3x larger training set would win ~3/4 of the time
+def test_memorisation_share_expected_from_reference_sizes():
+    # a 3x larger training set holds the nearest neighbour 3/4 of the time by size alone:
+    # the expected share says so, and the score stays ~0 for samples independent of it
     train, test = mixture(3000, 24), mixture(1000, 25)
-    fresh = memorisation(mixture(1000, 26), train, test, seed=1)
-    assert fresh["n_reference"] == 1000
-    assert 0.43 < fresh["train_closer_share"] < 0.57
-    # copies of training images dropped by the subsampling still count as near copies
-    mem = memorisation(train[:200], train, test)
-    assert mem["near_copies"] == 200
-    # the larger test set is subsampled too
-    assert memorisation(mixture(300, 27), test, train)["n_reference"] == 1000
+    fresh = memorisation(mixture(2000, 26), train, test)
+    assert fresh["expected_share"] == 0.75
+    assert 0.71 < fresh["train_closer_share"] < 0.79
+    assert abs(fresh["memorisation_score"]) < 0.15
+    # copies of any training image count, the whole training set is searched
+    mem = memorisation(train[-200:], train, test)
+    assert mem["near_copies"] == 200 and mem["memorisation_score"] == 1.0
+    # closer to the test set than chance: a negative score
+    assert memorisation(test[:300], train, test)["memorisation_score"] < -0.9
 
 
 # ---------------------------------------------------------------- sample_quality

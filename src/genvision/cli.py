@@ -4,7 +4,9 @@
     genvision train MODEL [--data SPEC] [model, data and training flags] --out DIR
     genvision train --resume DIR [--steps N | --epochs E | --minutes M]
     genvision sample RUN -n 64 --seed 1 -o grid.png [--label 3]
-    genvision evaluate RUN [--data SPEC] [--split test] [--k 1000] [--n 2000]
+    genvision evaluate RUN [--metrics nll,fid,kid,pr,dc,cas,mem] [--n 10000] [--data SPEC]
+    genvision compare RUN1 RUN2 ... [-o board.html]
+    genvision features train --data SPEC [--split all] [--out DIR]
     genvision info RUN
     genvision report RUN
 
@@ -151,15 +153,62 @@ def cmd_sample(argv: list[str]) -> int:
 def cmd_evaluate(argv: list[str]) -> int:
     from .evaluate import EvalOptions, describe, evaluate_run
 
-    p = _Parser(prog="genvision evaluate", description="Score a run: NLL in nats and bits/dim.")
+    p = _Parser(prog="genvision evaluate",
+                description="Score a run: NLL (nats, bits/dim) and sample metrics (FID, KID, "
+                            "precision/recall, density/coverage, CAS, memorisation).")
     p.add_argument("run", help="run directory")
     cfg.add_dataclass_flags(p, EvalOptions)
     args = p.parse_args(argv)
     opts = cfg.from_dict(EvalOptions, cfg.overrides_from_args(EvalOptions, args),
                          what="evaluate option")
-    result = evaluate_run(args.run, opts)
-    print(describe(result))
+    for result in evaluate_run(args.run, opts):
+        print(describe(result))
     print(f"written to {Path(args.run) / 'metrics.json'}")
+    return 0
+
+
+def cmd_features(argv: list[str]) -> int:
+    import dataclasses
+
+    from .data.download import cache_root
+    from .metrics.features import default_config, load_or_train_feature_net
+
+    p = _Parser(prog="genvision features",
+                description="Train (and cache) the classifier whose features FID, KID and "
+                            "precision/recall are computed in.")
+    p.add_argument("action", choices=["train"])
+    p.add_argument("--data", required=True, help="labelled dataset spec, e.g. mnist5k")
+    p.add_argument("--split", default="train",
+                   help="split to train on: a run's own training split (default train)")
+    p.add_argument("--image-size", type=int, help="resize as the runs do")
+    p.add_argument("--grayscale", action="store_true", help="convert colour images to grey")
+    p.add_argument("--split-seed", type=int, default=0)
+    defaults = default_config((1, 28, 28), 10)
+    p.add_argument("--epochs", type=int, help=f"training epochs (default {defaults.epochs})")
+    p.add_argument("--width", type=int, help=f"first conv width (default {defaults.width})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="write the network to this directory instead of the cache "
+                                 "(use it with `genvision evaluate --features DIR`)")
+    args = p.parse_args(argv)
+    from .data import load_dataset
+
+    shape_source = load_dataset(args.data, args.split, image_size=args.image_size,
+                                grayscale=args.grayscale, split_seed=args.split_seed)
+    net_cfg = default_config(shape_source.shape, max(shape_source.num_classes, 1),
+                             seed=args.seed)
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("width", args.width)) if v}
+    net_cfg = dataclasses.replace(net_cfg, **overrides)
+    _, info = load_or_train_feature_net(
+        args.data, split=args.split, cfg=net_cfg, image_size=args.image_size,
+        grayscale=args.grayscale, split_seed=args.split_seed, out=args.out)
+    where = args.out or cache_root() / "features" / info["key"]
+    acc = info.get("test_accuracy")
+    if acc:
+        print(f"test accuracy on {acc['spec']} {acc['split']} (n={acc['n']}): "
+              f"{acc['grey']:.2%} grey, {acc['binarized']:.2%} binarised")
+    else:
+        print("no labelled test split to score on (trained on all images)")
+    print(f"feature network {info['key']} ({info['train_seconds']:.1f} s): {where}")
     return 0
 
 
@@ -211,8 +260,15 @@ def cmd_data(argv: list[str]) -> int:
     return 0
 
 
+def cmd_compare(argv: list[str]) -> int:
+    from .compare import cmd_compare as run_compare
+
+    return run_compare(argv)
+
+
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
-            "info": cmd_info, "report": cmd_report, "data": cmd_data}
+            "compare": cmd_compare, "features": cmd_features, "info": cmd_info,
+            "report": cmd_report, "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:

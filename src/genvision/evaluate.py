@@ -1,10 +1,15 @@
 """``genvision evaluate``: score a trained model on a dataset split, stamped with its protocol.
 
-For likelihood models this is the test negative log-likelihood in nats per image and
-bits/dim, with the estimator (exact, ELBO, IWAE-k), the dataset, split, number of
-images and the binarisation used. Results are merged into ``RUN/metrics.json`` keyed by
-their protocol, so re-running the same evaluation replaces its entry and a different
-protocol adds one.
+Two kinds of result entry, each written with every setting that changes its numbers:
+
+* ``likelihood`` (models with a density): test negative log-likelihood in nats per image and
+  bits/dim, with the estimator (exact, ELBO, IWAE-k), the dataset, split, number of images
+  and the binarisation used;
+* ``samples`` (every model): FID, KID, precision/recall, density/coverage, CAS and the
+  memorisation check on generated images (:mod:`genvision.evaluate_samples`).
+
+Results are merged into ``RUN/metrics.json`` keyed by kind, protocol, seed and checkpoint
+step, so re-running the same evaluation updates its entry and a different protocol adds one.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import dataclasses
 import inspect
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +30,7 @@ from . import config as cfg
 from .data import prepare_eval
 from .data.config import DataConfig
 from .errors import UserError
+from .evaluate_samples import SAMPLE_METRICS, SampleEvalSettings, describe_samples, evaluate_samples
 from .io import atomic_write_json, read_json
 from .metrics.likelihood import nll_summary
 from .models.base import GenerativeModel, load
@@ -34,18 +41,43 @@ from .train.device import resolve_device
 METRICS_FILE = "metrics.json"
 
 
+#: every name ``--metrics`` accepts
+ALL_METRICS = ("nll", *SAMPLE_METRICS)
+
+
 @dataclasses.dataclass
 class EvalOptions:
+    metrics: str = dataclasses.field(
+        default="auto", metadata={"help": "comma list of nll,fid,kid,pr,dc,cas,mem, or all; "
+                                          "auto = every one that applies to the model"})
     data: str | None = dataclasses.field(
         default=None, metadata={"help": "dataset to score on (default: the run's own)"})
     split: str = dataclasses.field(default="test", metadata={"help": "split to score"})
     n: int | None = dataclasses.field(
-        default=None, metadata={"help": "score only the first N images of the split"})
+        default=None, metadata={"help": "use only the first N images of the split"})
+    samples: int | None = dataclasses.field(
+        default=None, metadata={"help": "generated images for sample metrics (default: as "
+                                        "many as real images)"})
     k: int | None = dataclasses.field(
         default=None, metadata={"help": "importance samples for bound models (IWAE-k)"})
+    features: str = dataclasses.field(
+        default="auto", metadata={"help": "feature network: auto (genvision's classifier of the "
+                                          "run's data, trained once and cached), a directory "
+                                          "from `genvision features train`, or inception:PATH"})
+    pr_k: int = dataclasses.field(
+        default=3, metadata={"help": "nearest neighbour k of precision/recall, density/coverage"})
+    kid_subsets: int = dataclasses.field(default=100, metadata={"help": "KID subsets"})
+    kid_subset_size: int | None = dataclasses.field(
+        default=None, metadata={"help": "images per KID subset (default min(1000, n))"})
     batch_size: int = dataclasses.field(default=100, metadata={"help": "images per batch"})
     seed: int = dataclasses.field(default=0, metadata={"help": "seed of the estimator noise"})
     device: str = dataclasses.field(default="auto", metadata={"help": "auto, cpu, cuda"})
+
+
+def _eval_config(info: dict[str, Any], opts: EvalOptions) -> DataConfig:
+    """The run's data config, pointed at ``--data`` when given."""
+    data_cfg = cfg.from_dict(DataConfig, info["data_config"], what="data option")
+    return dataclasses.replace(data_cfg, data=opts.data) if opts.data else data_cfg
 
 
 def _eval_data(info: dict[str, Any], opts: EvalOptions, kind: str):
@@ -54,11 +86,7 @@ def _eval_data(info: dict[str, Any], opts: EvalOptions, kind: str):
     Binary models get the split statically binarised (whole split, file order) before the
     first ``n`` are kept; continuous models get dequantisation noise seeded by ``--seed``.
     """
-    data_cfg = cfg.from_dict(DataConfig, info["data_config"], what="data option")
-    if opts.data:
-        data_cfg = dataclasses.replace(data_cfg, data=opts.data)
-    if opts.n is not None and opts.n < 1:
-        raise UserError(f"--n must be positive, got {opts.n}", "pass --n 1 or more")
+    data_cfg = _eval_config(info, opts)
     prepared = prepare_eval(data_cfg, opts.split, model_data_kind=kind, n=opts.n)
     x = prepared.x
     if prepared.batch_transform is not None:
@@ -107,15 +135,86 @@ def sampling_speed(model: GenerativeModel, n: int = 64, *, device: torch.device)
     return n / (time.perf_counter() - t0)
 
 
-def evaluate_run(run_dir: str | Path, opts: EvalOptions) -> dict[str, Any]:
-    """Score the run's model and merge the result into ``run_dir/metrics.json``."""
+def parse_metrics(spec: str, model: GenerativeModel) -> list[str]:
+    """The metric names ``--metrics`` asks for, in canonical order.
+
+    ``auto`` = NLL when the model has a likelihood, the four sample-quality metrics and the
+    memorisation check, and CAS for class-conditional models; ``all`` asks for every one
+    (and so refuses a model that cannot provide one).
+    """
+    conditional = bool(model.config.num_classes)
+    has_nll = model.likelihood_kind != "none"
+    if spec == "auto":
+        wanted = [m for m in ALL_METRICS
+                  if (m != "nll" or has_nll) and (m != "cas" or conditional)]
+        return wanted
+    names = list(ALL_METRICS) if spec == "all" else [
+        m.strip().lower() for m in spec.split(",") if m.strip()]
+    unknown = [m for m in names if m not in ALL_METRICS]
+    if unknown or not names:
+        raise UserError(f"unknown metric(s) {', '.join(unknown) or repr(spec)}",
+                        f"choose from {','.join(ALL_METRICS)} (or all, auto)")
+    if "nll" in names and not has_nll:
+        raise UserError(f"{model.name} has no likelihood, so nll cannot be evaluated",
+                        "use sample metrics: --metrics fid,kid,pr,dc")
+    if "cas" in names and not conditional:
+        raise UserError("cas (classification accuracy score) needs a class-conditional model",
+                        "train with --conditional or drop cas from --metrics")
+    return [m for m in ALL_METRICS if m in names]
+
+
+def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = True
+                 ) -> list[dict[str, Any]]:
+    """Score the run's model and merge every result into ``run_dir/metrics.json``.
+
+    Returns:
+        The new entries: a ``likelihood`` one when ``nll`` was asked for, a ``samples`` one
+        when any sample metric was.
+    """
     run_dir = Path(run_dir)
     info = read_run(run_dir)
     device = resolve_device(opts.device)
     model = load(run_dir, device=device)
-    if model.likelihood_kind == "none":
-        raise UserError(f"{model.name} has no likelihood to evaluate",
-                        "use sample-quality metrics for implicit models")
+    metrics = parse_metrics(opts.metrics, model)
+    if opts.metrics == "auto" and opts.features == "auto" and not _labelled(info):
+        # genvision's feature network is a classifier of the run's data: without labels
+        # there is no feature space, so `auto` leaves the sample metrics out and says so
+        metrics = [m for m in metrics if m == "nll"]
+        print(f"note: sample metrics skipped: {info['data_config'].get('data')} has no labels "
+              "to train a feature network on; pass --features inception:PATH or a feature "
+              "network directory to get them", file=sys.stderr)
+        if not metrics:
+            raise UserError(f"nothing to evaluate for {model.name} on unlabelled data",
+                            "pass --features inception:PATH (or a directory from `genvision "
+                            "features train` on labelled data of the same size)")
+    if opts.n is not None and opts.n < 1:
+        raise UserError(f"--n must be positive, got {opts.n}", "pass --n 1 or more")
+    if opts.samples is not None and opts.samples < 1:
+        raise UserError(f"--samples must be positive, got {opts.samples}",
+                        "pass --samples 1 or more")
+    steps = _trained_steps(run_dir)
+    results = []
+    if "nll" in metrics:
+        result = _evaluate_likelihood(model, info, opts, device) | {"steps": steps}
+        _merge(run_dir / METRICS_FILE, result)
+        results.append(result)
+    sample_metrics = [m for m in metrics if m in SAMPLE_METRICS]
+    if sample_metrics:
+        settings = SampleEvalSettings(
+            metrics=sample_metrics, samples=opts.samples, features=opts.features,
+            pr_k=opts.pr_k, kid_subsets=opts.kid_subsets, kid_subset_size=opts.kid_subset_size,
+            batch_size=opts.batch_size, seed=opts.seed)
+        result = evaluate_samples(model, info, _eval_config(info, opts), opts.split, opts.n,
+                                  settings, device=device, progress=progress)
+        result["steps"] = steps
+        _merge(run_dir / METRICS_FILE, result)
+        results.append(result)
+    return results
+
+
+def _evaluate_likelihood(model: GenerativeModel, info: dict[str, Any], opts: EvalOptions,
+                         device: torch.device) -> dict[str, Any]:
+    """The ``likelihood`` entry: NLL in nats/image and bits/dim with its protocol."""
     kind = model.config.data_kind
     x, y, protocol = _eval_data(info, opts, kind)
     if not model.config.num_classes:
@@ -131,13 +230,15 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions) -> dict[str, Any]:
         # https://arxiv.org/abs/1511.01844), so it compares with discrete models' nats.
         logp = logp - model.config.dims * math.log(256)
         lp_protocol["dequantized"] = "log p(y) - D ln 256: a bound on the 8-bit likelihood"
-    result = nll_summary(logp, model.config.dims, lp_protocol) | {
+    return {"kind": "likelihood"} | nll_summary(logp, model.config.dims, lp_protocol) | {
         "data": protocol, "split": opts.split, "time_s": round(seconds, 2),
         "seed": opts.seed, "sampling_images_per_s": round(sampling_speed(model, device=device), 1),
-        "device": str(device), "steps": _trained_steps(run_dir),
+        "device": str(device),
     }
-    _merge(run_dir / METRICS_FILE, result)
-    return result
+
+
+def _labelled(info: dict[str, Any]) -> bool:
+    return bool(info.get("data", {}).get("num_classes"))
 
 
 def _trained_steps(run_dir: Path) -> int | None:
@@ -145,21 +246,38 @@ def _trained_steps(run_dir: Path) -> int | None:
     return next((step for step, path in list_checkpoints(run_dir) if path == latest), None)
 
 
+def entry_kind(entry: dict[str, Any]) -> str:
+    """``likelihood`` or ``samples`` (entries written before kinds existed are likelihoods)."""
+    return str(entry.get("kind", "likelihood"))
+
+
 def _protocol_key(entry: dict[str, Any]) -> str:
-    return json.dumps({k: entry.get(k) for k in ("data", "split", "protocol", "seed")},
-                      sort_keys=True)
+    key = {k: entry.get(k) for k in ("data", "split", "protocol", "seed", "steps")}
+    return json.dumps(key | {"kind": entry_kind(entry)}, sort_keys=True)
 
 
 def _merge(path: Path, result: dict[str, Any]) -> None:
+    """Add ``result`` to ``path``; an entry with the same key is updated, not duplicated,
+    so ``--metrics fid`` then ``--metrics pr`` on one protocol give one entry with both."""
     data = read_json(path, what="metrics file") if path.exists() else {}
-    evals = [e for e in data.get("evaluations", []) if _protocol_key(e) != _protocol_key(result)]
-    evals.append(result)
+    if not isinstance(data, dict) or not isinstance(data.get("evaluations", []), list):
+        raise UserError(f"{path} is not a genvision metrics file",
+                        f"move {path} aside and evaluate again")
+    evals, merged = [], dict(result)
+    for entry in data.get("evaluations", []):
+        if isinstance(entry, dict) and _protocol_key(entry) == _protocol_key(result):
+            merged = entry | result
+        else:
+            evals.append(entry)
+    evals.append(merged)
     data["evaluations"] = evals
     atomic_write_json(path, data)
 
 
 def describe(result: dict[str, Any]) -> str:
-    """One human line: the number and its protocol."""
+    """One human line: the numbers and their protocol."""
+    if entry_kind(result) == "samples":
+        return describe_samples(result)
     proto = result["protocol"]
     data = result["data"]
     binar = data.get("binarize") or "none"

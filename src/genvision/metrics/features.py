@@ -427,6 +427,7 @@ def load_or_train_feature_net(
         cfg: FeatureNetConfig | None = None, progress: bool = True,
         image_size: int | None = None, grayscale: bool = False, split_seed: int = 0,
         test_spec: str | None = None, test_split: str = "test",
+        out: str | os.PathLike | None = None,
 ) -> tuple[FeatureNet, dict[str, Any]]:
     """The cached feature network for a dataset, training (and caching) it on first use.
 
@@ -446,6 +447,8 @@ def load_or_train_feature_net(
         test_spec: dataset for the recorded test accuracy (default ``data_spec``, whose
             ``test_split`` is used unless ``split`` is ``"all"``, which contains it).
         test_split: split of ``test_spec`` to score.
+        out: train afresh and write the network to this new directory instead of the
+            cache (refused when it exists, so nothing is overwritten).
 
     Returns:
         (network in eval mode, info dict with ``key``, ``data``, ``config``,
@@ -472,7 +475,11 @@ def load_or_train_feature_net(
             "image_size": image_size, "grayscale": grayscale}
     key = cache_key(data, cfg)
     entry = cache_root(cache_dir) / "features" / key
-    if entry.is_dir():
+    if out is not None:
+        entry = Path(out)
+        if entry.exists():
+            raise UserError(f"{entry} already exists", "choose a new --out directory")
+    elif entry.is_dir():
         try:
             return load_feature_net(entry, expect_data=data_spec, expect_shape=ds.shape)
         except CheckpointError as exc:

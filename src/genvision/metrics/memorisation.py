@@ -10,30 +10,29 @@ copies, by Carlini et al. 2023 (https://arxiv.org/abs/2301.13188), here on featu
 
 How to read :func:`memorisation`:
 
-* ``train_closer_share`` ~ 0.5: no sign of memorisation. ~ 1: samples sit on training
-  images (memorised). Clearly below 0.5: samples resemble the test set more than the
-  training set, which points at a train/test distribution shift rather than at the model.
-  A bad model far from all data also scores ~ 0.5: this is a memorisation check, not a
-  quality metric (use FID / precision / recall for that).
-* ``median_distance_ratio`` = median of nearest-train / nearest-test distance: ~ 1 when
-  generalising, well below 1 when memorising (it shows *how much* closer, which the share
-  cannot).
+* ``train_closer_share``: the share of samples whose nearest reference image (train and
+  test pooled) is a training image. If the model's samples do not depend on *which* images
+  it was trained on, the training and test images are exchangeable as far as a sample is
+  concerned, so its nearest neighbour is each of the ``N_train + N_test`` images with equal
+  probability: the share is then ``expected_share = N_train / (N_train + N_test)`` exactly,
+  whatever the sample quality. A memorising model pushes it towards 1.
+* ``memorisation_score = (share - expected) / (1 - expected)``: 0 = no sign of
+  memorisation, 1 = every sample's nearest neighbour is a training image; clearly negative
+  points at a train/test distribution shift rather than at the model. A bad model far from
+  all data also scores ~ 0: this is a memorisation check, not a quality metric (use FID /
+  precision / recall for that).
 * ``near_copies``: samples whose nearest training vector lies within ``copy_threshold``
   times the median nearest-neighbour distance among training vectors themselves, i.e.
   far closer than two distinct training images usually are.
 
-Fairness: the nearest of more reference points is nearer, so a larger training set would
-win more often by its size alone. When train and test differ in size the larger one is
-subsampled (seeded) to the size of the smaller for the share and the ratio. Near copies
-are always searched in the *full* training set, so a copy of an image dropped by the
-subsampling is still counted.
+Both sets are used whole: subsampling the larger one to equal sizes (a common alternative)
+hides copies of the training images it drops, so a copying model would look fresh.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -66,16 +65,8 @@ def _nearest(a: Tensor, b: Tensor, chunk_size: int | None) -> Tensor:
                       for s in range(0, a.shape[0], step)])
 
 
-def _subsample(x: Tensor, n: int, g: torch.Generator) -> Tensor:
-    """``n`` rows of ``x`` drawn without replacement, or ``x`` itself when it has n rows."""
-    if x.shape[0] <= n:
-        return x
-    return x[torch.randperm(x.shape[0], generator=g)[:n].to(x.device)]
-
-
 def memorisation(fake: ArrayLike, train: ArrayLike, test: ArrayLike, *,
-                 copy_threshold: float = 0.1, seed: int = 0,
-                 chunk_size: int | None = None) -> dict[str, Any]:
+                 copy_threshold: float = 0.1, chunk_size: int | None = None) -> dict[str, Any]:
     """Compare each generated sample's distance to the training set and to a test set.
 
     Args:
@@ -85,16 +76,13 @@ def memorisation(fake: ArrayLike, train: ArrayLike, test: ArrayLike, *,
         copy_threshold: a sample is a near copy when its nearest-train distance is below
             ``copy_threshold`` x the median nearest-neighbour distance within the training
             set (0.1 = ten times closer than typical neighbouring training images).
-        seed: seed of the generator that subsamples the larger of train / test.
         chunk_size: rows per distance chunk; default keeps ~128 MB per chunk.
 
     Returns:
-        ``{"train_closer_share", "median_distance_ratio", "near_copies",
-        "near_copy_share", "copy_distance", "n_fake", "n_reference"}``.
-        ``train_closer_share`` counts ties (equal distances) as half. ``copy_distance`` is
-        the absolute near-copy threshold, ``n_reference`` the size of each of the equal-size
-        train and test sets used for the share and the ratio. See the module docstring
-        for how to read the numbers.
+        ``{"train_closer_share", "expected_share", "memorisation_score", "near_copies",
+        "near_copy_share", "copy_distance", "n_fake", "n_train", "n_test"}``.
+        ``train_closer_share`` counts ties (equal distances) as half; ``copy_distance`` is
+        the absolute near-copy threshold. See the module docstring for how to read them.
     """
     f = as_features(fake, "fake")
     tr = as_features(train, "train", min_rows=2).to(f.device)
@@ -104,28 +92,23 @@ def memorisation(fake: ArrayLike, train: ArrayLike, test: ArrayLike, *,
     if copy_threshold < 0:
         raise ValueError(f"copy_threshold must be >= 0, got {copy_threshold}")
 
-    # equal-size references so that neither wins by having more points
-    n_ref = min(tr.shape[0], te.shape[0])
-    g = torch.Generator().manual_seed(seed)
-    tr_ref, te_ref = _subsample(tr, n_ref, g), _subsample(te, n_ref, g)
+    d_train = _nearest(f, tr, chunk_size)
+    d_test = _nearest(f, te, chunk_size)
+    share = ((d_train < d_test).double() + 0.5 * (d_train == d_test).double()).mean().item()
+    expected = tr.shape[0] / (tr.shape[0] + te.shape[0])
 
-    d_train = _nearest(f, tr_ref, chunk_size)
-    d_test = _nearest(f, te_ref, chunk_size)
-    closer = (d_train < d_test).double() + 0.5 * (d_train == d_test).double()
-    ratio = torch.where(d_test > 0, d_train / d_test,
-                        torch.where(d_train > 0, torch.inf, 1.0))
-
-    d_train_full = d_train if tr_ref is tr else _nearest(f, tr, chunk_size)
     typical = _knn_radii(tr, 1, chunk_size).median().item()
     copy_distance = copy_threshold * typical
-    copies = int((d_train_full <= copy_distance).sum()) if copy_distance > 0 \
-        else int((d_train_full == 0).sum())
+    copies = int((d_train <= copy_distance).sum()) if copy_distance > 0 \
+        else int((d_train == 0).sum())
     return {
-        "train_closer_share": closer.mean().item(),
-        "median_distance_ratio": float(np.median(ratio.cpu().numpy())),
+        "train_closer_share": share,
+        "expected_share": expected,
+        "memorisation_score": (share - expected) / (1.0 - expected),
         "near_copies": copies,
         "near_copy_share": copies / f.shape[0],
         "copy_distance": copy_distance,
         "n_fake": f.shape[0],
-        "n_reference": n_ref,
+        "n_train": tr.shape[0],
+        "n_test": te.shape[0],
     }

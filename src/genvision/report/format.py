@@ -16,8 +16,18 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "elbo": ("ELBO", "nats/image"),
     "fid": ("FID", ""),
     "kid": ("KID", ""),
+    "kid_mean": ("KID (mean ± std over subsets)", ""),
     "precision": ("precision", ""),
     "recall": ("recall", ""),
+    "density": ("density", ""),
+    "coverage": ("coverage", ""),
+    "cas_accuracy": ("classification accuracy score (CAS)", ""),
+    "feature_accuracy": ("feature network accuracy on the real images", ""),
+    "train_closer_share": ("share of samples whose nearest real image is a training image",
+                           ""),
+    "expected_share": ("that share expected without memorisation", ""),
+    "memorisation_score": ("memorisation score (0 none, 1 all samples at training images)", ""),
+    "near_copy_share": ("share of near copies of training images", ""),
     "inception_score": ("Inception score", ""),
     "psnr": ("PSNR", "dB"),
     "ssim": ("SSIM", ""),
@@ -142,6 +152,8 @@ def _stderr_key(key: str, evaluation: dict[str, Any]) -> str | None:
     if key.endswith("_stderr"):
         return None
     candidates = [f"{key}_stderr"]
+    if key.endswith("_mean"):  # kid_mean -> kid_std (a spread over subsets)
+        candidates.append(key[: -len("_mean")] + "_std")
     if key.endswith("_nats"):  # nll_nats -> nll_stderr
         candidates.append(key[: -len("_nats")] + "_stderr")
     return next((c for c in candidates if is_result(c, evaluation.get(c))), None)

@@ -1,0 +1,220 @@
+"""Sample-based evaluation of any generative model: FID, KID, PR, DC, CAS, memorisation.
+
+Works through the model protocol alone (``model.sample``, ``model.config``), so a VAE, a
+PixelCNN, a GAN or a diffusion model is scored by one code path:
+
+1. the real reference set: the evaluation split, prepared exactly as for the likelihood
+   (static binarisation for binary models, 8-bit pixels otherwise), first ``n`` images;
+2. ``n_fake`` samples drawn with a seeded generator (conditional models: balanced labels);
+3. both embedded in one :class:`~genvision.metrics.feature_space.FeatureSpace` (the real
+   side cached by :mod:`genvision.metrics.reference`);
+4. the metrics of :mod:`genvision.metrics.sample_quality`, plus CAS
+   (:mod:`genvision.metrics.cas`) and the memorisation check against the training images.
+
+The result is one JSON-ready entry whose ``protocol`` holds every setting that changes the
+numbers (feature space identity, sample counts, k, KID subsets, labels).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from . import config as cfg
+from .data import prepare_eval
+from .data.config import DataConfig
+from .errors import UserError
+from .metrics.cas import classification_accuracy_score
+from .metrics.feature_space import FeatureSpace, resolve_feature_space
+from .metrics.memorisation import memorisation
+from .metrics.reference import reference_features
+from .metrics.sample_quality import sample_quality
+from .models.base import GenerativeModel
+
+#: sample metrics ``--metrics`` accepts: the four of :func:`sample_quality` plus CAS and mem
+SAMPLE_METRICS = ("fid", "kid", "pr", "dc", "cas", "mem")
+
+
+@dataclasses.dataclass
+class SampleEvalSettings:
+    """What the sample metrics need beyond the data (filled from ``EvalOptions``)."""
+
+    metrics: list[str]
+    samples: int | None
+    features: str
+    pr_k: int
+    kid_subsets: int
+    kid_subset_size: int | None
+    batch_size: int
+    seed: int
+
+
+def draw_samples(model: GenerativeModel, n: int, *, seed: int, batch_size: int,
+                 device: torch.device, progress: bool = True
+                 ) -> tuple[Tensor, Tensor | None, float]:
+    """``n`` samples in batches from one seeded generator.
+
+    Conditional models get balanced labels ``i mod num_classes`` (every class equally
+    often, whatever the real set's class frequencies), recorded in the protocol.
+
+    Returns:
+        (float [n, C, H, W] samples on the CPU, int64 [n] labels or None, images/s).
+    """
+    k = model.config.num_classes
+    labels = torch.arange(n) % k if k else None
+    gen = torch.Generator(device=device).manual_seed(seed)
+    out = []
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for i in tqdm(range(0, n, batch_size), desc="sampling", unit="batch", leave=False,
+                      disable=not progress):
+            yb = None if labels is None else labels[i:i + batch_size].to(device)
+            out.append(model.sample(min(batch_size, n - i), y=yb, generator=gen).float().cpu())
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    speed = n / max(time.perf_counter() - t0, 1e-9)
+    x = torch.cat(out)
+    if not torch.isfinite(x).all():
+        raise UserError(f"{model.name} produced NaN or infinite samples",
+                        "check the run's training log for divergence and evaluate an "
+                        "earlier checkpoint")
+    return x.clamp(0, 1), labels, speed
+
+
+def _check_sizes(s: SampleEvalSettings, n_real: int, n_fake: int, n_train: int | None) -> int:
+    """Refuse sizes the metrics cannot support before any work is done; returns KID size."""
+    fix = "pass a larger --n / --samples (or use a bigger split) or a smaller setting"
+    if min(n_real, n_fake) < 2:
+        raise UserError(f"sample metrics need at least 2 real and 2 generated images, got "
+                        f"{n_real} real and {n_fake} generated", fix)
+    if ("pr" in s.metrics or "dc" in s.metrics) and not 1 <= s.pr_k < min(n_real, n_fake):
+        raise UserError(f"precision/recall and density/coverage with --pr-k {s.pr_k} need more "
+                        f"than {s.pr_k} real and generated images (k < n), got {n_real} real "
+                        f"and {n_fake} generated", f"{fix} such as --pr-k 3")
+    size = s.kid_subset_size or min(1000, n_real, n_fake)
+    if "kid" in s.metrics and not 2 <= size <= min(n_real, n_fake):
+        raise UserError(f"KID subsets of {size} images need that many real and generated "
+                        f"images, got {n_real} real and {n_fake} generated",
+                        f"{fix} such as --kid-subset-size {min(n_real, n_fake)}")
+    if "kid" in s.metrics and s.kid_subsets < 1:
+        raise UserError(f"--kid-subsets must be at least 1, got {s.kid_subsets}",
+                        "pass --kid-subsets 100")
+    if "mem" in s.metrics and (n_train is None or n_train < 2):
+        raise UserError("the memorisation check needs the run's training images (2 or more)",
+                        "restore the run's dataset or drop mem from --metrics")
+    return size
+
+
+def evaluate_samples(model: GenerativeModel, info: dict[str, Any], eval_cfg: DataConfig,
+                     split: str, n: int | None, s: SampleEvalSettings, *,
+                     device: torch.device, progress: bool = True) -> dict[str, Any]:
+    """Score ``model``'s samples against the real ``split`` of ``eval_cfg``.
+
+    Args:
+        model: any trained model (only ``sample`` and ``config`` are used).
+        info: the run's ``run.json`` (its data config names the training data, which
+            defines the feature network and the memorisation check).
+        eval_cfg: data config of the real reference set.
+        split: reference split.
+        n: keep the first ``n`` reference images (None: all).
+        s: metric settings.
+        device: device of the model and the feature network.
+        progress: progress bars.
+
+    Returns:
+        The result entry (``kind: "samples"``), see the module docstring.
+    """
+    t0 = time.perf_counter()
+    run_cfg = cfg.from_dict(DataConfig, info["data_config"], what="data option")
+    kind = model.config.data_kind
+    real = prepare_eval(eval_cfg, split, model_data_kind=kind, n=n)
+    n_real = real.x.shape[0]
+    n_fake = s.samples or n_real
+    train = None
+    if "mem" in s.metrics:
+        train = prepare_eval(run_cfg, run_cfg.split, model_data_kind=kind)
+    if "cas" in s.metrics and real.y is None:
+        raise UserError(f"CAS needs labelled real images but {eval_cfg.data} has none",
+                        "evaluate on a labelled dataset or drop cas from --metrics")
+    kid_size = _check_sizes(s, n_real, n_fake, None if train is None else train.x.shape[0])
+
+    space = resolve_feature_space(s.features, run_cfg, tuple(model.config.shape),
+                                  device=device, progress=progress)
+    real_f, _ = reference_features(space, real.x, real.protocol, progress=progress)
+    fake, labels, speed = draw_samples(model, n_fake, seed=s.seed, batch_size=s.batch_size,
+                                       device=device, progress=progress)
+    fake_f = space.extract(fake, desc="sample features", progress=progress)
+
+    quality = [m for m in s.metrics if m in ("fid", "kid", "pr", "dc")]
+    result: dict[str, Any] = {"kind": "samples"}
+    if quality:
+        sq = sample_quality(real_f, fake_f, metrics=quality, k=s.pr_k,
+                            kid_subsets=s.kid_subsets, kid_subset_size=kid_size, seed=s.seed)
+        result.update({k: v for k, v in sq.items()
+                       if k not in ("n_real", "n_fake", "k", "kid_subsets", "kid_subset_size")})
+    if "cas" in s.metrics:
+        cas = classification_accuracy_score(fake, labels, real.x, real.y,
+                                            num_classes=model.config.num_classes,
+                                            seed=s.seed, progress=progress)
+        result["cas_accuracy"] = cas["cas_accuracy"]
+    if "mem" in s.metrics:
+        train_f, _ = reference_features(space, train.x, train.protocol,
+                                        desc="training-set features", progress=progress)
+        mem = memorisation(fake_f, train_f, real_f)
+        result.update({k: mem[k] for k in ("train_closer_share", "expected_share",
+                                           "memorisation_score", "near_copy_share")})
+    accuracy = space.accuracy(real_f, real.y)
+    if accuracy is not None:
+        result["feature_accuracy"] = accuracy
+    result.update({
+        "protocol": _protocol(space, model, n_real, n_fake, kid_size, s, train),
+        "data": real.protocol, "split": split, "seed": s.seed,
+        "time_s": round(time.perf_counter() - t0, 2),
+        "sampling_images_per_s": round(speed, 1), "device": str(device),
+    })
+    return result
+
+
+def _protocol(space: FeatureSpace, model: GenerativeModel, n_real: int, n_fake: int,
+              kid_size: int, s: SampleEvalSettings, train) -> dict[str, Any]:
+    """Every setting that changes a sample metric (always all of them, whichever were asked,
+    so that entries made by separate ``--metrics`` calls merge into one)."""
+    return {
+        "features": space.identity, "n_real": n_real, "n_fake": n_fake,
+        "pr_k": s.pr_k, "kid_subsets": s.kid_subsets, "kid_subset_size": kid_size,
+        "labels": "balanced (i mod classes)" if model.config.num_classes else None,
+        "memorisation_reference": None if train is None else {
+            "split": train.protocol.get("split"), "n": train.protocol.get("n")},
+    }
+
+
+def describe_samples(result: dict[str, Any]) -> str:
+    """One human line: the sample metrics and their protocol."""
+    p, data = result["protocol"], result["data"]
+    parts = []
+    if "fid" in result:
+        parts.append(f"FID {result['fid']:.3f}")
+    if "kid_mean" in result:
+        parts.append(f"KID {result['kid_mean']:.5f} ± {result['kid_std']:.5f}")
+    for key, label in (("precision", "precision"), ("recall", "recall"),
+                       ("density", "density"), ("coverage", "coverage"),
+                       ("cas_accuracy", "CAS")):
+        if key in result:
+            parts.append(f"{label} {result[key]:.3f}")
+    if "train_closer_share" in result:
+        parts.append(f"memorisation score {result['memorisation_score']:.3f} (nearest image "
+                     f"in the training set for {result['train_closer_share']:.1%} of samples, "
+                     f"{result['expected_share']:.1%} expected), near copies "
+                     f"{result['near_copy_share']:.1%}")
+    feats = p["features"]
+    acc = result.get("feature_accuracy")
+    acc_text = f", accuracy {acc:.2%} on these real images" if acc is not None else ""
+    return (f"{data.get('source', '?')} {result['split']} split ({p['n_real']} real vs "
+            f"{p['n_fake']} generated): {', '.join(parts)} "
+            f"[{feats['name']} features {feats['key']}{acc_text}; k={p['pr_k']}, seed "
+            f"{result['seed']}, {result['time_s']:.0f} s]")
