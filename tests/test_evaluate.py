@@ -229,3 +229,23 @@ def test_dropping_half_the_classes_halves_recall_and_coverage(digits_net, digit_
     assert half["recall"] == pytest.approx(full["recall"] / 2, abs=0.1)
     assert half["coverage"] == pytest.approx(full["coverage"] / 2, abs=0.1)
     assert half["precision"] > 0.85  # what is generated is still realistic
+
+
+def test_inception_features_from_a_local_weights_file(cond_run, tmp_path, capsys):
+    from genvision.io import save_tensors
+    from genvision.metrics.inception import FIDInceptionV3
+
+    torch.manual_seed(0)
+    weights = tmp_path / "inception.safetensors"
+    save_tensors(weights, FIDInceptionV3().state_dict())
+    assert gv("evaluate", cond_run, "--metrics", "fid,kid", "--n", "12",
+              "--kid-subset-size", "6", "--features", f"inception:{weights}") == 0
+    entry = entries(cond_run)[-1]
+    feats = entry["protocol"]["features"]
+    assert feats["name"] == "inception-v3-fid" and feats["dim"] == 2048
+    assert feats["key"].startswith("inception-") and entry["fid"] > 0
+    assert "feature_accuracy" not in entry  # not a classifier of the digits
+    assert "inception-v3-fid features" in capsys.readouterr().out
+    (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
+    assert gv("evaluate", cond_run, "--metrics", "fid", "--features",
+              f"inception:{tmp_path / 'bad.pth'}") == 2

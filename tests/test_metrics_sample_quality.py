@@ -276,6 +276,20 @@ def test_memorisation_share_expected_from_reference_sizes():
     assert memorisation(test[:300], train, test)["memorisation_score"] < -0.9
 
 
+def test_memorisation_ties_count_by_the_share_of_tied_training_images():
+    # 4-pixel binary images take 16 values: almost every nearest neighbour is a tie. Counting
+    # a tie as one half would pull the share to 0.5; counting the tied training images keeps
+    # it at its exact expectation N_train / (N_train + N_test) = 0.8
+    g = torch.Generator().manual_seed(5)
+    bits = torch.bernoulli(torch.full((5000, 4), 0.4), generator=g).double()
+    train, test, fake = bits[:2000], bits[2000:2500], bits[2500:]
+    mem = memorisation(fake, train, test)
+    assert mem["expected_share"] == 0.8
+    assert mem["train_closer_share"] == pytest.approx(0.8, abs=3 * mem["train_closer_share_stderr"]
+                                                      + 1e-3)
+    assert mem["near_copy_share"] == 1.0  # identical bits are copies, whoever made them
+
+
 # ---------------------------------------------------------------- sample_quality
 
 

@@ -60,9 +60,20 @@ def nearest_distances(x: ArrayLike, ref: ArrayLike, *, chunk_size: int | None = 
 
 
 def _nearest(a: Tensor, b: Tensor, chunk_size: int | None) -> Tensor:
+    return _nearest_and_ties(a, b, chunk_size)[0]
+
+
+def _nearest_and_ties(a: Tensor, b: Tensor, chunk_size: int | None) -> tuple[Tensor, Tensor]:
+    """Nearest distance from each row of ``a`` to ``b`` [M], and how many rows of ``b`` are
+    at exactly that distance [M] (binary images tie often: distances are sqrt(integers))."""
     step = _chunk_rows(b.shape[0], chunk_size)
-    return torch.cat([torch.cdist(a[s:s + step], b).min(dim=1).values
-                      for s in range(0, a.shape[0], step)])
+    dists, counts = [], []
+    for s in range(0, a.shape[0], step):
+        d = torch.cdist(a[s:s + step], b)
+        m = d.min(dim=1).values
+        dists.append(m)
+        counts.append((d == m[:, None]).sum(dim=1))
+    return torch.cat(dists), torch.cat(counts)
 
 
 def memorisation(fake: ArrayLike, train: ArrayLike, test: ArrayLike, *,
@@ -80,8 +91,10 @@ def memorisation(fake: ArrayLike, train: ArrayLike, test: ArrayLike, *,
 
     Returns:
         ``{"train_closer_share", "expected_share", "memorisation_score", "near_copies",
+        "train_closer_share_stderr", "memorisation_score_stderr",
         "near_copy_share", "copy_distance", "n_fake", "n_train", "n_test"}``.
-        ``train_closer_share`` counts ties (equal distances) as half; ``copy_distance`` is
+        Where several reference images tie for nearest, ``train_closer_share`` counts the
+        fraction of them that are training images; ``copy_distance`` is
         the absolute near-copy threshold. See the module docstring for how to read them.
     """
     f = as_features(fake, "fake")
@@ -92,9 +105,16 @@ def memorisation(fake: ArrayLike, train: ArrayLike, test: ArrayLike, *,
     if copy_threshold < 0:
         raise ValueError(f"copy_threshold must be >= 0, got {copy_threshold}")
 
-    d_train = _nearest(f, tr, chunk_size)
-    d_test = _nearest(f, te, chunk_size)
-    share = ((d_train < d_test).double() + 0.5 * (d_train == d_test).double()).mean().item()
+    d_train, n_train_at = _nearest_and_ties(f, tr, chunk_size)
+    d_test, n_test_at = _nearest_and_ties(f, te, chunk_size)
+    # the share of training images among the reference images nearest to each sample; with
+    # ties that is a fraction (exchangeability makes the tied set a uniform draw too)
+    train_at = torch.where(d_train <= d_test, n_train_at, 0).double()
+    test_at = torch.where(d_test <= d_train, n_test_at, 0).double()
+    per_sample = train_at / (train_at + test_at)
+    share = per_sample.mean().item()
+    # standard error of the share: small evaluation sets leave the score noisy
+    stderr = (per_sample.std().item() / f.shape[0] ** 0.5) if f.shape[0] > 1 else 0.0
     expected = tr.shape[0] / (tr.shape[0] + te.shape[0])
 
     typical = _knn_radii(tr, 1, chunk_size).median().item()
@@ -103,8 +123,10 @@ def memorisation(fake: ArrayLike, train: ArrayLike, test: ArrayLike, *,
         else int((d_train == 0).sum())
     return {
         "train_closer_share": share,
+        "train_closer_share_stderr": stderr,
         "expected_share": expected,
         "memorisation_score": (share - expected) / (1.0 - expected),
+        "memorisation_score_stderr": stderr / (1.0 - expected),
         "near_copies": copies,
         "near_copy_share": copies / f.shape[0],
         "copy_distance": copy_distance,
