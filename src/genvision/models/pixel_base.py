@@ -1,0 +1,216 @@
+"""Shared machinery of the convolutional fully visible models (PixelCNN, Gated PixelCNN,
+Row LSTM): config fields, the output head, exact likelihood, naive sampling and completion.
+
+p(x) = prod_i prod_c p(x_{i,c} | x_{<i}, x_{i,<c}) over pixels i in raster order and channels
+c within a pixel (van den Oord et al. 2016, https://arxiv.org/abs/1601.06759). A subclass
+provides only ``params(x, y) -> [N, C*P, H, W]``: every output at (i, c) must depend on the
+input values before (i, c) alone (tests check this with gradients). Training is exact
+maximum likelihood: the loss is the mean negative log-likelihood in nats per image.
+
+Sampling draws the H*W*C values one at a time. The naive path (:meth:`sample_naive`)
+recomputes the whole network per value; subclasses may override :meth:`sample_cached` with
+an incremental path that must give identical samples from the same generator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor
+
+from ..errors import UserError
+from ..metrics.likelihood import bits_per_dim
+from .base import GenerativeModel, ModelConfig
+from .pixel_heads import PixelHead, make_head
+
+__all__ = ["PixelModelConfig", "PixelAutoregressive"]
+
+
+@dataclasses.dataclass
+class PixelModelConfig(ModelConfig):
+    """Fields shared by the convolutional fully visible models."""
+
+    head: Literal["auto", "bernoulli", "categorical", "logistic_mixture"] = dataclasses.field(
+        default="auto", metadata={"help": "output distribution: auto = bernoulli for binary "
+                                          "data, 256-way categorical for 8-bit data"})
+    levels: int = dataclasses.field(
+        default=256, metadata={"help": "grey levels of 8-bit data (256; fewer for tests)"})
+    n_mix: int = dataclasses.field(
+        default=5, metadata={"help": "logistics in the logistic_mixture head"})
+
+
+class PixelAutoregressive(GenerativeModel):
+    """Base class; see the module docstring. Subclasses set ``config_class`` and implement
+    :meth:`params` (and optionally :meth:`sample_cached`)."""
+
+    family: ClassVar[str] = "fully visible (autoregressive)"
+    likelihood_kind: ClassVar[str] = "exact"
+    supported_data_kinds: ClassVar[tuple[str, ...]] = ("binary", "grey8", "rgb8")
+
+    def __init__(self, config: PixelModelConfig):
+        super().__init__(config)
+        try:
+            self.head: PixelHead = make_head(config.data_kind, config.head, config.levels,
+                                             config.n_mix)
+        except ValueError as exc:
+            raise UserError(str(exc), "pick --head to match the data (or --binarize)") from None
+
+    @classmethod
+    def input_kind(cls, overrides: dict[str, Any]) -> str:
+        """Binary data (the MNIST-5k protocol) unless an 8-bit head is asked for."""
+        head = overrides.get("head", "auto")
+        return "binary" if head in ("auto", "bernoulli") else "grey8"
+
+    # ----- to implement --------------------------------------------------------------------
+    def params(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Head parameters [N, C*P, H, W] for images x [N, C, H, W] in [0, 1]."""
+        raise NotImplementedError
+
+    # ----- likelihood ----------------------------------------------------------------------
+    def _check(self, x: Tensor, y: Tensor | None) -> None:
+        self.check_input(x, y)
+        if y is not None and y.reshape(-1).shape[0] != x.shape[0]:
+            raise UserError(f"got {x.shape[0]} images but {y.numel()} labels",
+                            "pass one label per image")
+        if x.numel() and (x.min() < 0 or x.max() > 1):
+            raise UserError(f"{self.name} expects pixel values in [0, 1]",
+                            "scale the images to [0, 1] (genvision data does this)")
+
+    def log_prob(self, x: Tensor, y: Tensor | None = None, **kwargs: Any) -> Tensor:
+        """Exact log p(x) in nats per image, [N]."""
+        self._check(x, y)
+        return self.head.log_prob(self.params(x, y), x)
+
+    def loss(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+        """Mean negative log-likelihood (nats/image) and the same in bits/dim."""
+        nll = -self.log_prob(x, y).mean()
+        return {"loss": nll, "bits_per_dim": bits_per_dim(nll.detach(), self.config.dims)}
+
+    def likelihood_protocol(self, **kwargs: Any) -> dict[str, Any]:
+        return {"kind": "exact", "estimator": "exact", **self.head.protocol(), **kwargs}
+
+    # ----- sampling ------------------------------------------------------------------------
+    def _labels_for(self, n: int, y: Tensor | None) -> Tensor | None:
+        k = self.config.num_classes
+        if not k:
+            if y is not None:
+                self.check_input(torch.zeros(1, *self.config.shape), torch.as_tensor(y))
+            return None
+        if y is None:  # cycle through the classes so a grid shows every one
+            return torch.arange(n, device=self.device) % k
+        y = torch.as_tensor(y, device=self.device).long().reshape(-1)
+        if y.numel() == 1:
+            y = y.expand(n)
+        if y.numel() != n:
+            raise UserError(f"got {y.numel()} labels for {n} images",
+                            "pass one label or one per image")
+        self.check_input(torch.zeros(1, *self.config.shape), y)
+        return y
+
+    def _fill(self, x: Tensor, keep: Tensor, y: Tensor | None,
+              generator: torch.Generator | None,
+              params_at: Callable[[Tensor, int, int], Tensor]) -> Tensor:
+        """Draw every value of ``x`` that ``keep`` does not fix, in raster/channel order.
+
+        ``params_at(x, i, j)`` returns the head parameters [N, C*P] of pixel (i, j) given
+        the current ``x``; one value is drawn per (i, j, c) with ``head.sample_channel``.
+        """
+        c, h, w = self.config.shape
+        p = self.head.params_per_channel
+        for i in range(h):
+            for j in range(w):
+                if bool(keep[:, :, i, j].all()):
+                    continue
+                for ch in range(c):
+                    pc = params_at(x, i, j)[:, ch * p:(ch + 1) * p]
+                    value = self.head.sample_channel(pc, generator)
+                    x[:, ch, i, j] = torch.where(keep[:, ch, i, j], x[:, ch, i, j], value)
+        return x
+
+    @torch.no_grad()
+    def sample_naive(self, n: int, y: Tensor | None = None,
+                     generator: torch.Generator | None = None, *,
+                     x: Tensor | None = None, keep: Tensor | None = None) -> Tensor:
+        """Reference sampler: the whole network is recomputed for every drawn value."""
+        y = self._labels_for(n, y)
+        x = torch.zeros(n, *self.config.shape, device=self.device) if x is None else x.clone()
+        keep = torch.zeros_like(x, dtype=torch.bool) if keep is None else keep.expand_as(x)
+        return self._fill(x, keep, y, generator,
+                          lambda cur, i, j: self.params(cur, y)[:, :, i, j])
+
+    @torch.no_grad()
+    def sample_cached(self, n: int, y: Tensor | None = None,
+                      generator: torch.Generator | None = None, *,
+                      x: Tensor | None = None, keep: Tensor | None = None) -> Tensor:
+        """Fast sampler; same samples as :meth:`sample_naive`. Default: the naive one."""
+        return self.sample_naive(n, y, generator, x=x, keep=keep)
+
+    @torch.no_grad()
+    def sample(self, n: int, y: Tensor | None = None, generator: torch.Generator | None = None,
+               cached: bool = True) -> Tensor:
+        """Draw ``n`` images [n, C, H, W] in [0, 1]; all randomness from ``generator``.
+
+        Args:
+            n: number of images.
+            y: one label or [n] labels; a conditional model given none cycles the classes.
+            generator: source of every random draw.
+            cached: use the incremental sampler (identical samples, much faster).
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            fn = self.sample_cached if cached else self.sample_naive
+            return fn(n, y, generator)
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def complete(self, x: Tensor, keep: Tensor, y: Tensor | None = None,
+                 generator: torch.Generator | None = None, cached: bool = True) -> Tensor:
+        """Fill in the values of ``x`` that ``keep`` does not fix.
+
+        Values are drawn in the model's order, each conditioned on every value before it
+        (kept or drawn); kept values after a drawn one cannot inform it (an autoregressive
+        model only conditions on the past). Kept values are returned unchanged.
+
+        Args:
+            x: [N, C, H, W] images in [0, 1] (values of the model's data kind).
+            keep: bool tensor broadcastable to ``x``; True = keep.
+            y: labels for a conditional model.
+            generator: source of every random draw.
+            cached: use the incremental sampler.
+
+        Returns:
+            [N, C, H, W] completed images.
+        """
+        if x.dim() != 4:
+            raise UserError(f"complete expects images [N, C, H, W], got {list(x.shape)}",
+                            "pass a batch of images")
+        labels = self._labels_for(x.shape[0], y)
+        self._check(x.to(self.device), labels)
+        keep = torch.as_tensor(keep, dtype=torch.bool, device=x.device)
+        keep = keep.expand_as(x) if keep.dim() == 4 else keep.expand(x.shape)
+        was_training = self.training
+        self.eval()
+        try:
+            fn = self.sample_cached if cached else self.sample_naive
+            return fn(x.shape[0], labels, generator, x=x.to(self.device), keep=keep)
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def figures(self, x: Tensor, y: Tensor | None = None,
+                generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Completions: 4 rows of (original | bottom half filled in, twice) for the report."""
+        x = x[:8]
+        n, (c, h, w) = x.shape[0], self.config.shape
+        keep = torch.zeros(1, c, h, w, dtype=torch.bool, device=x.device)
+        keep[:, :, : h // 2] = True
+        yy = None if y is None or not self.config.num_classes else y[:n]
+        a = self.complete(x, keep, yy, generator)
+        b = self.complete(x, keep, yy, generator)
+        shown = torch.stack([x, x * keep, a, b], dim=1).reshape(-1, c, h, w)
+        return {"completions": shown}
