@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   creates .venv, installs genvision, trains a VAE on the embedded MNIST digits,
-#               evaluates it and writes runs/demo/report.html
+#   make demo   creates .venv, installs genvision, trains models on the embedded MNIST digits,
+#               evaluates them (NLL + sample metrics) and writes their reports and
+#               runs/demo/board.html, a comparison page of every model it trained
 #   make test   creates .venv, installs genvision and runs the whole test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -18,9 +19,10 @@ $(STAMP): pyproject.toml constraints.txt
 # The demo run directory is scratch: each `make demo` replaces runs/demo.
 demo: $(STAMP)
 	rm -rf runs/demo
-	$(GV) train vae --data mnist5k --minutes 2 --eval-every 500 --out runs/demo
-	$(GV) evaluate runs/demo --data mnist5k --split test --k 100
-	$(GV) report runs/demo
+	$(GV) train vae --data mnist5k --minutes 2 --eval-every 500 --out runs/demo/vae
+	$(GV) evaluate runs/demo/vae --split test --k 100
+	$(GV) report runs/demo/vae
+	$(GV) compare runs/demo/vae -o runs/demo/board.html
 
 test: $(STAMP)
 	$(PY) -m pytest -p no:cacheprovider tests

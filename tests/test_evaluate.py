@@ -64,7 +64,7 @@ def test_evaluate_all_metrics_stamps_every_protocol(cond_run, capsys):
     p = smp["protocol"]
     assert p["features"]["name"] == "genvision-classifier" and len(p["features"]["key"]) == 16
     assert p["features"]["trained_on"]["spec"] == "digits"
-    assert (p["n_real"], p["n_fake"], p["pr_k"], p["kid_subset_size"]) == (60, 60, 3, 60)
+    assert (p["n_real"], p["n_fake"], p["pr_k"], p["kid_subset_size"]) == (60, 60, 3, 30)
     assert p["labels"].startswith("balanced")
     assert smp["data"]["binarize"] == {"scheme": "static", "seed": 0}  # as the likelihood
     for key in ("precision", "recall", "density", "coverage", "cas_accuracy",

@@ -105,7 +105,6 @@ def cmd_sample(argv: list[str]) -> int:
     import torch
 
     from .models.base import load
-    from .report import save_grid
     from .train.device import resolve_device
 
     p = _Parser(prog="genvision sample", description="Draw samples from a trained model.")
@@ -115,6 +114,10 @@ def cmd_sample(argv: list[str]) -> int:
     p.add_argument("--label", type=int, help="class label for conditional models")
     p.add_argument("-o", "--output", default="samples.png", help="PNG grid or .npz file")
     p.add_argument("--nrow", type=int, help="images per row of the grid")
+    p.add_argument("--complete", metavar="IMAGE",
+                   help="fill in an image instead: keep its top rows, sample the rest "
+                        "(fully visible models)")
+    p.add_argument("--keep-rows", type=int, help="rows kept with --complete (default: half)")
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
     if args.n < 1:
@@ -122,8 +125,19 @@ def cmd_sample(argv: list[str]) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in (".png", ".npz"):
         raise UserError(f"cannot write samples to {out.name}", "use a .png or .npz file name")
+    if args.keep_rows is not None and not args.complete:
+        raise UserError("--keep-rows only applies with --complete IMAGE",
+                        "pass --complete image.png or drop --keep-rows")
     device = resolve_device(args.device)
     model = load(args.run, device=device)
+    if args.complete:
+        from .completion import complete_image
+
+        x = complete_image(model, Path(args.complete), n=args.n, keep_rows=args.keep_rows,
+                           label=args.label, seed=args.seed, device=device)
+        _write_images(x, None, out, args.nrow or (args.n + 2))
+        print(f"wrote the original, its kept rows and {args.n} completions to {out}")
+        return 0
     y = None
     if args.label is not None:
         y = torch.full((args.n,), args.label, dtype=torch.long, device=device)
@@ -134,6 +148,15 @@ def cmd_sample(argv: list[str]) -> int:
     gen = torch.Generator(device=device).manual_seed(args.seed)
     with torch.no_grad():
         x = model.sample(args.n, y=y, generator=gen).cpu()
+    _write_images(x, y, out, args.nrow)
+    print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def _write_images(x, y, out: Path, nrow: int | None) -> None:
+    """A PNG grid, or an .npz with ``x`` (and ``y``), written atomically."""
+    from .report import save_grid
+
     if out.suffix.lower() == ".npz":
         import io
 
@@ -142,12 +165,11 @@ def cmd_sample(argv: list[str]) -> int:
         from .io import atomic_write_bytes
 
         buf = io.BytesIO()
-        np.savez_compressed(buf, x=x.numpy(), y=None if y is None else y.cpu().numpy())
+        arrays = {"x": x.numpy()} | ({} if y is None else {"y": y.cpu().numpy()})
+        np.savez_compressed(buf, **arrays)
         atomic_write_bytes(out, buf.getvalue())
     else:
-        save_grid(x, out, nrow=args.nrow)
-    print(f"wrote {args.n} samples to {out}")
-    return 0
+        save_grid(x, out, nrow=nrow)
 
 
 def cmd_evaluate(argv: list[str]) -> int:

@@ -68,7 +68,7 @@ class EvalOptions:
         default=3, metadata={"help": "nearest neighbour k of precision/recall, density/coverage"})
     kid_subsets: int = dataclasses.field(default=100, metadata={"help": "KID subsets"})
     kid_subset_size: int | None = dataclasses.field(
-        default=None, metadata={"help": "images per KID subset (default min(1000, n))"})
+        default=None, metadata={"help": "images per KID subset (default min(1000, n/2))"})
     batch_size: int = dataclasses.field(default=100, metadata={"help": "images per batch"})
     seed: int = dataclasses.field(default=0, metadata={"help": "seed of the estimator noise"})
     device: str = dataclasses.field(default="auto", metadata={"help": "auto, cpu, cuda"})

@@ -96,7 +96,9 @@ def _check_sizes(s: SampleEvalSettings, n_real: int, n_fake: int, n_train: int |
         raise UserError(f"precision/recall and density/coverage with --pr-k {s.pr_k} need more "
                         f"than {s.pr_k} real and generated images (k < n), got {n_real} real "
                         f"and {n_fake} generated", f"{fix} such as --pr-k 3")
-    size = s.kid_subset_size or min(1000, n_real, n_fake)
+    # half the smaller set when it has fewer than 2,000 images: subsets of the whole set
+    # would all be identical and the reported spread would be a meaningless zero
+    size = s.kid_subset_size or max(2, min(1000, n_real // 2, n_fake // 2))
     if "kid" in s.metrics and not 2 <= size <= min(n_real, n_fake):
         raise UserError(f"KID subsets of {size} images need that many real and generated "
                         f"images, got {n_real} real and {n_fake} generated",
