@@ -7,6 +7,8 @@
     genvision evaluate RUN [--metrics nll,fid,kid,pr,dc,cas,mem] [--n 10000] [--data SPEC]
     genvision compare RUN1 RUN2 ... [-o board.html]
     genvision features train --data SPEC [--split all] [--out DIR]
+    genvision superres train|apply|compare ...   (bicubic vs SRResNet vs SRGAN)
+    genvision colorize train|apply|compare ...   (L1 regression vs pix2pix GAN)
     genvision info RUN
     genvision report RUN
 
@@ -288,9 +290,22 @@ def cmd_compare(argv: list[str]) -> int:
     return run_compare(argv)
 
 
+def cmd_superres(argv: list[str]) -> int:
+    from .tasks.superres.cli import cmd_superres as run_superres
+
+    return run_superres(argv)
+
+
+def cmd_colorize(argv: list[str]) -> int:
+    from .tasks.colorize.cli import cmd_colorize as run_colorize
+
+    return run_colorize(argv)
+
+
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
             "compare": cmd_compare, "features": cmd_features, "info": cmd_info,
-            "report": cmd_report, "data": cmd_data}
+            "report": cmd_report, "data": cmd_data, "superres": cmd_superres,
+            "colorize": cmd_colorize}
 
 
 def main(argv: list[str] | None = None) -> int:

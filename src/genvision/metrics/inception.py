@@ -358,7 +358,8 @@ def _torch_load(path: Path) -> Any:
 def _refused_code(exc: pickle.UnpicklingError) -> bool:
     # weights_only names the class or function it would not import; other unpickling
     # errors (e.g. "Unsupported operand") come from bytes that are not a pickle at all.
-    return "Unsupported global" in str(exc) or "Unsupported class" in str(exc)
+    text = str(exc).lower()  # torch words it "Unsupported global" or "unsupported GLOBAL"
+    return "unsupported global" in text or "unsupported class" in text
 
 
 def _gist(exc: BaseException) -> str:

@@ -1,0 +1,146 @@
+"""``genvision colorize train|apply|compare``.
+
+    genvision colorize train --minutes 10 --out runs/color
+    genvision colorize apply runs/color grey.png -o color.png [--method gan]
+    genvision colorize compare runs/color --images heldout
+
+Flags for data, training and the models are derived from their config dataclasses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+from ... import config as cfg
+from ...errors import UserError
+from ...train.config import TrainConfig
+from ..common.images import check_output_path, evaluation_images, read_image, write_image
+from ..common.patch_data import PatchOptions
+from ..common.runs import require_task, trained_stages
+from .models import ColorizeConfig, ColorizeGANConfig
+
+USAGE = __doc__.strip().split("\n\n")[1]
+
+
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    from ...cli import _Parser  # late: genvision.cli may import this module
+
+    return _Parser(prog=f"genvision colorize {prog}", description=description)
+
+
+def cmd_colorize(argv: list[str]) -> int:
+    """Entry point of ``genvision colorize``; returns the exit status."""
+    actions = {"train": _train, "apply": _apply, "compare": _compare}
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"genvision colorize: predict colour (Lab ab) from lightness (L)\n\n{USAGE}\n\n"
+              "`genvision colorize ACTION --help` lists every option.")
+        return 0
+    if argv[0] not in actions:
+        raise UserError(f"unknown colorize action {argv[0]!r}",
+                        f"use one of: {', '.join(actions)}")
+    return actions[argv[0]](argv[1:])
+
+
+def _flags(cls: type, args: argparse.Namespace) -> dict:
+    shown = {f.name for f in dataclasses.fields(cls) if f.metadata.get("cli") is not False}
+    return {k: v for k, v in cfg.overrides_from_args(cls, args).items() if k in shown}
+
+
+def _train(argv: list[str]) -> int:
+    from ..common.staged import TaskRequest
+    from .train import train_colorize
+
+    p = _parser("train", "Train the L1 regression colorizer, then the pix2pix GAN from it, on "
+                         "Lab patches of the training images. Stage defaults: batch 16; lr "
+                         "5e-4 (regression), 2e-4 with beta1 0.5 (GAN); validation every 250 "
+                         "steps.")
+    p.add_argument("--method", choices=["both", "regression", "gan"], default="both",
+                   help="stages to train (default both: regression, then the GAN from it)")
+    p.add_argument("--out", default="runs/colorize", help="run directory (default "
+                                                          "runs/colorize)")
+    p.add_argument("--resume", action="store_true", help="continue --method's stage in --out")
+    p.add_argument("--gan-share", type=float, default=0.5,
+                   help="share of the budget for the GAN with --method both (default 0.5)")
+    p.add_argument("--init", help="regression model to start the GAN from (default: "
+                                  "OUT/regression when trained; none: from scratch)")
+    cfg.add_dataclass_flags(p.add_argument_group("data"), PatchOptions)
+    cfg.add_dataclass_flags(p.add_argument_group("training"), TrainConfig)
+    cfg.add_dataclass_flags(p.add_argument_group("U-Net generator"), ColorizeConfig)
+    base = [f.name for f in dataclasses.fields(ColorizeConfig)]
+    cfg.add_dataclass_flags(p.add_argument_group("GAN"), ColorizeGANConfig, skip=base)
+    args = p.parse_args(argv)
+    base_set = set(base)
+    gan = {k: v for k, v in _flags(ColorizeGANConfig, args).items() if k not in base_set}
+    model = _flags(ColorizeConfig, args)
+    if args.resume and (model or gan or args.init):
+        raise UserError("--resume continues a stage with its own model options",
+                        "pass only budget/training flags with --resume")
+    req = TaskRequest(out=Path(args.out), method=args.method,
+                      patches=cfg.overrides_from_args(PatchOptions, args),
+                      train=cfg.overrides_from_args(TrainConfig, args), model=model, gan=gan,
+                      init=args.init, gan_share=args.gan_share, resume=args.resume,
+                      command=" ".join(["genvision", "colorize", "train", *argv]))
+    train_colorize(req)
+    print(f"compare: genvision colorize compare {args.out} --images heldout")
+    return 0
+
+
+def _apply(argv: list[str]) -> int:
+    from ...train.device import resolve_device
+    from .compare import colorize_image
+    from .train import load_colorizer
+
+    p = _parser("apply", "Colour a greyscale image (a colour image is coloured anew from its "
+                         "lightness).")
+    p.add_argument("run", help="run directory of `genvision colorize train`")
+    p.add_argument("image", help="image file (grey or colour)")
+    p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, ...)")
+    p.add_argument("--method", choices=["regression", "gan"],
+                   help="default: regression when the run has it")
+    p.add_argument("--device", default="auto")
+    args = p.parse_args(argv)
+    out = check_output_path(args.output)
+    model = load_colorizer(args.run, args.method, device=resolve_device(args.device))
+    img = read_image(args.image)
+    t0 = time.perf_counter()
+    result = colorize_image(model, img.image)
+    write_image(out, result)
+    note = "" if img.grey else " (a colour image: its own colours were replaced)"
+    print(f"coloured {args.image} with {model.name} in {time.perf_counter() - t0:.1f} s"
+          f"{note}: {out}")
+    return 0
+
+
+def _compare(argv: list[str]) -> int:
+    from ...train.device import resolve_device
+    from .compare import compare_colorizers, table, write_outputs
+    from .train import STAGES, load_colorizer
+
+    p = _parser("compare", "Regression vs GAN colorization: PSNR/SSIM, colourfulness and a "
+                           "grid (grey input | regression | GAN | truth).")
+    p.add_argument("run", help="run directory of `genvision colorize train`")
+    p.add_argument("--images", default="heldout",
+                   help="heldout (the test images of the run's data, never trained on; "
+                        "default), val, folder:DIR, or colour image files separated by commas")
+    p.add_argument("--out", help="directory for compare.md/.json/.png (default RUN/compare)")
+    p.add_argument("--device", default="auto")
+    args = p.parse_args(argv)
+    info = require_task(args.run, "colorize")
+    device = resolve_device(args.device)
+    models = {s: load_colorizer(args.run, s, device=device)
+              for s in trained_stages(Path(args.run), info, STAGES)}
+    data = info["patch_options"]
+    images = evaluation_images(args.images, data["data"], data["split_seed"])
+    grey = [im.name for im in images if im.grey]
+    if grey:
+        raise UserError(f"{grey[0]} is a greyscale image: there is no true colour to score "
+                        "against", "compare on colour images (apply works on grey ones)")
+    results, outputs = compare_colorizers(models, images)
+    results["images_spec"] = args.images
+    paths = write_outputs(results, outputs, Path(args.out or Path(args.run) / "compare"))
+    print(table(results))
+    print(f"table: {paths['table']}  grid: {paths['figure']}  numbers: {paths['json']}")
+    return 0

@@ -1,0 +1,183 @@
+"""``genvision superres train|apply|compare``.
+
+    genvision superres train --scale 4 --minutes 10 --out runs/sr4
+    genvision superres apply runs/sr4 photo.png -o photo_x4.png [--method srgan]
+    genvision superres compare runs/sr4 --images heldout
+
+Flags for data, training and the models are derived from their config dataclasses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from ... import config as cfg
+from ...errors import UserError
+from ...train.config import TrainConfig
+from ..common.images import check_output_path, evaluation_images, read_image, write_image
+from ..common.patch_data import PatchOptions
+from ..common.runs import require_task, trained_stages
+from .degrade import SCALES, Bicubic
+from .models import SRGANConfig, SRResNetConfig
+from .tiling import DEFAULT_TILE
+
+USAGE = __doc__.strip().split("\n\n")[1]
+
+
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    from ...cli import _Parser  # late: genvision.cli may import this module
+
+    return _Parser(prog=f"genvision superres {prog}", description=description)
+
+
+def cmd_superres(argv: list[str]) -> int:
+    """Entry point of ``genvision superres``; returns the exit status."""
+    actions = {"train": _train, "apply": _apply, "compare": _compare}
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"genvision superres: single-image super-resolution\n\n{USAGE}\n\n"
+              "`genvision superres ACTION --help` lists every option.")
+        return 0
+    if argv[0] not in actions:
+        raise UserError(f"unknown superres action {argv[0]!r}",
+                        f"use one of: {', '.join(actions)}")
+    return actions[argv[0]](argv[1:])
+
+
+# ----- train --------------------------------------------------------------------------------
+def _train_parser() -> argparse.ArgumentParser:
+    p = _parser("train", "Train SRResNet, then SRGAN from it, on patches of the training "
+                         "images. Stage defaults: batch 16; lr 5e-4 (SRResNet), 1e-4 (SRGAN); "
+                         "validation every 250 steps.")
+    p.add_argument("--scale", type=int, choices=SCALES, help="up-scaling factor (default 4)")
+    p.add_argument("--method", choices=["both", "srresnet", "srgan"], default="both",
+                   help="stages to train (default both: SRResNet, then SRGAN from it)")
+    p.add_argument("--out", help="run directory (default runs/srSCALE)")
+    p.add_argument("--resume", action="store_true", help="continue --method's stage in --out")
+    p.add_argument("--gan-share", type=float, default=0.3,
+                   help="share of the budget for SRGAN with --method both (default 0.3)")
+    p.add_argument("--init", help="SRResNet to start SRGAN from (default OUT/srresnet)")
+    p.add_argument("--perceptual", help="SRGAN feature loss: disc (the discriminator's "
+                                        "features, default), none, or vgg19:PATH (a local "
+                                        "torchvision VGG19 weights file)")
+    cfg.add_dataclass_flags(p.add_argument_group("data"), PatchOptions)
+    cfg.add_dataclass_flags(p.add_argument_group("training"), TrainConfig)
+    cfg.add_dataclass_flags(p.add_argument_group("SRResNet generator"), SRResNetConfig)
+    base = [f.name for f in dataclasses.fields(SRResNetConfig)]
+    cfg.add_dataclass_flags(p.add_argument_group("SRGAN"), SRGANConfig, skip=base)
+    return p
+
+
+def _train(argv: list[str]) -> int:
+    from ..common.staged import TaskRequest
+    from .train import train_superres
+
+    args = _train_parser().parse_args(argv)
+    base = {f.name for f in dataclasses.fields(SRResNetConfig)}
+    gan = {k: v for k, v in _flags(SRGANConfig, args).items() if k not in base}
+    model = _flags(SRResNetConfig, args)
+    if args.resume and (model or gan or args.perceptual or args.init):
+        raise UserError("--resume continues a stage with its own model options",
+                        "pass only budget/training flags with --resume")
+    if args.perceptual:  # refuse a bad spec or VGG19 file before minutes of SRResNet training
+        from .perceptual import load_vgg19, parse_spec
+
+        kind, path = parse_spec(args.perceptual)
+        if kind == "vgg19" and args.method != "srresnet":
+            load_vgg19(path, gan.get("perceptual_layer", "relu5_4"))
+    out = Path(args.out or f"runs/sr{args.scale or 4}")
+    req = TaskRequest(out=out, method=args.method,
+                      patches=cfg.overrides_from_args(PatchOptions, args),
+                      train=cfg.overrides_from_args(TrainConfig, args), model=model, gan=gan,
+                      task={"scale": args.scale, "perceptual": args.perceptual},
+                      init=args.init, gan_share=args.gan_share, resume=args.resume,
+                      command=" ".join(["genvision", "superres", "train", *argv]))
+    train_superres(req)
+    print(f"compare: genvision superres compare {out} --images heldout")
+    return 0
+
+
+def _flags(cls: type, args: argparse.Namespace) -> dict:
+    """The model flags the user typed (fields hidden from the CLI, e.g. scale, left out)."""
+    shown = {f.name for f in dataclasses.fields(cls) if f.metadata.get("cli") is not False}
+    return {k: v for k, v in cfg.overrides_from_args(cls, args).items() if k in shown}
+
+
+# ----- apply --------------------------------------------------------------------------------
+def _apply(argv: list[str]) -> int:
+    from ...train.device import resolve_device
+    from .tiling import upscale_to_pil
+    from .train import load_sr_model
+
+    p = _parser("apply", "Upscale an image with a trained run (in tiles, bounded memory).")
+    p.add_argument("run", help="run directory of `genvision superres train`")
+    p.add_argument("image", help="image file to upscale (colour)")
+    p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, ...)")
+    p.add_argument("--method", choices=["srresnet", "srgan", "bicubic"],
+                   help="default: srresnet when the run has it")
+    p.add_argument("--tile", type=int, default=DEFAULT_TILE,
+                   help=f"tile side in input pixels (default {DEFAULT_TILE}); smaller uses "
+                        "less memory")
+    p.add_argument("--overlap", type=int,
+                   help="context pixels around each tile (default: the network's receptive "
+                        "radius, which makes tiling exact)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction,
+                   default=sys.stderr.isatty(), help="show a progress bar over the tiles")
+    args = p.parse_args(argv)
+    out = check_output_path(args.output)
+    device = resolve_device(args.device)
+    if args.method == "bicubic":
+        model = Bicubic(require_task(args.run, "superres")["scale"])
+    else:
+        model = load_sr_model(args.run, args.method, device=device)
+    img = read_image(args.image)
+    if img.grey:
+        raise UserError(f"{args.image} is a greyscale image but the model upscales colour "
+                        "images", "convert it to RGB first (its three channels then match), "
+                                  "or colour it with `genvision colorize apply`")
+    t0 = time.perf_counter()
+    result = upscale_to_pil(model, img.image, tile=args.tile, overlap=args.overlap,
+                            progress=args.progress)
+    seconds = time.perf_counter() - t0
+    write_image(out, result)
+    h, w = img.image.shape[:2]
+    print(f"upscaled {args.image} ({w}x{h}) x{model.scale} with {model.name} to "
+          f"{result.width}x{result.height} in {seconds:.1f} s: {out}")
+    return 0
+
+
+# ----- compare ------------------------------------------------------------------------------
+def _compare(argv: list[str]) -> int:
+    from ...train.device import resolve_device
+    from .compare import compare_methods, table, write_outputs
+    from .train import STAGES, load_sr_model
+
+    p = _parser("compare", "Bicubic vs SRResNet vs SRGAN: PSNR/SSIM table (Y channel and "
+                           "RGB) and a side-by-side figure of zoomed crops.")
+    p.add_argument("run", help="run directory of `genvision superres train`")
+    p.add_argument("--images", default="heldout",
+                   help="heldout (the test images of the run's data, never trained on; "
+                        "default), val, folder:DIR, or image files separated by commas")
+    p.add_argument("--out", help="directory for compare.md/.json/.png (default RUN/compare)")
+    p.add_argument("--tile", type=int, default=DEFAULT_TILE)
+    p.add_argument("--device", default="auto")
+    args = p.parse_args(argv)
+    info = require_task(args.run, "superres")
+    device = resolve_device(args.device)
+    stages = trained_stages(Path(args.run), info, STAGES)
+    models = {s: load_sr_model(args.run, s, device=device) for s in stages}
+    data = info["patch_options"]
+    images = evaluation_images(args.images, data["data"], data["split_seed"])
+    results, outputs = compare_methods(models, images, info["scale"], tile=args.tile)
+    results["images_spec"] = args.images
+    results["perceptual"] = info["stages"].get("srgan", {}).get("perceptual")
+    paths = write_outputs(results, outputs, Path(args.out or Path(args.run) / "compare"))
+    print(table(results))
+    if results["perceptual"]:
+        print(f"SRGAN {results['perceptual']}")
+    print(f"table: {paths['table']}  figure: {paths['figure']}  numbers: {paths['json']}")
+    return 0

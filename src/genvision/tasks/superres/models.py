@@ -1,0 +1,289 @@
+"""SRResNet and SRGAN (Ledig et al. 2017, https://arxiv.org/abs/1609.04802), CPU-sized.
+
+The generator follows SRResNet: a convolutional head, residual blocks, a long skip over
+them, pixel-shuffle up-sampling (Shi et al. 2016, https://arxiv.org/abs/1609.05158: x2 and
+x3 in one step, x4 as two x2 steps) and a convolutional tail. Departures, each for
+short CPU training:
+
+* no BatchNorm in the residual blocks (EDSR, Lim et al. 2017,
+  https://arxiv.org/abs/1707.02921, found it lowers PSNR; it also makes tiles depend on
+  batch statistics);
+* 3x3 head and tail instead of 9x9, and 32 channels x 8 blocks by default instead of 64 x 16;
+* ``upsampler="espcn"`` by default: one sub-pixel convolution at low resolution instead of
+  the x2 stages and the full-resolution tail (``upsampler="srresnet"`` keeps those);
+* ``global_skip``: the network predicts the residual over the bicubic up-sampling (VDSR,
+  Kim et al. 2016, https://arxiv.org/abs/1511.04587), with the tail initialised to zero,
+  so training starts exactly at the bicubic baseline and only has to learn the detail.
+
+SRGAN fine-tunes that generator from a trained SRResNet against the patch discriminator
+(:class:`~genvision.tasks.common.patchgan.PatchDiscriminator`) with
+``pixel_weight * L1 + perceptual_weight * feature L1 + adv_weight * BCE`` (the form of
+ESRGAN's loss, Wang et al. 2018, https://arxiv.org/abs/1809.00219; feature spaces in
+:mod:`.perceptual`). Defaults 0.1 / 1 / 5e-3: at the start of a run from a trained
+SRResNet the three weighted terms were then of one size (~3e-3 each, measured with the
+discriminator's features), so neither the pixel loss nor the GAN drowns the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ...models.base import ModelConfig
+from ...train.config import TrainConfig
+from ..common.patchgan import PatchDiscriminator
+from ..common.runs import ImageTaskModel, task_model
+from . import perceptual as perc
+from .degrade import downscale, upscale_bicubic
+
+#: ReLU outputs of VGG19 a perceptual loss can compare (keys of perceptual.VGG19_RELUS)
+VGGLayer = Literal["relu1_2", "relu2_2", "relu3_4", "relu4_4", "relu5_4"]
+
+
+# ----- the generator ------------------------------------------------------------------------
+class ResidualBlock(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.act = nn.PReLU(width)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(self.act(self.conv1(x)))
+
+
+def _upsample_steps(scale: int) -> list[int]:
+    return [2, 2] if scale == 4 else [scale]
+
+
+class SRNet(nn.Module):
+    """The SRResNet generator: LR [N, 3, h, w] in [0, 1] -> SR [N, 3, s*h, s*w] (unclipped).
+
+    ``upsampler``: ``espcn`` (default) predicts the ``3 * s * s`` sub-pixel values of every
+    LR pixel with one convolution and shuffles them into place (Shi et al. 2016): all
+    convolutions run at low resolution, which made training steps ~2x faster on a 2-core
+    CPU than ``srresnet``, the paper's conv + shuffle stages (x2, x2 for x4) followed by a
+    convolution at full resolution.
+    """
+
+    def __init__(self, scale: int, width: int, blocks: int, global_skip: bool = True,
+                 upsampler: str = "espcn"):
+        super().__init__()
+        self.scale, self.global_skip = scale, global_skip
+        self.head = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.PReLU(width))
+        self.body = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
+        self.body_end = nn.Conv2d(width, width, 3, padding=1)
+        ups: list[nn.Module] = []
+        if upsampler == "srresnet":
+            for s in _upsample_steps(scale):
+                ups += [nn.Conv2d(width, width * s * s, 3, padding=1), nn.PixelShuffle(s),
+                        nn.PReLU(width)]
+            tail: nn.Module = nn.Conv2d(width, 3, 3, padding=1)
+            last = tail
+        else:
+            last = nn.Conv2d(width, 3 * scale * scale, 3, padding=1)
+            tail = nn.Sequential(last, nn.PixelShuffle(scale))
+        self.upsample = nn.Sequential(*ups)
+        self.tail = tail
+        if global_skip:  # start at the bicubic baseline exactly
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        #: LR pixels of context an output pixel depends on (a tile overlap that makes
+        #: tiled inference exact): head + 2 per block + body end + up-sampling convs + tail,
+        #: at least the bicubic kernel's 2
+        self.receptive_radius = max(2, 2 * blocks + 3 + len(ups) // 3)
+
+    def forward(self, lr: Tensor) -> Tensor:
+        feat = self.head(lr)
+        out = self.tail(self.upsample(feat + self.body_end(self.body(feat))))
+        return out + upscale_bicubic(lr, self.scale) if self.global_skip else out
+
+
+@dataclasses.dataclass
+class SRResNetConfig(ModelConfig):
+    """SRResNet options; ``image_size`` is the high-resolution training patch."""
+
+    channels: int = dataclasses.field(default=3, metadata={"cli": False})
+    image_size: tuple[int, int] = dataclasses.field(default=(64, 64), metadata={"cli": False})
+    data_kind: str = dataclasses.field(default="rgb8", metadata={"cli": False})
+    scale: int = dataclasses.field(default=4, metadata={"cli": False})
+    width: int = dataclasses.field(default=32, metadata={"help": "channels of the generator"})
+    blocks: int = dataclasses.field(default=8, metadata={"help": "residual blocks"})
+    global_skip: bool = dataclasses.field(
+        default=True, metadata={"help": "predict the residual over bicubic up-sampling"})
+    upsampler: Literal["espcn", "srresnet"] = dataclasses.field(default="espcn", metadata={
+        "help": "espcn (one sub-pixel conv at low resolution, fast) or srresnet (the "
+                "paper's x2 stages and a full-resolution conv)"})
+    pixel_loss: Literal["l1", "mse"] = dataclasses.field(default="l1", metadata={
+        "help": "pixel loss: l1 or mse (the SRResNet paper's)"})
+
+    def __post_init__(self) -> None:
+        if self.pixel_loss not in ("l1", "mse"):
+            raise ValueError(f"pixel_loss must be l1 or mse, got {self.pixel_loss!r}")
+        if self.upsampler not in ("espcn", "srresnet"):
+            raise ValueError(f"upsampler must be espcn or srresnet, got {self.upsampler!r}")
+        if self.width < 1 or self.blocks < 0:
+            raise ValueError("width must be >= 1 and blocks >= 0")
+
+
+def batch_psnr(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean over the batch of per-image RGB PSNR (dB, float, no border crop): a training
+    monitor, not the evaluation metric (see :mod:`genvision.tasks.common.metrics`)."""
+    mse = (pred.clamp(0, 1) - target).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+    return (-10.0 * torch.log10(mse)).mean()
+
+
+class _SRBase(ImageTaskModel):
+    """What SRResNet and SRGAN share: the generator, the degradation and the pixel loss."""
+
+    def __init__(self, config: SRResNetConfig):
+        super().__init__(config)
+        self.generator = SRNet(config.scale, config.width, config.blocks, config.global_skip,
+                               config.upsampler)
+
+    @property
+    def scale(self) -> int:
+        return self.config.scale
+
+    @property
+    def receptive_radius(self) -> int:
+        return self.generator.receptive_radius
+
+    @torch.no_grad()
+    def upscale(self, lr: Tensor) -> Tensor:
+        """LR [N, 3, h, w] in [0, 1] -> SR [N, 3, s*h, s*w] clipped to [0, 1]."""
+        return self.generator(lr).clamp(0.0, 1.0)
+
+    def pixel_terms(self, hr: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """SR of the degraded ``hr`` and the pixel-loss terms (``pixel``, ``psnr``, gain)."""
+        lr = downscale(hr, self.scale)
+        sr = self.generator(lr)
+        diff = sr - hr
+        pixel = diff.abs().mean() if self.config.pixel_loss == "l1" else diff.pow(2).mean()
+        with torch.no_grad():
+            psnr = batch_psnr(sr, hr)
+            gain = psnr - batch_psnr(upscale_bicubic(lr, self.scale), hr)
+        return sr, {"pixel": pixel, "psnr": psnr, "psnr_gain": gain}
+
+    def loss(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+        """Pixel loss of the SR of ``x``'s degradation; ``x`` are HR patches [N, 3, H, W]."""
+        _, terms = self.pixel_terms(x)
+        return {"loss": terms["pixel"], **terms}
+
+
+@task_model("srresnet")
+class SRResNet(_SRBase):
+    """SRResNet trained with a pixel loss (L1 by default, MSE in the paper)."""
+
+    config_class = SRResNetConfig
+
+
+@dataclasses.dataclass
+class SRGANConfig(SRResNetConfig):
+    """SRGAN options: the generator's (from the SRResNet it starts from) plus the GAN's."""
+
+    disc_width: int = dataclasses.field(default=32, metadata={
+        "help": "channels of the patch discriminator's first layer"})
+    disc_layers: int = dataclasses.field(default=3, metadata={
+        "help": "stride-2 layers of the discriminator (3: 70x70 patches)"})
+    pixel_weight: float = dataclasses.field(default=0.1, metadata={
+        "help": "weight of the pixel loss (low, so the GAN terms can sharpen)"})
+    perceptual_weight: float = dataclasses.field(default=1.0, metadata={
+        "help": "weight of the perceptual (feature) loss"})
+    adv_weight: float = dataclasses.field(default=5e-3, metadata={
+        "help": "weight of the adversarial loss"})
+    perceptual: str = dataclasses.field(default="disc", metadata={
+        "cli": False, "help": "disc, none or vgg19:PATH"})
+    perceptual_layer: VGGLayer = dataclasses.field(default="relu5_4", metadata={
+        "help": "VGG19 layer of --perceptual vgg19:PATH (relu5_4 = the paper's VGG54)"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        perc.parse_spec(self.perceptual)
+
+
+@task_model("srgan")
+class SRGAN(_SRBase):
+    """SRResNet generator + patch discriminator, adversarial and perceptual losses."""
+
+    config_class = SRGANConfig
+    family = "image-to-image (GAN)"
+
+    def __init__(self, config: SRGANConfig):
+        super().__init__(config)
+        self.discriminator = PatchDiscriminator(3, config.disc_width, config.disc_layers)
+        self._vgg: list[nn.Module] = []  # a list: frozen, never in the state dict or the EMA
+        self.perceptual_info: dict[str, Any] | None = None
+
+    def prepare_perceptual(self) -> str:
+        """Load the perceptual network (a VGG19 file is read here) and describe it."""
+        kind, path = perc.parse_spec(self.config.perceptual)
+        if kind == "vgg19" and not self._vgg:
+            net, self.perceptual_info = perc.load_vgg19(path, self.config.perceptual_layer)
+            self._vgg.append(perc.VGGLoss(net).to(self.device))
+        return perc.describe(self.config.perceptual, self.perceptual_info)
+
+    def configure_optimizers(self, cfg: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+        def adam(module: nn.Module) -> torch.optim.Optimizer:
+            return torch.optim.Adam(module.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+
+        return {"generator": adam(self.generator), "discriminator": adam(self.discriminator)}
+
+    def training_step(self, batch: tuple[Tensor, Tensor | None],
+                      optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
+        """One discriminator step, then one generator step (non-saturating BCE)."""
+        hr, _ = batch
+        cfg = self.config
+        sr, terms = self.pixel_terms(hr)
+        d_loss, real_p, fake_p = self._disc_step(hr, sr.detach(), optimizers["discriminator"])
+        self.discriminator.requires_grad_(False)
+        try:
+            logits, feats = self.discriminator.forward_with_features(sr)
+            adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+            content = self._perceptual(sr, hr, feats)
+            g_loss = cfg.pixel_weight * terms["pixel"] + cfg.perceptual_weight * content \
+                + cfg.adv_weight * adv
+            optimizers["generator"].zero_grad(set_to_none=True)
+            g_loss.backward()
+            optimizers["generator"].step()
+        finally:
+            self.discriminator.requires_grad_(True)
+        return {"loss": g_loss.detach(), **{k: v.detach() for k, v in terms.items()},
+                "perceptual": content.detach(), "adv": adv.detach(), "d_loss": d_loss,
+                "d_real": real_p, "d_fake": fake_p}
+
+    def _disc_step(self, hr: Tensor, fake: Tensor, opt: torch.optim.Optimizer):
+        real_logits, fake_logits = self.discriminator(hr), self.discriminator(fake)
+        d_loss = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) \
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt.step()
+        return (d_loss.detach(), torch.sigmoid(real_logits).mean().detach(),
+                torch.sigmoid(fake_logits).mean().detach())
+
+    def _perceptual(self, sr: Tensor, hr: Tensor, feats: list[Tensor]) -> Tensor:
+        kind, _ = perc.parse_spec(self.config.perceptual)
+        if kind == "none":
+            return sr.new_zeros(())
+        if kind == "disc":
+            with torch.no_grad():
+                _, target = self.discriminator.forward_with_features(hr)
+            return perc.disc_feature_loss(feats, target)
+        if not self._vgg:
+            self.prepare_perceptual()
+        vgg = self._vgg[0].to(sr.device)
+        return vgg(sr, hr)
+
+
+def srgan_from_srresnet(srresnet: SRResNet, **gan_options: Any) -> SRGAN:
+    """An SRGAN whose generator is a copy of a trained SRResNet's."""
+    base = {f.name: getattr(srresnet.config, f.name)
+            for f in dataclasses.fields(SRResNetConfig)}
+    model = SRGAN(SRGANConfig(**{**base, **gan_options}))
+    model.generator.load_state_dict(srresnet.generator.state_dict())
+    return model
