@@ -1,7 +1,10 @@
 """One static HTML page per run: ``runs/NAME/report.html``.
 
-The page shows the run's title, a summary, the sample grid and other figures, the loss
-curves (``loss.png``, drawn by :mod:`genvision.report.plots`), every evaluation number next
+The page shows the run's title, a summary, the warnings a model raised while training
+(e.g. a GAN's collapse), the sample grid and other figures, the grids written during
+training with a fixed-latent progress strip (``samples/progress_strip.png``: the first row
+of each grid, one row per step), the loss curves (``loss.png``, drawn by
+:mod:`genvision.report.plots`), every evaluation number next
 to its protocol (data, split, n, binarisation, likelihood kind / estimator / k) and the
 model / train / data configs. It is self-contained: relative image paths, inline CSS, no
 JavaScript and no external resource, so it opens from disk, from a copied run folder or
@@ -23,18 +26,23 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import UserError
 from ..io import atomic_write_text
 from . import format as fmt
+from .images import save_image_array
 from .plots import plot_loss_curves
 from .run import (
     figure_files,
+    grid_first_rows,
     model_family,
     progress_grids,
     read_json_or_none,
     read_metrics,
     summarise,
+    training_warnings,
 )
 
 REPORT_FILE = "report.html"
 LOSS_PNG = "loss.png"
+#: fixed-latent progress strip (first row of every progress grid), under samples/
+STRIP_PNG = "progress_strip.png"
 #: most progress grids shown in the strip (evenly spaced, always the first and last)
 MAX_PROGRESS = 10
 #: run.json entries shown as their own config table, with their headings
@@ -104,9 +112,10 @@ def render_report(run_dir: Path) -> str:
     family = model_family(model, run)
     sections = [
         ("summary", "Summary", _summary(run, records)),
+        ("warnings", "Training warnings", _warnings(records)),
         ("samples", "Samples", _samples(run_dir)),
         ("figures", "Figures", _figures(run_dir)),
-        ("progress", "Samples during training", _progress(run_dir)),
+        ("progress", "Samples during training", _progress(run_dir, run)),
         ("loss", "Loss curves", _loss(run_dir, records, family)),
         ("metrics", "Evaluation", _metrics(run_dir)),
         ("config", "Configuration", _configs(run)),
@@ -201,7 +210,16 @@ def _figures(run_dir: Path) -> str | None:
     return "\n".join(_img(run_dir, p, p.stem.replace("_", " ")) for p in figs)
 
 
-def _progress(run_dir: Path) -> str | None:
+def _warnings(records: list[dict]) -> str | None:
+    found = training_warnings(records)
+    if not found:
+        return None
+    rows = [[_e("" if step is None else f"{step:,}"), _e(msg)] for step, msg in found]
+    return _note(f"{len(found)} warning(s) raised while training; they may explain the "
+                 "samples below.") + _table(["step", "warning"], rows)
+
+
+def _progress(run_dir: Path, run: dict | None = None) -> str | None:
     grids = progress_grids(run_dir)
     if not grids:
         return None
@@ -209,7 +227,22 @@ def _progress(run_dir: Path) -> str | None:
         idx = {round(i * (len(grids) - 1) / (MAX_PROGRESS - 1)) for i in range(MAX_PROGRESS)}
         grids = [g for i, g in enumerate(grids) if i in idx]
     figs = "\n".join(_img(run_dir, p, f"step {step:,}") for step, p in grids)
-    return f'<div class="strip">{figs}</div>'
+    return _strip(run_dir, run, grids) + f'<div class="strip">{figs}</div>'
+
+
+def _strip(run_dir: Path, run: dict | None, grids: list[tuple[int, Path]]) -> str:
+    """The fixed-latent progress strip: one row per shown step, one column per latent."""
+    config = run.get("model_config") if run else None
+    size = config.get("image_size") if isinstance(config, dict) else None
+    if len(grids) < 2 or size is None:
+        return ""
+    arr = grid_first_rows([p for _, p in grids], size)
+    if arr is None:
+        return ""
+    path = run_dir / "samples" / STRIP_PNG
+    save_image_array(arr, path, scale=max(1, min(4, 480 // arr.shape[1])))
+    steps = ", ".join(f"{s:,}" for s, _ in grids)
+    return _img(run_dir, path, f"the same latents at steps {steps} (top to bottom)")
 
 
 def _loss(run_dir: Path, records: list[dict], family: str | None) -> str:

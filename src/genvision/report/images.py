@@ -52,3 +52,17 @@ def save_grid(images: Tensor, path: str | os.PathLike, nrow: int | None = None,
     buf = io.BytesIO()
     pil.save(buf, format="PNG")
     atomic_write_bytes(path, buf.getvalue())
+
+
+def save_image_array(arr: np.ndarray, path: str | os.PathLike, scale: int | None = None) -> None:
+    """Write a uint8 array [H, W, 3] (or [H, W]) as a PNG atomically, upscaled like
+    :func:`save_grid` so small images stay readable."""
+    pil = Image.fromarray(arr)
+    if scale is None:
+        side = max(arr.shape[:2])
+        scale = min(4, max(1, 256 // side + 1)) if side < 256 else 1
+    if scale > 1:
+        pil = pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())

@@ -150,3 +150,53 @@ def figure_files(run_dir: Path, exclude: Iterable[str] = ()) -> list[Path]:
     skip = set(exclude)
     return sorted(p for p in run_dir.glob("*.png") if p.is_file() and p.name not in skip
                   and not p.name.startswith("."))
+
+
+def training_warnings(records: list[dict]) -> list[tuple[int | None, str]]:
+    """``(step, message)`` of the ``split: "warning"`` lines the training loop wrote (a
+    model's own diagnostics, e.g. a GAN whose discriminator wins or whose samples
+    collapse), oldest first."""
+    out = []
+    for rec in records:
+        if rec.get("split") == "warning" and isinstance(rec.get("warning"), str):
+            step = as_number(rec.get("step"))
+            out.append((int(step) if step is not None and math.isfinite(step) else None,
+                        rec["warning"]))
+    return out
+
+
+def grid_first_rows(paths: list[Path], image_size: Any, max_cols: int = 8):
+    """The first row of tiles of each grid PNG (as ``save_grid`` writes them: 2-pixel
+    padding, nearest-neighbour upscaling), stacked top to bottom -> uint8 array, or None.
+
+    The loop draws every progress grid from the same seed, so column j shows the same
+    latent at every step: a fixed-latent progress strip. None when the image size is
+    unknown or a grid does not have the layout expected.
+    """
+    import numpy as np
+    from PIL import Image
+
+    try:
+        h, w = (int(v) for v in image_size)
+    except (TypeError, ValueError):
+        return None
+    rows = []
+    for path in paths:
+        try:
+            with Image.open(path) as im:
+                arr = np.asarray(im.convert("RGB"))
+        except (OSError, ValueError):
+            return None
+        height, width = arr.shape[:2]
+        scale = next((s for s in range(1, 9) if width % s == 0 and height % s == 0
+                      and (width // s - 2) % (w + 2) == 0 and (height // s - 2) % (h + 2) == 0),
+                     None)
+        if scale is None:
+            return None
+        arr = arr[::scale, ::scale]  # undo the upscaling
+        ncol = min(max_cols, (arr.shape[1] - 2) // (w + 2))
+        rows.append(arr[:h + 2, :2 + ncol * (w + 2)])
+    if not rows or len({r.shape for r in rows}) != 1:
+        return None
+    pad = np.full((2, *rows[0].shape[1:]), 255, dtype=np.uint8)
+    return np.concatenate([*rows, pad])

@@ -113,3 +113,84 @@ def all_gather_bytes(t: torch.Tensor) -> list[torch.Tensor]:
     out = [torch.empty_like(src) for _ in range(get_world_size())]
     dist.all_gather(out, src)
     return [o.cpu() for o in out]
+
+
+def _flat_collective(tensors: list[torch.Tensor], op: str) -> None:
+    """Broadcast from rank 0 (``op="broadcast"``) or average (``op="mean"``) ``tensors``
+    in place, one flat buffer per dtype so a model costs a few collectives, not hundreds."""
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for t in tensors:
+        by_dtype.setdefault(t.dtype, []).append(t)
+    dev = _collective_device()
+    for group in by_dtype.values():
+        flat = torch.cat([t.detach().reshape(-1) for t in group]).to(dev)
+        if op == "broadcast":
+            dist.broadcast(flat, src=0)
+        else:
+            dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+            flat /= get_world_size()
+        offset = 0
+        for t in group:
+            n = t.numel()
+            t.data.copy_(flat[offset:offset + n].view_as(t))
+            offset += n
+
+
+@torch.no_grad()
+def broadcast_state(module: torch.nn.Module, *, buffers_only: bool = False) -> None:
+    """Copy rank 0's parameters (unless ``buffers_only``) and buffers to every rank."""
+    if not is_initialized():
+        return
+    tensors = list(module.buffers())
+    if not buffers_only:
+        tensors = list(module.parameters()) + tensors
+    if tensors:
+        _flat_collective(tensors, "broadcast")
+
+
+@torch.no_grad()
+def average_gradients(params: list[torch.Tensor]) -> None:
+    """Average the gradients of ``params`` over all ranks, in place.
+
+    A parameter with a gradient on some rank but ``None`` on another counts as a zero
+    gradient there (so every rank steps it); one with no gradient anywhere stays ``None``.
+    """
+    if not is_initialized() or not params:
+        return
+    has = all_max([0.0 if p.grad is None else 1.0 for p in params])
+    live = [p for p, h in zip(params, has, strict=True) if h]
+    for p in live:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    if live:
+        _flat_collective([p.grad for p in live], "mean")
+
+
+class GradSyncOptimizer:
+    """An optimiser whose ``step()`` first averages its gradients over the ranks.
+
+    Handed to a model's own ``training_step`` under torchrun (where no DDP wrapper syncs
+    gradients). Everything but ``step`` and ``sync_grads`` is the wrapped optimiser's. A
+    model that clips gradients calls ``sync_grads()`` first, so it clips the average.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer):
+        self._opt = optimizer
+        self._synced = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._opt, name)
+
+    def sync_grads(self) -> None:
+        average_gradients([p for g in self._opt.param_groups for p in g["params"]])
+        self._synced = True
+
+    def step(self, closure: Any = None) -> Any:
+        if not self._synced:
+            self.sync_grads()
+        self._synced = False
+        return self._opt.step(closure)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self._synced = False
+        self._opt.zero_grad(set_to_none=set_to_none)

@@ -9,7 +9,15 @@ datasets or computes metrics beyond the model's own loss terms.
 Models with several optimisers (GANs) may define ``training_step((x, y), optimizers) ->
 dict[str, Tensor]`` (they call backward/step themselves) and optionally
 ``configure_optimizers(cfg) -> dict[str, Optimizer]``; the loop then keeps its
-bookkeeping and skips its own backward pass.
+bookkeeping and skips its own backward pass. Each optimiser keeps the learning rates it
+was built with (the warm-up scales them). Under torchrun such a model runs without a DDP
+wrapper: every rank starts from rank 0's weights, each optimiser's ``step()`` first
+averages its gradients over the ranks (models that clip call ``sync_grads()`` before
+clipping), and buffers follow rank 0 after every step, so the replicas stay identical.
+Optional model hooks: ``owns_ema = True`` (the model averages its own weights; the loop
+keeps no EMA), ``training_warnings() -> list[str]`` (drained after every step, written to
+metrics.jsonl as ``split: "warning"`` lines) and ``divergence_fix() -> str`` (the fix
+named when a NaN stops the run).
 
 Budgets (``cfg.steps`` / ``cfg.epochs`` / ``cfg.minutes``) are *additional* work from where
 the run stands: resuming the checkpoint at step 13 with ``steps=7`` stops at step 20; with
@@ -114,11 +122,13 @@ class _Trainer:
         self.device = resolve_device(cfg.device)
         model.to(self.device)
         self.custom_step = callable(getattr(model, "training_step", None))
-        if self.custom_step and self.world > 1:
-            raise UserError("models with their own training_step cannot run under torchrun yet",
-                            "train this model in one process")
         self.optimizers = self._make_optimizers()
-        self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        # learning rate of every param group before warm-up (what _lr_factor scales)
+        self._base_lrs = {name: [cfg.lr if name == "model" and not self._own_optimizers()
+                                 else g["lr"] for g in opt.param_groups]
+                          for name, opt in self.optimizers.items()}
+        own_ema = getattr(model, "owns_ema", False)
+        self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 and not own_ema else None
         self._setup_amp()
         self.data_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "data", self.rank))
         self.steps_per_epoch = len(data.x) // (cfg.batch_size * self.world)
@@ -133,9 +143,12 @@ class _Trainer:
         self.saved_step = self.evaluated_step = -1
 
     # ----- setup ----------------------------------------------------------------------------
+    def _own_optimizers(self) -> bool:
+        return callable(getattr(self.model, "configure_optimizers", None))
+
     def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         cfg, model = self.cfg, self.model
-        if callable(getattr(model, "configure_optimizers", None)):
+        if self._own_optimizers():
             return dict(model.configure_optimizers(cfg))
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                                 weight_decay=cfg.weight_decay)
@@ -165,7 +178,12 @@ class _Trainer:
         else:
             self._seed_fresh()
         self.net: nn.Module = self.model
-        if self.world > 1:
+        self.step_optimizers: dict[str, Any] = self.optimizers
+        if self.world > 1 and self.custom_step:
+            dist.broadcast_state(self.model)  # every rank starts from rank 0's weights
+            self.step_optimizers = {k: dist.GradSyncOptimizer(o)
+                                    for k, o in self.optimizers.items()}
+        elif self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
                 LossForward(self.model),
                 device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -250,22 +268,25 @@ class _Trainer:
         y = None if self.data.y is None else self.data.y[idx].to(self.device)
         return x.to(self.device, non_blocking=True), y
 
-    def _lr(self) -> float:
+    def _lr_factor(self) -> float:
         warm = self.cfg.warmup_steps
-        return self.cfg.lr * min(1.0, (self.step + 1) / warm) if warm > 0 else self.cfg.lr
+        return min(1.0, (self.step + 1) / warm) if warm > 0 else 1.0
 
     def _train_one(self) -> dict[str, float]:
         # RNG states at the step's start: a raw KeyboardInterrupt mid-step saves these.
         self._rng_snapshot = self._rng_states()
         t0 = time.perf_counter()
         x, y = self._next_batch()
-        for opt in self.optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] = self._lr()
+        factor = self._lr_factor()
+        for name, opt in self.optimizers.items():
+            for group, base in zip(opt.param_groups, self._base_lrs[name], strict=True):
+                group["lr"] = base * factor
         self.model.step = self.step
         self.net.train()
         if self.custom_step:
-            out = self.model.training_step((x, y), self.optimizers)
+            out = self.model.training_step((x, y), self.step_optimizers)
+            if self.world > 1:
+                dist.broadcast_state(self.model, buffers_only=True)  # e.g. BatchNorm stats
             terms = self._check_terms(out)
         else:
             terms = self._backward_and_step(x, y)
@@ -317,9 +338,11 @@ class _Trainer:
         last = ckpt.latest_checkpoint(self.run_dir) if self.main else None
         kept = (f"the last good checkpoint {last.name} was kept" if last is not None
                 else "no checkpoint had been written yet")
+        hint = getattr(self.model, "divergence_fix", None)
         raise TrainingDiverged(
             f"training diverged at step {self.step + 1}: {what} became NaN or infinite; "
             f"nothing was saved after it and {kept}",
+            hint() if callable(hint) else
             f"lower --lr (now {self.cfg.lr:g}) or set --grad-clip (e.g. 1.0), then --resume "
             "or start again")
 
@@ -336,6 +359,7 @@ class _Trainer:
         for k, v in terms.items():
             w["sums"][k] = w["sums"].get(k, 0.0) + v
         self._rng_snapshot = None  # the step is complete: current RNG state is consistent
+        self._model_warnings()
         if self.step % self.cfg.log_every == 0:
             self._log_train(reset=True)
         if self.cfg.eval_every and self.step % self.cfg.eval_every == 0:
@@ -346,6 +370,18 @@ class _Trainer:
             self._checkpoint()
 
     # ----- logging, eval, samples -----------------------------------------------------------
+    def _model_warnings(self) -> None:
+        """Write the model's new training warnings (e.g. a GAN's collapse) as log lines."""
+        hook = getattr(self.model, "training_warnings", None)
+        messages = hook() if callable(hook) else []
+        if not messages or not self.main:
+            return
+        for message in messages:
+            self._write_line({"step": self.step, "epoch": self._epoch(),
+                              "time_s": self._elapsed(), "split": "warning",
+                              "warning": str(message)})
+            tqdm.write(f"warning at step {self.step}: {message}", file=sys.stderr)
+
     def _window_rate(self) -> float:
         w = self.window
         return w["images"] / w["seconds"] if w["seconds"] > 0 else 0.0
