@@ -20,9 +20,12 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	rm -rf runs/demo
 	$(GV) train vae --data mnist5k --minutes 2 --eval-every 500 --out runs/demo/vae
+	$(GV) train pixelcnn --data mnist5k --minutes 2 --eval-every 500 --out runs/demo/pixelcnn
 	$(GV) evaluate runs/demo/vae --split test --k 100
+	$(GV) evaluate runs/demo/pixelcnn --split test
 	$(GV) report runs/demo/vae
-	$(GV) compare runs/demo/vae -o runs/demo/board.html
+	$(GV) report runs/demo/pixelcnn
+	$(GV) compare runs/demo/vae runs/demo/pixelcnn -o runs/demo/board.html
 
 test: $(STAMP)
 	$(PY) -m pytest -p no:cacheprovider tests
