@@ -166,6 +166,26 @@ class GenerativeModel(nn.Module):
                 f"label out of range: the model knows classes 0..{self.config.num_classes - 1}",
                 "pass a label in that range")
 
+    def _labels_for(self, n: int, y: Tensor | None) -> Tensor | None:
+        """Labels for ``n`` samples: None for an unconditional model (a label is refused),
+        the classes in turn when a conditional model gets none, one label broadcast, or
+        ``n`` labels checked against the class range."""
+        shape = torch.zeros(1, *self.config.shape, device=self.device)
+        if not self.config.num_classes:
+            if y is not None:
+                self.check_input(shape, torch.as_tensor(y).reshape(-1)[:1])  # raises
+            return None
+        if y is None:  # cycle through the classes so a grid shows every one
+            return torch.arange(n, device=self.device) % self.config.num_classes
+        y = torch.as_tensor(y, device=self.device).long().reshape(-1)
+        if y.numel() == 1:
+            y = y.expand(n)
+        if y.numel() != n:
+            raise UserError(f"sample got {y.numel()} labels for {n} images",
+                            "pass one label or one per image")
+        self.check_input(shape, y)  # label range
+        return y
+
     # ----- save / load ----------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write ``config.json`` and ``model.safetensors`` (each atomically) to ``directory``."""

@@ -364,23 +364,6 @@ class GAN(GenerativeModel):
         raise UserError(f"{self.name} has no likelihood: a GAN learns a sampler, not a density",
                         "evaluate it with sample metrics: --metrics fid,kid,pr,dc")
 
-    def _labels_for(self, n: int, y: Tensor | None) -> Tensor | None:
-        shape = torch.zeros(1, *self.config.shape)
-        if not self.config.num_classes:
-            if y is not None:
-                self.check_input(shape, torch.as_tensor(y).reshape(-1)[:1])  # raises
-            return None
-        if y is None:  # cycle through the classes so a grid shows every one
-            return torch.arange(n, device=self.device) % self.config.num_classes
-        y = torch.as_tensor(y, device=self.device).long().reshape(-1)
-        if y.numel() == 1:
-            y = y.expand(n)
-        if y.numel() != n:
-            raise UserError(f"sample got {y.numel()} labels for {n} images",
-                            "pass one label or one per image")
-        self.check_input(shape.to(self.device), y)  # label range
-        return y
-
     def latents(self, n: int, generator: torch.Generator | None = None,
                 truncation: float | None = None) -> Tensor:
         """z [n, latent_dim] ~ N(0, I), truncated at +-``truncation`` when > 0 (values

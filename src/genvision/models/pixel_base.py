@@ -93,23 +93,6 @@ class PixelAutoregressive(GenerativeModel):
         return {"kind": "exact", "estimator": "exact", **self.head.protocol(), **kwargs}
 
     # ----- sampling ------------------------------------------------------------------------
-    def _labels_for(self, n: int, y: Tensor | None) -> Tensor | None:
-        k = self.config.num_classes
-        if not k:
-            if y is not None:
-                self.check_input(torch.zeros(1, *self.config.shape), torch.as_tensor(y))
-            return None
-        if y is None:  # cycle through the classes so a grid shows every one
-            return torch.arange(n, device=self.device) % k
-        y = torch.as_tensor(y, device=self.device).long().reshape(-1)
-        if y.numel() == 1:
-            y = y.expand(n)
-        if y.numel() != n:
-            raise UserError(f"got {y.numel()} labels for {n} images",
-                            "pass one label or one per image")
-        self.check_input(torch.zeros(1, *self.config.shape), y)
-        return y
-
     def _fill(self, x: Tensor, keep: Tensor, y: Tensor | None,
               generator: torch.Generator | None,
               params_at: Callable[[Tensor, int, int], Tensor]) -> Tensor:

@@ -403,22 +403,6 @@ class VAE(GenerativeModel):
                 "likelihood": self.likelihood, **kwargs}
 
     # ----- sampling ----------------------------------------------------------------------
-    def _labels_for(self, n: int, y: Tensor | None) -> Tensor | None:
-        if not self.config.num_classes:
-            if y is not None:
-                self.check_input(torch.zeros(1, *self.config.shape), y)  # raises UserError
-            return None
-        if y is None:  # cycle through the classes so a grid shows every one
-            return torch.arange(n, device=self.device) % self.config.num_classes
-        y = torch.as_tensor(y, device=self.device).long().reshape(-1)
-        if y.numel() == 1:
-            y = y.expand(n)
-        if y.numel() != n:
-            raise UserError(f"sample got {y.numel()} labels for {n} images",
-                            "pass one label or one per image")
-        self.check_input(torch.zeros(1, *self.config.shape), y)  # label range
-        return y
-
     @torch.no_grad()
     def generate(self, z: Tensor, y: Tensor | None = None,
                  generator: torch.Generator | None = None, mean: bool = False) -> Tensor:
