@@ -7,13 +7,11 @@ Skipped when Chromium is not installed (CI installs it: ``apt-get install chromi
 from __future__ import annotations
 
 import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
+from browser import chromium, count_colour, run_chromium
 from genvision.compare import collect
 from genvision.report.board import write_board
 from test_compare import make_run, nll_entry, samples_entry
@@ -22,31 +20,8 @@ MAGENTA = (255, 0, 255)  # run a's grid colour: appears nowhere else on the page
 LIME = (0, 255, 0)  # run b's grid colour
 
 
-def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.skip("chromium not installed: apt-get install chromium")
-    return exe
-
-
-def _run_chromium(exe: str, tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
-           f"--user-data-dir={tmp / 'profile'}", "--virtual-time-budget=5000", *args]
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
-    except subprocess.TimeoutExpired:
-        pytest.fail("chromium did not finish within 90 s")
-
-
-def _count(img: np.ndarray, colour: tuple[int, int, int], tol: int = 12) -> int:
-    """Pixels of ``img`` [H, W, 3] within ``tol`` of ``colour`` in every channel."""
-    return int((np.abs(img.astype(int) - np.array(colour)) <= tol).all(axis=-1).sum())
-
-
 def test_board_renders_in_chromium(tmp_path):
-    exe = _chromium()
+    exe = chromium()
     runs = tmp_path / "runs"
     a = make_run(runs, "vae-run", evaluations=[nll_entry(84.7431), samples_entry(3.2)],
                  samples=MAGENTA)
@@ -57,7 +32,7 @@ def test_board_renders_in_chromium(tmp_path):
     shutil.rmtree(runs)
     url = page.resolve().as_uri()
 
-    dom = _run_chromium(exe, tmp_path, "--dump-dom", url)
+    dom = run_chromium(exe, tmp_path, "--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count("<tr>") == 3  # header + two runs
     assert "vae-run" in dom.stdout and "gan-run" in dom.stdout
@@ -65,11 +40,11 @@ def test_board_renders_in_chromium(tmp_path):
     assert dom.stdout.count('<img src="data:image/png;base64,') == 2
 
     shot = tmp_path / "board.png"
-    res = _run_chromium(exe, tmp_path, f"--screenshot={shot}", "--window-size=1400,2000", url)
+    res = run_chromium(exe, tmp_path, f"--screenshot={shot}", "--window-size=1400,2000", url)
     assert shot.is_file(), res.stderr[-2000:]
     with Image.open(shot) as im:
         img = np.asarray(im.convert("RGB"))
     assert len(np.unique(img.reshape(-1, 3), axis=0)) > 50, "screenshot is blank"
     # each 20x12 grid is shown 260 px wide (about 156 px high): both decoded and drawn
-    assert _count(img, MAGENTA) > 20000, "run a's samples.png did not show"
-    assert _count(img, LIME) > 20000, "run b's samples.png did not show"
+    assert count_colour(img, MAGENTA) > 20000, "run a's samples.png did not show"
+    assert count_colour(img, LIME) > 20000, "run b's samples.png did not show"

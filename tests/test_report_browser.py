@@ -5,15 +5,11 @@ Skipped when Chromium is not installed (CI installs it: ``apt-get install chromi
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
+from browser import chromium, count_colour, run_chromium
 from genvision.report import save_grid, write_report
 from test_report import make_run
 
@@ -21,47 +17,24 @@ MAGENTA = (255, 0, 255)  # the sample grid's colour: appears nowhere else on the
 CURVE_BLUE = (31, 119, 180)  # the train curve in loss.png
 
 
-def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.skip("chromium not installed: apt-get install chromium")
-    return exe
-
-
-def _run_chromium(exe: str, tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
-           f"--user-data-dir={tmp / 'profile'}", "--virtual-time-budget=5000", *args]
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
-    except subprocess.TimeoutExpired:
-        pytest.fail("chromium did not finish within 90 s")
-
-
-def _count(img: np.ndarray, colour: tuple[int, int, int], tol: int = 12) -> int:
-    """Pixels of ``img`` [H, W, 3] within ``tol`` of ``colour`` in every channel."""
-    return int((np.abs(img.astype(int) - np.array(colour)) <= tol).all(axis=-1).sum())
-
-
 def test_report_renders_in_chromium(tmp_path):
-    exe = _chromium()
+    exe = chromium()
     run = make_run(tmp_path / "runs")
     save_grid(torch.tensor([1.0, 0.0, 1.0]).view(1, 3, 1, 1).expand(16, 3, 28, 28),
               run / "samples.png")
     page = write_report(run)
     url = page.resolve().as_uri()
 
-    dom = _run_chromium(exe, tmp_path, "--dump-dom", url)
+    dom = run_chromium(exe, tmp_path, "--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "<table" in dom.stdout and "IWAE-1000" in dom.stdout and "vae-run" in dom.stdout
 
     shot = tmp_path / "report.png"
-    res = _run_chromium(exe, tmp_path, f"--screenshot={shot}", "--window-size=1200,4000", url)
+    res = run_chromium(exe, tmp_path, f"--screenshot={shot}", "--window-size=1200,4000", url)
     assert shot.is_file(), res.stderr[-2000:]
     with Image.open(shot) as im:
         img = np.asarray(im.convert("RGB"))
     assert len(np.unique(img.reshape(-1, 3), axis=0)) > 50, "screenshot is blank"
     # the sample grid (16 magenta 28x28 tiles, upscaled) and the loss curves really loaded
-    assert _count(img, MAGENTA) > 20000, "samples.png did not load"
-    assert _count(img, CURVE_BLUE, tol=30) > 100, "loss.png did not load"
+    assert count_colour(img, MAGENTA) > 20000, "samples.png did not load"
+    assert count_colour(img, CURVE_BLUE, tol=30) > 100, "loss.png did not load"
