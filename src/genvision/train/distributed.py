@@ -49,6 +49,10 @@ def init() -> None:
 def cleanup() -> None:
     """Leave the process group (call once at the end of a torchrun script)."""
     if is_initialized():
+        # Every rank must be past its last collective before any rank tears gloo down:
+        # a rank that destroys its group while a peer's async work is still in flight
+        # can abort ("terminate called without an active exception") at exit.
+        dist.barrier()
         dist.destroy_process_group()
 
 
