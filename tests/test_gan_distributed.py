@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from safetensors.torch import load_file
+
+from torchrun import run_two_processes
 
 SCRIPT = """
 import json, sys
@@ -43,16 +42,7 @@ dist.cleanup()
 def test_two_process_ddp_keeps_g_d_and_g_ema_identical(tmp_path):
     script = tmp_path / "ddp_gan.py"
     script.write_text(SCRIPT)
-    run_dir, out = tmp_path / "run", tmp_path / "out"
-    out.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    env["OMP_NUM_THREADS"] = "1"
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(script), str(run_dir), str(out)],
-        env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir, out = run_two_processes(script, tmp_path)
     r0, r1 = (load_file(str(out / f"rank{r}.safetensors")) for r in (0, 1))
     i0, i1 = (load_file(str(out / f"init{r}.safetensors")) for r in (0, 1))
     assert not i0["G.fc.weight"].equal(i1["G.fc.weight"])  # the ranks started different...

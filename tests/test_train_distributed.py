@@ -4,15 +4,13 @@ writes files. Also the single-process fallbacks of genvision.train.distributed."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
 
 from genvision.train import distributed as dist
+from torchrun import run_two_processes
 
 SCRIPT = """
 import importlib.util, json, sys
@@ -55,23 +53,7 @@ def test_two_process_ddp_keeps_replicas_identical_and_rank0_writes(tmp_path):
     script = tmp_path / "ddp_train.py"
     tiny_path = str(Path(__file__).with_name("tiny_model.py"))
     script.write_text(SCRIPT.format(tiny=tiny_path))
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    env["OMP_NUM_THREADS"] = "1"
-    # One retry, only for gloo's rare C++ teardown abort (std::terminate on a joinable
-    # thread, seen once in CI at exit): it is a race inside torch's process-group
-    # destructor, not in genvision's training, and every other failure fails at once.
-    for attempt in range(2):
-        run_dir, out = tmp_path / f"run{attempt}", tmp_path / f"out{attempt}"
-        out.mkdir()
-        proc = subprocess.run(
-            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-             "2", str(script), str(run_dir), str(out)],
-            env=env, capture_output=True, text=True, timeout=240)
-        teardown_abort = "terminate called without an active exception" in proc.stderr
-        if proc.returncode == 0 or not teardown_abort:
-            break
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir, out = run_two_processes(script, tmp_path)
     r0, r1 = (load_file(str(out / f"rank{r}.safetensors")) for r in (0, 1))
     assert not r0["init"].equal(r1["init"])          # the ranks started different...
     assert r0["params"].equal(r1["params"])          # ...and DDP kept them identical
