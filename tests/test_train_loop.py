@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 from pathlib import Path
@@ -138,6 +139,35 @@ def test_budgets_are_additional_on_resume(tmp_path):
     assert run(tmp_path, resume=True, epochs=1).step == 12  # one more epoch = 5 steps
     assert run(tmp_path, resume=True, steps=3).step == 15
     assert run(tmp_path, resume=True, minutes=1e-9).step == 16
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_lr_schedule_decays_over_the_budget(tmp_path, schedule):
+    run(tmp_path, steps=10, warmup_steps=0, log_every=1, eval_every=0, sample_every=0,
+        lr_schedule=schedule)
+    lrs = [m["lr"] for m in metrics(tmp_path) if m["split"] == "train"]
+    # step s (1-based) trains with the factor at progress (s - 1) / 10
+    p = [s / 10 for s in range(10)]
+    want = [0.05 * (0.5 * (1 + math.cos(math.pi * q)) if schedule == "cosine" else 1 - q)
+            for q in p]
+    assert lrs == pytest.approx(want)
+    assert lrs[0] == pytest.approx(0.05)
+    assert all(a > b for a, b in zip(lrs[:-1], lrs[1:], strict=True))
+
+
+def test_lr_schedule_composes_with_warm_up_and_restarts_on_resume(tmp_path):
+    run(tmp_path, steps=4, warmup_steps=2, log_every=1, eval_every=0, sample_every=0,
+        lr_schedule="linear")
+    run(tmp_path, resume=True, steps=4, warmup_steps=2, log_every=1, eval_every=0,
+        sample_every=0, lr_schedule="linear")
+    lrs = [m["lr"] for m in metrics(tmp_path) if m["split"] == "train"]
+    first = [0.05 * 0.5 * 1.0, 0.05 * 1.0 * 0.75, 0.05 * 0.5, 0.05 * 0.25]
+    assert lrs == pytest.approx(first + [0.05, 0.05 * 0.75, 0.05 * 0.5, 0.05 * 0.25])
+
+
+def test_unknown_lr_schedule_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="lr-schedule"):
+        run(tmp_path, steps=1, lr_schedule="step")
 
 
 def test_bad_budget_is_a_user_error(tmp_path):

@@ -27,6 +27,9 @@ class TrainConfig:
     beta1: float = field(default=0.9, metadata={"help": "AdamW beta1"})
     beta2: float = field(default=0.999, metadata={"help": "AdamW beta2"})
     warmup_steps: int = field(default=0, metadata={"help": "linear learning-rate warm-up steps"})
+    lr_schedule: str = field(default="constant", metadata={
+        "help": "constant, cosine or linear: decay the learning rate to 0 over this call's "
+                "budget (steps/epochs, or wall-clock time for --minutes)"})
     grad_clip: float = field(default=0.0, metadata={"help": "clip gradient norm (0 = off)"})
     ema_decay: float = field(default=0.999, metadata={
         "help": "EMA of weights used for sampling/eval, with warm-up (0 = off)"})

@@ -21,6 +21,21 @@ from . import checkpoint as ckpt
 from .config import TrainConfig
 from .types import TrainData
 
+LR_SCHEDULES = ("constant", "cosine", "linear")
+
+
+def schedule_factor(kind: str, progress: float) -> float:
+    """Learning-rate multiplier at ``progress`` in [0, 1] of the budget (1 -> 0 for decays).
+
+    Cosine: Loshchilov and Hutter 2017, https://arxiv.org/abs/1608.03983 (without restarts).
+    """
+    p = min(max(progress, 0.0), 1.0)
+    if kind == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * p))
+    if kind == "linear":
+        return 1.0 - p
+    return 1.0
+
 
 def check_config(cfg: TrainConfig) -> None:
     for name in ("steps", "epochs", "minutes"):
@@ -28,6 +43,9 @@ def check_config(cfg: TrainConfig) -> None:
         if value is not None and value <= 0:
             raise UserError(f"--{name} must be positive, got {value}",
                             f"pass a positive --{name} or leave it out")
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise UserError(f"unknown --lr-schedule {cfg.lr_schedule!r}",
+                        f"use one of: {', '.join(LR_SCHEDULES)}")
     for name in ("batch_size", "log_every", "checkpoint_every", "keep_checkpoints"):
         if getattr(cfg, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1",

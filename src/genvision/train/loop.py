@@ -58,6 +58,7 @@ from .helpers import (
     deferred_sigint,
     derive_seed,
     grad_norm,
+    schedule_factor,
 )
 from .lock import RunLock
 from .types import Callback, TrainData, TrainResult, TrainState
@@ -188,6 +189,7 @@ class _Trainer:
                 LossForward(self.model),
                 device_ids=[self.device.index] if self.device.type == "cuda" else None)
         start_step, target = self.step, self._target_step()
+        self._start_step, self._target = start_step, target
         self.t_start = time.monotonic()
         state = TrainState(self.step, self._epoch(), {}, self.model, self.optimizers,
                            self.run_dir, self.rank)
@@ -270,7 +272,21 @@ class _Trainer:
 
     def _lr_factor(self) -> float:
         warm = self.cfg.warmup_steps
-        return min(1.0, (self.step + 1) / warm) if warm > 0 else 1.0
+        factor = min(1.0, (self.step + 1) / warm) if warm > 0 else 1.0
+        return factor * schedule_factor(self.cfg.lr_schedule, self._budget_progress())
+
+    def _budget_progress(self) -> float:
+        """Share of this call's budget used before the current step, in [0, 1].
+
+        With several budgets the one that ends first counts. A schedule spans one call:
+        ``--resume`` with a new budget starts a new decay from the base learning rate.
+        """
+        done = []
+        if not math.isinf(self._target):
+            done.append((self.step - self._start_step) / max(1.0, self._target - self._start_step))
+        if self.cfg.minutes is not None:
+            done.append((time.monotonic() - self.t_start) / (self.cfg.minutes * 60))
+        return max(done, default=0.0)
 
     def _train_one(self) -> dict[str, float]:
         # RNG states at the step's start: a raw KeyboardInterrupt mid-step saves these.
