@@ -6,7 +6,10 @@ The ``test_*`` files import it as ``pixel_checks`` (pytest puts tests/ on sys.pa
   normalisation of the whole autoregressive product, float64);
 * :func:`dependency_map` -- which input values each output value's parameters depend on,
   from exact gradients: the causality check (nothing at or after (pixel, channel) in
-  raster-then-channel order) and the blind-spot check (what earlier values are seen).
+  raster-then-channel order) and the blind-spot check (what earlier values are seen);
+* ``TINY``, ``HEADS``, :func:`make` and :func:`images` -- tiny configs of the
+  gated-pixelcnn and row-lstm families, whose common behaviour tests/test_pixel_family.py
+  checks once for both.
 """
 
 from __future__ import annotations
@@ -14,7 +17,37 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from genvision.models.gated_pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
 from genvision.models.pixel_base import PixelAutoregressive
+from genvision.models.row_lstm import RowLSTM, RowLSTMConfig
+
+TINY = {"hidden": 6, "layers": 2, "kernel": 3, "input_kernel": 3, "out_hidden": 12}
+HEADS = {  # name -> config fields and the number of levels of its data
+    "bernoulli": ({}, 2),
+    "categorical": ({"data_kind": "grey8", "head": "categorical", "levels": 4}, 4),
+    "logistic": ({"data_kind": "grey8", "head": "logistic_mixture", "levels": 4,
+                  "n_mix": 2}, 4),
+    "rgb-categorical": ({"channels": 3, "data_kind": "rgb8", "head": "categorical",
+                         "levels": 3}, 3),
+    "rgb-logistic": ({"channels": 3, "data_kind": "rgb8", "head": "logistic_mixture",
+                      "levels": 2, "n_mix": 2}, 2),
+}
+FAMILIES = {"gated-pixelcnn": (GatedPixelCNN, GatedPixelCNNConfig),
+            "row-lstm": (RowLSTM, RowLSTMConfig)}
+
+
+def make(family: str, image_size=(5, 5), **kw) -> PixelAutoregressive:
+    """A tiny model of ``family`` ('gated-pixelcnn' or 'row-lstm')."""
+    cls, config = FAMILIES[family]
+    return cls(config(**{**TINY, "image_size": image_size, **kw}))
+
+
+def images(model: PixelAutoregressive, n: int = 4, seed: int = 0) -> Tensor:
+    """Random images on the model's levels: [n, C, H, W] in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    levels = getattr(model.head, "levels", 2)
+    k = torch.randint(levels, (n, *model.config.shape), generator=g)
+    return k.float() / (levels - 1)
 
 
 def all_images(channels: int, height: int, width: int, levels: int) -> Tensor:
