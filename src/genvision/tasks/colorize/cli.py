@@ -10,43 +10,26 @@ Flags for data, training and the models are derived from their config dataclasse
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
-from ... import config as cfg
 from ...errors import UserError
-from ...train.config import TrainConfig
+from ..common.cli import add_stage_flags, data_and_train_flags, dispatch, stage_flags, task_parser
 from ..common.images import check_output_path, evaluation_images, read_image, write_image
-from ..common.patch_data import PatchOptions
 from ..common.runs import require_task, trained_stages
 from .models import ColorizeConfig, ColorizeGANConfig
 
 USAGE = __doc__.strip().split("\n\n")[1]
 
 
-def _parser(prog: str, description: str) -> argparse.ArgumentParser:
-    from ...cli import _Parser  # late: genvision.cli may import this module
-
-    return _Parser(prog=f"genvision colorize {prog}", description=description)
+def _parser(action: str, description: str) -> argparse.ArgumentParser:
+    return task_parser("colorize", action, description)
 
 
 def cmd_colorize(argv: list[str]) -> int:
     """Entry point of ``genvision colorize``; returns the exit status."""
-    actions = {"train": _train, "apply": _apply, "compare": _compare}
-    if not argv or argv[0] in ("-h", "--help"):
-        print(f"genvision colorize: predict colour (Lab ab) from lightness (L)\n\n{USAGE}\n\n"
-              "`genvision colorize ACTION --help` lists every option.")
-        return 0
-    if argv[0] not in actions:
-        raise UserError(f"unknown colorize action {argv[0]!r}",
-                        f"use one of: {', '.join(actions)}")
-    return actions[argv[0]](argv[1:])
-
-
-def _flags(cls: type, args: argparse.Namespace) -> dict:
-    shown = {f.name for f in dataclasses.fields(cls) if f.metadata.get("cli") is not False}
-    return {k: v for k, v in cfg.overrides_from_args(cls, args).items() if k in shown}
+    return dispatch("colorize", "predict colour (Lab ab) from lightness (L)", USAGE,
+                    {"train": _train, "apply": _apply, "compare": _compare}, argv)
 
 
 def _train(argv: list[str]) -> int:
@@ -66,21 +49,15 @@ def _train(argv: list[str]) -> int:
                    help="share of the budget for the GAN with --method both (default 0.5)")
     p.add_argument("--init", help="regression model to start the GAN from (default: "
                                   "OUT/regression when trained; none: from scratch)")
-    cfg.add_dataclass_flags(p.add_argument_group("data"), PatchOptions)
-    cfg.add_dataclass_flags(p.add_argument_group("training"), TrainConfig)
-    cfg.add_dataclass_flags(p.add_argument_group("U-Net generator"), ColorizeConfig)
-    base = [f.name for f in dataclasses.fields(ColorizeConfig)]
-    cfg.add_dataclass_flags(p.add_argument_group("GAN"), ColorizeGANConfig, skip=base)
+    add_stage_flags(p, ColorizeConfig, ColorizeGANConfig, "U-Net generator", "GAN")
     args = p.parse_args(argv)
-    base_set = set(base)
-    gan = {k: v for k, v in _flags(ColorizeGANConfig, args).items() if k not in base_set}
-    model = _flags(ColorizeConfig, args)
+    model, gan = stage_flags(args, ColorizeConfig, ColorizeGANConfig)
     if args.resume and (model or gan or args.init):
         raise UserError("--resume continues a stage with its own model options",
                         "pass only budget/training flags with --resume")
-    req = TaskRequest(out=Path(args.out), method=args.method,
-                      patches=cfg.overrides_from_args(PatchOptions, args),
-                      train=cfg.overrides_from_args(TrainConfig, args), model=model, gan=gan,
+    patches, train = data_and_train_flags(args)
+    req = TaskRequest(out=Path(args.out), method=args.method, patches=patches, train=train,
+                      model=model, gan=gan,
                       init=args.init, gan_share=args.gan_share, resume=args.resume,
                       command=" ".join(["genvision", "colorize", "train", *argv]))
     train_colorize(req)

@@ -10,16 +10,13 @@ Flags for data, training and the models are derived from their config dataclasse
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
 
-from ... import config as cfg
 from ...errors import UserError
-from ...train.config import TrainConfig
+from ..common.cli import add_stage_flags, data_and_train_flags, dispatch, stage_flags, task_parser
 from ..common.images import check_output_path, evaluation_images, read_image, write_image
-from ..common.patch_data import PatchOptions
 from ..common.runs import require_task, trained_stages
 from .degrade import SCALES, Bicubic
 from .models import SRGANConfig, SRResNetConfig
@@ -28,23 +25,14 @@ from .tiling import DEFAULT_TILE
 USAGE = __doc__.strip().split("\n\n")[1]
 
 
-def _parser(prog: str, description: str) -> argparse.ArgumentParser:
-    from ...cli import _Parser  # late: genvision.cli may import this module
-
-    return _Parser(prog=f"genvision superres {prog}", description=description)
+def _parser(action: str, description: str) -> argparse.ArgumentParser:
+    return task_parser("superres", action, description)
 
 
 def cmd_superres(argv: list[str]) -> int:
     """Entry point of ``genvision superres``; returns the exit status."""
-    actions = {"train": _train, "apply": _apply, "compare": _compare}
-    if not argv or argv[0] in ("-h", "--help"):
-        print(f"genvision superres: single-image super-resolution\n\n{USAGE}\n\n"
-              "`genvision superres ACTION --help` lists every option.")
-        return 0
-    if argv[0] not in actions:
-        raise UserError(f"unknown superres action {argv[0]!r}",
-                        f"use one of: {', '.join(actions)}")
-    return actions[argv[0]](argv[1:])
+    return dispatch("superres", "single-image super-resolution", USAGE,
+                    {"train": _train, "apply": _apply, "compare": _compare}, argv)
 
 
 # ----- train --------------------------------------------------------------------------------
@@ -63,11 +51,7 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--perceptual", help="SRGAN feature loss: disc (the discriminator's "
                                         "features, default), none, or vgg19:PATH (a local "
                                         "torchvision VGG19 weights file)")
-    cfg.add_dataclass_flags(p.add_argument_group("data"), PatchOptions)
-    cfg.add_dataclass_flags(p.add_argument_group("training"), TrainConfig)
-    cfg.add_dataclass_flags(p.add_argument_group("SRResNet generator"), SRResNetConfig)
-    base = [f.name for f in dataclasses.fields(SRResNetConfig)]
-    cfg.add_dataclass_flags(p.add_argument_group("SRGAN"), SRGANConfig, skip=base)
+    add_stage_flags(p, SRResNetConfig, SRGANConfig, "SRResNet generator", "SRGAN")
     return p
 
 
@@ -76,9 +60,7 @@ def _train(argv: list[str]) -> int:
     from .train import train_superres
 
     args = _train_parser().parse_args(argv)
-    base = {f.name for f in dataclasses.fields(SRResNetConfig)}
-    gan = {k: v for k, v in _flags(SRGANConfig, args).items() if k not in base}
-    model = _flags(SRResNetConfig, args)
+    model, gan = stage_flags(args, SRResNetConfig, SRGANConfig)
     if args.resume and (model or gan or args.perceptual or args.init):
         raise UserError("--resume continues a stage with its own model options",
                         "pass only budget/training flags with --resume")
@@ -89,21 +71,15 @@ def _train(argv: list[str]) -> int:
         if kind == "vgg19" and args.method != "srresnet":
             load_vgg19(path, gan.get("perceptual_layer", "relu5_4"))
     out = Path(args.out or f"runs/sr{args.scale or 4}")
-    req = TaskRequest(out=out, method=args.method,
-                      patches=cfg.overrides_from_args(PatchOptions, args),
-                      train=cfg.overrides_from_args(TrainConfig, args), model=model, gan=gan,
+    patches, train = data_and_train_flags(args)
+    req = TaskRequest(out=out, method=args.method, patches=patches, train=train,
+                      model=model, gan=gan,
                       task={"scale": args.scale, "perceptual": args.perceptual},
                       init=args.init, gan_share=args.gan_share, resume=args.resume,
                       command=" ".join(["genvision", "superres", "train", *argv]))
     train_superres(req)
     print(f"compare: genvision superres compare {out} --images heldout")
     return 0
-
-
-def _flags(cls: type, args: argparse.Namespace) -> dict:
-    """The model flags the user typed (fields hidden from the CLI, e.g. scale, left out)."""
-    shown = {f.name for f in dataclasses.fields(cls) if f.metadata.get("cli") is not False}
-    return {k: v for k, v in cfg.overrides_from_args(cls, args).items() if k in shown}
 
 
 # ----- apply --------------------------------------------------------------------------------
