@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...io import atomic_write_json, atomic_write_text
 from ..common import figures
-from ..common.images import NamedImage, write_image
+from ..common.images import NamedImage, write_comparison
 from ..common.metrics import colourfulness, fidelity
 from .lab import compose, lightness
 
@@ -97,10 +96,5 @@ def figure(results: dict[str, Any], outputs: dict[str, list[np.ndarray]]) -> np.
 
 def write_outputs(results: dict[str, Any], outputs: dict[str, list[np.ndarray]],
                   out_dir: Path) -> dict[str, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"table": out_dir / "compare.md", "json": out_dir / "compare.json",
-             "figure": out_dir / "compare.png"}
-    atomic_write_text(paths["table"], table(results))
-    atomic_write_json(paths["json"], results)
-    write_image(paths["figure"], figure(results, outputs))
-    return paths
+    """compare.md, compare.json and compare.png in ``out_dir``."""
+    return write_comparison(out_dir, results, table(results), figure(results, outputs))

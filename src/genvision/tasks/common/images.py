@@ -166,3 +166,18 @@ def evaluation_images(spec: str, data: str, split_seed: int = 0) -> list[NamedIm
     if spec.startswith("folder:"):
         return [read_image(f) for f in folder_files(spec.partition(":")[2])]
     return [read_image(p) for p in spec.split(",") if p]
+
+
+def write_comparison(out_dir: Path, results: dict, table: str,
+                     figure: np.ndarray) -> dict[str, Path]:
+    """A task comparison's compare.md (table), compare.json (numbers with their protocol)
+    and compare.png (figure) in ``out_dir``, each written atomically."""
+    from ...io import atomic_write_json, atomic_write_text
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"table": out_dir / "compare.md", "json": out_dir / "compare.json",
+             "figure": out_dir / "compare.png"}
+    atomic_write_text(paths["table"], table)
+    atomic_write_json(paths["json"], results)
+    write_image(paths["figure"], figure)
+    return paths

@@ -18,9 +18,8 @@ import numpy as np
 import torch
 
 from ...errors import DataError
-from ...io import atomic_write_json, atomic_write_text
 from ..common import figures
-from ..common.images import NamedImage, write_image
+from ..common.images import NamedImage, write_comparison
 from ..common.metrics import MIN_SCORED_SIDE, fidelity, protocol
 from .degrade import DEGRADATION_SHORT, Bicubic, downscale, mod_crop
 from .tiling import DEFAULT_TILE, image_tensor, to_uint8, upscale_tensor
@@ -146,10 +145,4 @@ def figure(results: dict[str, Any], outputs: dict[str, list[np.ndarray]]) -> np.
 def write_outputs(results: dict[str, Any], outputs: dict[str, list[np.ndarray]],
                   out_dir: Path) -> dict[str, Path]:
     """compare.md, compare.json and compare.png in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"table": out_dir / "compare.md", "json": out_dir / "compare.json",
-             "figure": out_dir / "compare.png"}
-    atomic_write_text(paths["table"], table(results))
-    atomic_write_json(paths["json"], results)
-    write_image(paths["figure"], figure(results, outputs))
-    return paths
+    return write_comparison(out_dir, results, table(results), figure(results, outputs))
