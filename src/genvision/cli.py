@@ -9,6 +9,8 @@
     genvision features train --data SPEC [--split all] [--out DIR]
     genvision superres train|apply|compare ...   (bicubic vs SRResNet vs SRGAN)
     genvision colorize train|apply|compare ...   (L1 regression vs pix2pix GAN)
+    genvision outliers RUN --ood faces,noise     (NLL, likelihood ratio, typicality)
+    genvision theory kl-mle                      (why minimising KL is maximum likelihood)
     genvision info RUN
     genvision report RUN
 
@@ -302,10 +304,22 @@ def cmd_colorize(argv: list[str]) -> int:
     return run_colorize(argv)
 
 
+def cmd_outliers(argv: list[str]) -> int:
+    from .tasks.outliers.cli import cmd_outliers as run_outliers
+
+    return run_outliers(argv)
+
+
+def cmd_theory(argv: list[str]) -> int:
+    from .theory.cli import cmd_theory as run_theory
+
+    return run_theory(argv)
+
+
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
             "compare": cmd_compare, "features": cmd_features, "info": cmd_info,
             "report": cmd_report, "data": cmd_data, "superres": cmd_superres,
-            "colorize": cmd_colorize}
+            "colorize": cmd_colorize, "outliers": cmd_outliers, "theory": cmd_theory}
 
 
 def main(argv: list[str] | None = None) -> int:

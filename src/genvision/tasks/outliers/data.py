@@ -1,0 +1,179 @@
+"""The image sets an outlier detector is scored on, prepared exactly like the model's inputs.
+
+* **in-distribution**: the official MNIST test digits (``idx:../shared/data/mnist``, split
+  ``test``) for a model trained on MNIST when that folder exists, else the test split of
+  the run's own dataset (flagged when the run trained on split ``all``, i.e. saw them);
+* **training reference**: a seeded random subset of the run's training split, for the
+  typicality test's estimate of the model's entropy (mean training NLL);
+* **out-of-distribution**: any dataset spec (``faces``, ``digits``, ``idx:PATH``,
+  ``folder:PATH``, ...), converted to grey for a grey model and binarised the way the
+  run's data protocol binarises (static Bernoulli(x), seed 0, whole set in file order);
+  ``noise`` (Bernoulli(0.5) pixels, or ``noise:P`` for Bernoulli(P); uniform levels for
+  8-bit models) and ``blank`` (all-black images, the most "likely" image of many models).
+
+Sets of another image size are refused unless ``resize`` is set (keep aspect, pad black:
+:func:`genvision.data.transforms.resize_pad`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ... import config as cfg
+from ...data import prepare_eval
+from ...data.config import DataConfig
+from ...errors import DataError, UserError
+
+#: where the shared benchmark protocol keeps the official MNIST test files (cwd-relative)
+MNIST_TEST = Path("../shared/data/mnist")
+#: sources whose in-distribution test set is the official MNIST test split
+MNIST_SOURCES = ("mnist5k", "mnist")
+SYNTHETIC = ("noise", "blank")
+SYNTHETIC_SEED = 0
+
+
+@dataclass
+class ImageSet:
+    """Model-ready images of one set and how they were made.
+
+    Attributes:
+        name: the name shown in tables (``mnist-test``, ``faces``, ...).
+        x: float32 [N, C, H, W] in [0, 1] ({0, 1} for binary models).
+        protocol: JSON-ready: source, split, n, binarisation, resize, notes.
+    """
+
+    name: str
+    x: Tensor
+    protocol: dict[str, Any] = field(default_factory=dict)
+
+
+def run_data_config(info: dict[str, Any]) -> DataConfig:
+    """The run's data config (as trained) from its ``run.json``."""
+    return cfg.from_dict(DataConfig, info["data_config"], what="data option")
+
+
+def _kind(info: dict[str, Any]) -> str:
+    return info["model_config"].get("data_kind", "binary")
+
+
+def _prepared(data_cfg: DataConfig, split: str, kind: str, n: int | None,
+              name: str) -> ImageSet:
+    prep = prepare_eval(data_cfg, split, model_data_kind=kind, n=n)
+    x = prep.x
+    if prep.batch_transform is not None:  # dequantisation noise of continuous models
+        x = prep.batch_transform(x, torch.Generator().manual_seed(0))
+        prep.protocol["dequantize_seed"] = 0
+    return ImageSet(name, x, prep.protocol)
+
+
+def in_distribution(info: dict[str, Any], spec: str = "auto", split: str = "test",
+                    n: int | None = None) -> ImageSet:
+    """The in-distribution test images (see the module docstring for ``auto``)."""
+    data_cfg = run_data_config(info)
+    note = None
+    if spec == "auto":
+        mnist = data_cfg.data in MNIST_SOURCES or data_cfg.data.startswith("idx:")
+        if mnist and _has_mnist_test(MNIST_TEST) and _shape(info) == (1, 28, 28):
+            spec, split = f"idx:{MNIST_TEST}", "test"
+            note = "official MNIST test split (shared benchmark protocol)"
+        else:
+            spec = data_cfg.data
+            note = f"test split of the run's dataset {spec}"
+            if data_cfg.split == "all":
+                note += ("; WARNING: the run trained on split 'all', so these images were "
+                         "seen in training (pass --in-data SPEC for held-out images)")
+    ds = _prepared(dataclasses.replace(data_cfg, data=spec), split, _kind(info), n,
+                   "in-dist" if spec != f"idx:{MNIST_TEST}" else "mnist-test")
+    ds.protocol["chosen_because"] = note or "--in-data"
+    return ds
+
+
+def training_reference(info: dict[str, Any], n: int, seed: int = 0) -> ImageSet:
+    """A seeded random subset of ``n`` training images (statically binarised), for the
+    typicality test's entropy estimate. Random, not the first n: mnist5k is sorted by class."""
+    data_cfg = run_data_config(info)
+    ds = _prepared(data_cfg, data_cfg.split, _kind(info), None, "train")
+    if n < len(ds.x):
+        idx = torch.randperm(len(ds.x), generator=torch.Generator().manual_seed(seed))[:n]
+        ds.x = ds.x[idx.sort().values]
+        ds.protocol.update(n=n, subset=f"random {n} of the split (seed {seed}), after "
+                                         "binarisation")
+    return ds
+
+
+def ood_set(name: str, info: dict[str, Any], *, resize: bool, n: int | None) -> ImageSet:
+    """One out-of-distribution set, shaped and binarised like the run's inputs.
+
+    Raises:
+        UserError: a set of another image size without ``resize``; a colour model given
+            grey images; a non-square model with ``resize``.
+    """
+    c, h, w = _shape(info)
+    if name.split(":")[0] in SYNTHETIC:
+        return _synthetic(name, _kind(info), (c, h, w), n or 1000)
+    base = dataclasses.replace(run_data_config(info), data=name, grayscale=c == 1,
+                               image_size=None, split="all")
+    if resize:
+        if h != w:
+            raise UserError(f"--resize makes square images but the model takes {h}x{w}",
+                            f"drop {name} from --ood")
+        base = dataclasses.replace(base, image_size=h)
+    ds = _prepared(base, "all", _kind(info), n, name)
+    got = tuple(ds.x.shape[1:])
+    if got[1:] != (h, w):
+        raise UserError(f"OOD set {name} has {got[1]}x{got[2]} images but the model takes "
+                        f"{h}x{w}", f"pass --resize to resize it (keep aspect, pad black) to "
+                        f"{h}x{w}, or drop {name} from --ood")
+    if ds.x.shape[1] != c:
+        raise UserError(f"OOD set {name} has {ds.x.shape[1]} channel(s) but the model {c}",
+                        "use a set with the model's channels")
+    return ds
+
+
+def _synthetic(name: str, kind: str, shape: tuple[int, int, int], n: int) -> ImageSet:
+    """``noise[:P]`` or ``blank`` images of ``shape``, seeded; binary for binary models."""
+    g = torch.Generator().manual_seed(SYNTHETIC_SEED)
+    base, _, arg = name.partition(":")
+    if base == "blank":
+        if arg:
+            raise UserError(f"blank takes no parameter, got {name!r}", "write blank")
+        return ImageSet(name, torch.zeros(n, *shape), {"source": "blank", "n": n,
+                                                        "description": "all-black images"})
+    try:
+        p = float(arg) if arg else 0.5
+    except ValueError:
+        p = -1.0
+    if not 0 <= p <= 1:
+        raise UserError(f"bad noise level in {name!r}", "write noise or noise:P with P in [0, 1]")
+    if kind == "binary":
+        x = torch.bernoulli(torch.full((n, *shape), p), generator=g)
+        desc = f"Bernoulli({p}) pixels, seed {SYNTHETIC_SEED}"
+    else:  # 8-bit models: uniform levels (p is ignored)
+        x = torch.randint(0, 256, (n, *shape), generator=g).float() / 255.0
+        desc = f"uniform 8-bit levels, seed {SYNTHETIC_SEED}"
+    return ImageSet(name, x, {"source": base, "n": n, "description": desc})
+
+
+def _shape(info: dict[str, Any]) -> tuple[int, int, int]:
+    mc = info["model_config"]
+    return int(mc.get("channels", 1)), *(int(s) for s in mc["image_size"])
+
+
+def _has_mnist_test(folder: Path) -> bool:
+    return any(folder.glob("t10k-images*")) if folder.is_dir() else False
+
+
+def check_ood_names(spec: str) -> list[str]:
+    """Split ``--ood`` into names; refuse an empty list or duplicates."""
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    if not names:
+        raise UserError("--ood names no set", "e.g. --ood faces,digits,noise")
+    if len(set(names)) != len(names):
+        raise DataError(f"--ood names a set twice: {spec}", "list each set once")
+    return names
