@@ -9,6 +9,7 @@
     genvision features train --data SPEC [--split all] [--out DIR]
     genvision superres train|apply|compare ...   (bicubic vs SRResNet vs SRGAN)
     genvision colorize train|apply|compare ...   (L1 regression vs pix2pix GAN)
+    genvision features probe RUN                 (linear probe, PCA/t-SNE map, k-means NMI)
     genvision outliers RUN --ood faces,noise     (NLL, likelihood ratio, typicality)
     genvision theory kl-mle                      (why minimising KL is maximum likelihood)
     genvision info RUN
@@ -196,13 +197,20 @@ def cmd_evaluate(argv: list[str]) -> int:
 def cmd_features(argv: list[str]) -> int:
     import dataclasses
 
+    if argv[:1] == ["probe"]:
+        from .tasks.features.cli import cmd_probe
+
+        return cmd_probe(argv[1:])
+
     from .data.download import cache_root
     from .metrics.features import default_config, load_or_train_feature_net
 
     p = _Parser(prog="genvision features",
                 description="Train (and cache) the classifier whose features FID, KID and "
                             "precision/recall are computed in.")
-    p.add_argument("action", choices=["train"])
+    p.add_argument("action", choices=["train", "probe"],
+                   help="train: the metrics' feature network; probe RUN: latent features "
+                        "(see `genvision features probe --help`)")
     p.add_argument("--data", required=True, help="labelled dataset spec, e.g. mnist5k")
     p.add_argument("--split", default="train",
                    help="split to train on: a run's own training split (default train)")
