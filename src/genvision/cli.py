@@ -9,6 +9,8 @@
     genvision features train --data SPEC [--split all] [--out DIR]
     genvision superres train|apply|compare ...   (bicubic vs SRResNet vs SRGAN)
     genvision colorize train|apply|compare ...   (L1 regression vs pix2pix GAN)
+    genvision classify --task 0-vs-1|all [--curve]  (generative vs discriminative)
+    genvision augment --n 100 [--seeds 3]        (real vs classic vs generated data)
     genvision features probe RUN                 (linear probe, PCA/t-SNE map, k-means NMI)
     genvision outliers RUN --ood faces,noise     (NLL, likelihood ratio, typicality)
     genvision theory kl-mle                      (why minimising KL is maximum likelihood)
@@ -312,6 +314,18 @@ def cmd_colorize(argv: list[str]) -> int:
     return run_colorize(argv)
 
 
+def cmd_classify(argv: list[str]) -> int:
+    from .tasks.classify.cli import cmd_classify as run_classify
+
+    return run_classify(argv)
+
+
+def cmd_augment(argv: list[str]) -> int:
+    from .tasks.augment.cli import cmd_augment as run_augment
+
+    return run_augment(argv)
+
+
 def cmd_outliers(argv: list[str]) -> int:
     from .tasks.outliers.cli import cmd_outliers as run_outliers
 
@@ -327,7 +341,8 @@ def cmd_theory(argv: list[str]) -> int:
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
             "compare": cmd_compare, "features": cmd_features, "info": cmd_info,
             "report": cmd_report, "data": cmd_data, "superres": cmd_superres,
-            "colorize": cmd_colorize, "outliers": cmd_outliers, "theory": cmd_theory}
+            "colorize": cmd_colorize, "classify": cmd_classify, "augment": cmd_augment,
+            "outliers": cmd_outliers, "theory": cmd_theory}
 
 
 def main(argv: list[str] | None = None) -> int:
