@@ -14,53 +14,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
-import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import torch
-
-REPO = Path(__file__).resolve().parents[1]
-MNIST_TEST = REPO.parent / "shared" / "data" / "mnist"
-
-
-def child_cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+from cli_runs import MNIST_TEST, machine, run_genvision, test_data_spec
 
 
 def run_task(task: str, n_test: int | None, args: argparse.Namespace) -> dict:
     out = Path(args.out_root) / f"classify-{task}"
-    test = f"idx:{args.test_data}" if Path(args.test_data).is_dir() else "auto"
+    test = test_data_spec(args.test_data)
     cmd = ["genvision", "classify", "--task", task, "--curve", args.sizes,
            "--classifiers", args.classifiers, "--gen-steps", str(args.gen_steps),
            "--k", str(args.k), "--cnn-epochs", str(args.cnn_epochs),
            "--test-data", test, "--out", str(out), "--force", "--no-progress"]
     if n_test:
         cmd += ["--n-test", str(n_test)]
-    t0, c0 = time.perf_counter(), child_cpu_s()
-    subprocess.run([sys.executable, "-m", *cmd], check=True, stdout=sys.stderr, cwd=REPO)
-    wall, cpu = time.perf_counter() - t0, child_cpu_s() - c0
-    res = json.loads((out / "results.json").read_text())
-    figures = {}
-    if args.figures:
-        Path(args.figures).mkdir(parents=True, exist_ok=True)
-        for kind, name in res["figures"].items():
-            dst = Path(args.figures) / f"classify_{task.replace(',', '-')}_{kind}.png"
-            shutil.copyfile(out / name, dst)
-            figures[kind] = str(dst)
-    return {"command": " ".join(cmd), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-            "protocol": res["protocol"], "budgets": res["budgets"],
+    res, timing = run_genvision(cmd, out, args.figures,
+                                f"classify_{task.replace(',', '-')}_{{kind}}.png")
+    return {**timing, "protocol": res["protocol"], "budgets": res["budgets"],
             "markdown": res["markdown"], "crossover": res["crossover"],
             "rows": [{k: r[k] for k in ("classifier", "kind", "n_train", "accuracy",
                                         "log_loss", "ece", "fit_cpu_s", "predict_cpu_s")}
-                     for r in res["rows"]],
-            "figures": figures}
+                     for r in res["rows"]]}
 
 
 def main() -> None:
@@ -85,9 +59,7 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "classify", "tasks": results,
         "total_cpu_s": round(sum(r["cpu_s"] for r in results.values()), 1),
-        "machine": {"cpus": os.cpu_count(), "torch": torch.__version__,
-                    "omp_threads": os.environ.get("OMP_NUM_THREADS"),
-                    "python": platform.python_version()},
+        "machine": machine(),
     }, indent=2))
 
 
