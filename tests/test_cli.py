@@ -92,6 +92,21 @@ def test_resume_continues_from_the_last_step(tmp_path):
     assert steps == sorted(set(steps)) and steps[-1] == 20
 
 
+def test_model_train_defaults_apply_unless_the_user_sets_them(tmp_path, monkeypatch, capsys):
+    from genvision.models.vae import VAE
+
+    monkeypatch.setattr(VAE, "train_defaults", {"lr": 0.02, "warmup_steps": 3})
+    for name, extra, lr in (("a", [], 0.02), ("b", ["--lr", "0.005"], 0.005)):
+        assert gv("train", "vae", "--data", "digits", "--steps", "2", "--out", tmp_path / name,
+                  *TINY, *extra) == 0
+        train_cfg = json.loads((tmp_path / name / "run.json").read_text())["train_config"]
+        assert (train_cfg["lr"], train_cfg["warmup_steps"]) == (lr, 3)
+    with pytest.raises(SystemExit):
+        gv("train", "vae", "--help")
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal
+    assert "vae trains with --lr 0.02 --warmup-steps 3 unless" in help_text
+
+
 def test_info_prints_configs(tiny_run, capsys):
     assert gv("info", tiny_run) == 0
     assert json.loads(capsys.readouterr().out)["model"] == "vae"

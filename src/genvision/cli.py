@@ -52,6 +52,12 @@ def _model_flags(parser: argparse.ArgumentParser, model_name: str) -> type:
     model_cls = get_model_class(model_name)
     group = parser.add_argument_group(f"{model_name} options")
     cfg.add_dataclass_flags(group, model_cls.config_class)
+    if model_cls.train_defaults:
+        recipe = " ".join(f"--{k.replace('_', '-')} {v}"
+                          for k, v in model_cls.train_defaults.items())
+        parser.epilog = (f"{model_name} trains with {recipe} unless you pass those flags "
+                         "(its measured recipe; the training defaults above are the "
+                         "generic ones).")
     return model_cls
 
 
@@ -94,7 +100,8 @@ def cmd_train(argv: list[str]) -> int:
         spec = runs.RunSpec(
             model=args.model,
             model_overrides=cfg.overrides_from_args(model_cls.config_class, args),
-            train=cfg.from_dict(TrainConfig, train_over, what="train option"),
+            train=cfg.from_dict(TrainConfig, {**model_cls.train_defaults, **train_over},
+                                what="train option"),
             data=cfg.from_dict(DataConfig, cfg.overrides_from_args(DataConfig, args),
                                what="data option"),
             conditional=args.conditional)

@@ -101,6 +101,9 @@ class GenerativeModel(nn.Module):
     likelihood_kind: ClassVar[LikelihoodKind] = "none"
     #: data kinds the model accepts; the CLI refuses others with a clear error
     supported_data_kinds: ClassVar[tuple[str, ...]] = ("binary",)
+    #: TrainConfig values ``genvision train MODEL`` uses unless the user sets them (the
+    #: model's measured best recipe); the Python API's TrainConfig does not apply them
+    train_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: ModelConfig):
         super().__init__()
