@@ -96,6 +96,16 @@ def _load_prefix(folder: Path, prefix: str) -> tuple[np.ndarray, np.ndarray | No
     return _read_pair(images, _find(folder, prefix, "labels"))
 
 
+#: where the shared benchmark protocol keeps the official MNIST test files, relative to the
+#: repository checkout (the tasks use it when present; nothing requires it)
+OFFICIAL_MNIST_TEST = Path("..") / "shared" / "data" / "mnist"
+
+
+def has_idx_test_split(folder: Path) -> bool:
+    """Whether ``folder`` holds an IDX test split (``t10k-images*``, as MNIST ships it)."""
+    return folder.is_dir() and any(folder.glob("t10k-images*"))
+
+
 def load_idx(path: str, split: str, split_seed: int = 0, source: str | None = None) -> ImageSet:
     """Load ``idx:PATH``.
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,11 +23,11 @@ from torch import Tensor
 
 from ...data import load_dataset
 from ...data.base import ImageSet
+from ...data.idx import OFFICIAL_MNIST_TEST, has_idx_test_split
 from ...data.transforms import binarize_static
 from ...errors import DataError, UserError
 
-#: where the official MNIST test split lives relative to the repository checkout
-SHARED_MNIST = Path("..") / "shared" / "data" / "mnist"
+SHARED_MNIST = OFFICIAL_MNIST_TEST
 BINARIZE_SEED = 0
 
 
@@ -94,7 +93,7 @@ def resolve_sources(data: str, test_data: str) -> tuple[str, str, str]:
     data's own seeded test split (then training uses the ``train`` split: no overlap).
     """
     if test_data == "auto":
-        if data == "mnist5k" and any(SHARED_MNIST.glob("t10k-images*")):
+        if data == "mnist5k" and has_idx_test_split(SHARED_MNIST):
             return data, "all", f"idx:{SHARED_MNIST}"
         return data, "train", data
     return data, ("train" if test_data == data else "all"), test_data

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from ... import config as cfg
 from ...data import DataConfig, prepare_eval
+from ...data.idx import OFFICIAL_MNIST_TEST, has_idx_test_split
 from ...errors import DataError, UserError
 
 #: specs whose images are MNIST digits, so the official test split is the right yardstick
@@ -61,11 +62,11 @@ def shared_mnist_test() -> Path | None:
     checkout (an editable install), the layout of the project's shared data.
     """
     here = Path(__file__).resolve()
-    candidates = [Path.cwd().parent / "shared" / "data" / "mnist"]
-    if len(here.parents) > 5:
-        candidates.append(here.parents[5] / "shared" / "data" / "mnist")
+    candidates = [Path.cwd() / OFFICIAL_MNIST_TEST]
+    if len(here.parents) > 5:  # the checkout: src/genvision/tasks/features/data.py
+        candidates.append(here.parents[4] / OFFICIAL_MNIST_TEST)
     for path in candidates:
-        if any(path.glob("t10k-images*")) and any(path.glob("t10k-labels*")):
+        if has_idx_test_split(path) and any(path.glob("t10k-labels*")):
             return path.resolve()
     return None
 

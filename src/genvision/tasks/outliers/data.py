@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,10 +27,10 @@ from torch import Tensor
 from ... import config as cfg
 from ...data import prepare_eval
 from ...data.config import DataConfig
+from ...data.idx import OFFICIAL_MNIST_TEST, has_idx_test_split
 from ...errors import DataError, UserError
 
-#: where the shared benchmark protocol keeps the official MNIST test files (cwd-relative)
-MNIST_TEST = Path("../shared/data/mnist")
+MNIST_TEST = OFFICIAL_MNIST_TEST
 #: sources whose in-distribution test set is the official MNIST test split
 MNIST_SOURCES = ("mnist5k", "mnist")
 SYNTHETIC = ("noise", "blank")
@@ -79,7 +78,7 @@ def in_distribution(info: dict[str, Any], spec: str = "auto", split: str = "test
     note = None
     if spec == "auto":
         mnist = data_cfg.data in MNIST_SOURCES or data_cfg.data.startswith("idx:")
-        if mnist and _has_mnist_test(MNIST_TEST) and _shape(info) == (1, 28, 28):
+        if mnist and has_idx_test_split(MNIST_TEST) and _shape(info) == (1, 28, 28):
             spec, split = f"idx:{MNIST_TEST}", "test"
             note = "official MNIST test split (shared benchmark protocol)"
         else:
@@ -163,10 +162,6 @@ def _synthetic(name: str, kind: str, shape: tuple[int, int, int], n: int) -> Ima
 def _shape(info: dict[str, Any]) -> tuple[int, int, int]:
     mc = info["model_config"]
     return int(mc.get("channels", 1)), *(int(s) for s in mc["image_size"])
-
-
-def _has_mnist_test(folder: Path) -> bool:
-    return any(folder.glob("t10k-images*")) if folder.is_dir() else False
 
 
 def check_ood_names(spec: str) -> list[str]:
