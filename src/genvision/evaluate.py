@@ -15,7 +15,6 @@ step, so re-running the same evaluation updates its entry and a different protoc
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import math
 import sys
@@ -32,7 +31,7 @@ from .data.config import DataConfig
 from .errors import UserError
 from .evaluate_samples import SAMPLE_METRICS, SampleEvalSettings, describe_samples, evaluate_samples
 from .io import atomic_write_json, read_json
-from .metrics.likelihood import nll_summary
+from .metrics.likelihood import log_prob_kwargs, nll_summary
 from .models.base import GenerativeModel, load
 from .runs import read_run
 from .train.checkpoint import latest_checkpoint, list_checkpoints
@@ -95,21 +94,11 @@ def _eval_data(info: dict[str, Any], opts: EvalOptions, kind: str):
     return x, prepared.y, prepared.protocol
 
 
-def _log_prob_kwargs(model: GenerativeModel, opts: EvalOptions) -> dict[str, Any]:
-    params = inspect.signature(model.log_prob).parameters
-    if opts.k is not None and "k" not in params:
-        raise UserError(f"{model.name} computes an {model.likelihood_kind} likelihood "
-                        "without importance samples", "drop --k")
-    return {"k": opts.k} if opts.k is not None else {}
-
-
 def evaluate_nll(model: GenerativeModel, x: torch.Tensor, y: torch.Tensor | None,
                  opts: EvalOptions, *, device: torch.device) -> torch.Tensor:
     """log p(x) in nats for every image, [N], computed in batches with a progress bar."""
-    kwargs = _log_prob_kwargs(model, opts)
-    if "generator" in inspect.signature(model.log_prob).parameters:
-        kwargs["generator"] = torch.Generator(device=device).manual_seed(opts.seed)
-    else:
+    kwargs = log_prob_kwargs(model, opts.k, opts.seed, device)
+    if "generator" not in kwargs:
         torch.manual_seed(opts.seed)
     out = []
     with torch.no_grad():
@@ -223,7 +212,7 @@ def _evaluate_likelihood(model: GenerativeModel, info: dict[str, Any], opts: Eva
     t0 = time.perf_counter()
     logp = evaluate_nll(model, x, y, opts, device=device)
     seconds = time.perf_counter() - t0
-    lp_protocol = model.likelihood_protocol(**_log_prob_kwargs(model, opts))
+    lp_protocol = model.likelihood_protocol(**({"k": opts.k} if opts.k is not None else {}))
     if protocol.get("dequantize"):
         # A density of y = (x*255 + u)/256 on [0, 1)^D becomes a bound on the 8-bit
         # likelihood: log P(x) >= E_u[log p(y)] - D ln 256 (Theis et al. 2016,

@@ -8,13 +8,16 @@ because numbers without their protocol are not comparable (see ``shared/GUIDE.md
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["bits_per_dim", "nll_summary"]
+from ..errors import UserError
+
+__all__ = ["bits_per_dim", "log_prob_kwargs", "nll_summary"]
 
 _LN2 = math.log(2.0)
 
@@ -66,3 +69,20 @@ def nll_summary(log_probs: Tensor, dims: int, protocol: dict[str, Any]) -> dict[
         "n": n,
         "protocol": dict(protocol),
     }
+
+
+def log_prob_kwargs(model: Any, k: int | None, seed: int,
+                    device: torch.device) -> dict[str, Any]:
+    """Keyword arguments of ``model.log_prob``: ``k`` importance samples (bound models only;
+    a user error for exact ones) and, when it takes one, a generator seeded with ``seed``.
+    Callers seed the global RNG themselves when no generator is taken."""
+    params = inspect.signature(model.log_prob).parameters
+    kwargs: dict[str, Any] = {}
+    if k is not None:
+        if "k" not in params:
+            raise UserError(f"{model.name} computes an {model.likelihood_kind} likelihood "
+                            "without importance samples", "drop --k")
+        kwargs["k"] = k
+    if "generator" in params:
+        kwargs["generator"] = torch.Generator(device=device).manual_seed(seed)
+    return kwargs

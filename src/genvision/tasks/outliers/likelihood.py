@@ -6,7 +6,6 @@ log p(x) = logsumexp_y log p(x | y) - log C, since an outlier has no label.
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
@@ -15,6 +14,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ...errors import UserError
+from ...metrics.likelihood import log_prob_kwargs
 from ...models.base import GenerativeModel
 
 
@@ -24,21 +24,6 @@ def refuse_without_likelihood(model: GenerativeModel) -> None:
         raise UserError(f"{model.name} has no likelihood, so it cannot score outliers by "
                         "log p(x)", "pass a likelihood run: pixelcnn, gated-pixelcnn, "
                                     "made, nade or vae")
-
-
-def log_prob_kwargs(model: GenerativeModel, k: int | None, seed: int,
-                    device: torch.device) -> dict[str, Any]:
-    """Keyword arguments of ``model.log_prob``: importance samples and a seeded generator."""
-    params = inspect.signature(model.log_prob).parameters
-    kwargs: dict[str, Any] = {}
-    if k is not None:
-        if "k" not in params:
-            raise UserError(f"{model.name} computes an {model.likelihood_kind} likelihood "
-                            "without importance samples", "drop --k")
-        kwargs["k"] = k
-    if "generator" in params:
-        kwargs["generator"] = torch.Generator(device=device).manual_seed(seed)
-    return kwargs
 
 
 def protocol(model: GenerativeModel, k: int | None) -> dict[str, Any]:
