@@ -81,3 +81,49 @@ def test_single_process_fallbacks(monkeypatch):
     assert dist.all_max([1.0, 0.0]) == [1.0, 0.0] and dist.agree(True) and not dist.agree(False)
     dist.barrier()
     dist.cleanup()
+
+
+CLOCK_SCRIPT = """
+import importlib.util, json, sys, time, types
+import torch
+from safetensors.torch import save_file
+from genvision.train import TrainConfig, train
+from genvision.train import distributed as dist
+from genvision.train import loop
+
+spec = importlib.util.spec_from_file_location("tiny", {tiny!r})
+sys.modules["tiny"] = tiny = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tiny)
+run_dir, out = sys.argv[1], sys.argv[2]
+dist.init()
+rank = dist.get_rank()
+if rank == 1:  # this rank's clock runs 1.5x fast: its own time budget would end sooner
+    t0 = time.monotonic()
+    loop.time = types.SimpleNamespace(
+        monotonic=lambda: t0 + 1.5 * (time.monotonic() - t0), perf_counter=time.perf_counter)
+model = tiny.TinyModel(tiny.TinyConfig(seed=0))
+cfg = TrainConfig(minutes=0.03, batch_size=4, lr=0.05, lr_schedule="cosine", log_every=1,
+                  checkpoint_every=10**6, ema_decay=0.0, progress=False)
+result = train(model, tiny.make_data(), cfg, run_dir)
+flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+save_file({{"params": flat}}, f"{{out}}/rank{{rank}}.safetensors")
+with open(f"{{out}}/rank{{rank}}.json", "w") as fh:
+    json.dump({{"step": result.step}}, fh)
+dist.cleanup()
+"""
+
+
+@pytest.mark.slow
+def test_wall_clock_schedule_is_agreed_by_every_rank(tmp_path):
+    """--minutes with a decaying learning rate: each step's rate comes from one clock that
+    every rank agrees on, so replicas stay identical even when the ranks' clocks differ."""
+    script = tmp_path / "ddp_clock.py"
+    script.write_text(CLOCK_SCRIPT.format(tiny=str(Path(__file__).with_name("tiny_model.py"))))
+    run_dir, out = run_two_processes(script, tmp_path)
+    r0, r1 = (load_file(str(out / f"rank{r}.safetensors")) for r in (0, 1))
+    steps = [json.loads((out / f"rank{r}.json").read_text())["step"] for r in (0, 1)]
+    assert steps[0] == steps[1] and steps[0] > 5
+    assert r0["params"].equal(r1["params"])
+    lrs = [json.loads(s)["lr"] for s in (run_dir / "metrics.jsonl").read_text().splitlines()
+           if json.loads(s)["split"] == "train"]
+    assert lrs[-1] < 0.5 * lrs[0]  # the cosine did decay over the clock

@@ -190,7 +190,7 @@ class _Trainer:
                 device_ids=[self.device.index] if self.device.type == "cuda" else None)
         start_step, target = self.step, self._target_step()
         self._start_step, self._target = start_step, target
-        self.t_start = time.monotonic()
+        self.t_start, self._agreed_elapsed = time.monotonic(), 0.0
         state = TrainState(self.step, self._epoch(), {}, self.model, self.optimizers,
                            self.run_dir, self.rank)
         if self.main:
@@ -224,10 +224,15 @@ class _Trainer:
             if self.step % 10 == 0 or self.step == target:
                 rate = self._window_rate() or self._rate
                 bar.set_postfix(loss=f"{terms['loss']:.4g}", img_s=f"{rate:.0f}")
-            minutes_up = (self.cfg.minutes is not None
-                          and time.monotonic() - self.t_start >= self.cfg.minutes * 60)
-            stop, interrupted = dist.all_max([float(minutes_up or state.should_stop),
-                                              float(sigint["set"])])
+            # Under torchrun the ranks agree on the slowest rank's clock: the next step's
+            # learning rate follows it (--minutes with a schedule), and every replica must
+            # take the same optimiser step.
+            elapsed, stop, interrupted = dist.all_max([
+                time.monotonic() - self.t_start, float(state.should_stop),
+                float(sigint["set"])])
+            self._agreed_elapsed = elapsed
+            if self.cfg.minutes is not None and elapsed >= self.cfg.minutes * 60:
+                stop = 1.0
             if interrupted:
                 raise KeyboardInterrupt
             if stop:
@@ -285,7 +290,8 @@ class _Trainer:
         if not math.isinf(self._target):
             done.append((self.step - self._start_step) / max(1.0, self._target - self._start_step))
         if self.cfg.minutes is not None:
-            done.append((time.monotonic() - self.t_start) / (self.cfg.minutes * 60))
+            # the clock as of the last step's end, agreed by every rank (see _loop)
+            done.append(self._agreed_elapsed / (self.cfg.minutes * 60))
         return max(done, default=0.0)
 
     def _train_one(self) -> dict[str, float]:
