@@ -256,3 +256,42 @@ def test_nan_stops_with_a_gan_specific_fix(tmp_path):
         model.D.out.weight.fill_(float("nan"))
     with pytest.raises(TrainingDiverged, match=r"diverged at step 1.*--lr-d/--lr-g"):
         train(model, TrainData(x=images(16)), train_cfg(steps=2), tmp_path)
+
+
+def test_info_codes_enter_g_and_q_learns_to_read_them():
+    """InfoGAN: G gets a uniform categorical code; D's Q head and G cooperate on the
+    cross-entropy term, so after a few steps Q recovers the code from G's images."""
+    torch.manual_seed(0)
+    m = make(SNGAN, info_codes=3, info_weight=2.0, lr_g=2e-3, lr_d=2e-3)
+    x = images()
+    assert {"info_ce"} <= set(m.loss(x)) and m.D.q is not None
+    z = torch.randn(6, 4)
+    codes = torch.tensor([0, 1, 2, 0, 1, 2])
+    assert not torch.equal(m.G(z, codes), m.G(z, codes.roll(1)))  # the code changes G(z)
+    opts = m.configure_optimizers(TrainConfig())
+
+    def q_accuracy() -> float:
+        with torch.no_grad():
+            c = torch.arange(300) % 3
+            _, logits = m.D.score_and_codes(m._run(m.G, torch.randn(300, 4), c))
+            return float((logits.argmax(1) == c).float().mean())
+
+    before = q_accuracy()
+    for step in range(150):
+        m.step = step
+        out = m.training_step((x, None), opts)
+    assert torch.isfinite(out["info_ce"]) and out["info_ce"] < 0.5
+    assert q_accuracy() > max(0.9, before + 0.3)
+
+
+def test_info_codes_sampling_is_seeded_and_refuses_labels():
+    m = make(SNGAN, info_codes=4)
+    a = m.sample(8, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, m.sample(8, generator=torch.Generator().manual_seed(1)))
+    figs = m.figures(images(), generator=torch.Generator().manual_seed(0))
+    assert figs["interpolations"].shape == (32, 1, 8, 8)
+    assert figs["codes"].shape == (4 * 8, 1, 8, 8)  # a row of 8 latents per code
+    with pytest.raises(UserError, match="unconditional"):
+        m.sample(2, y=1)  # the code is G's own latent, not a label to choose
+    with pytest.raises(UserError, match="info-codes is for unconditional"):
+        make(SNGAN, info_codes=4, num_classes=3)

@@ -22,13 +22,13 @@ dist.init()
 rank = dist.get_rank()
 # Different initial weights per rank: the loop must start every rank from rank 0's.
 cfg = SNGAN.config_class(image_size=(8, 8), data_kind="grey8", latent_dim=4, g_width=4,
-                         d_width=4, label_dim=3, num_classes=3, r1_gamma=1.0,
-                         diffaug="translation", seed=rank)
+                         d_width=4, label_dim=3, r1_gamma=1.0, diffaug="translation",
+                         seed=rank, MODEL_KW)
 model = SNGAN(cfg)
 init = {k: v.clone() for k, v in model.state_dict().items()}
 g = torch.Generator().manual_seed(0)
 x = (torch.rand(32, 1, 8, 8, generator=g) * 255).round() / 255
-data = TrainData(x=x, y=torch.arange(32) % 3)
+data = TrainData(x=x, y=LABELS)
 train(model, data, TrainConfig(steps=3, batch_size=4, log_every=1, checkpoint_every=3,
                                progress=False, ema_decay=0.5), run_dir)
 state = {k: v.contiguous() for k, v in model.state_dict().items()}
@@ -39,9 +39,13 @@ dist.cleanup()
 
 
 @pytest.mark.slow
-def test_two_process_ddp_keeps_g_d_and_g_ema_identical(tmp_path):
+@pytest.mark.parametrize(("model_kw", "labels"), [
+    ("num_classes=3", "torch.arange(32) % 3"),   # conditional: projection D
+    ("info_codes=3", "None"),                    # unconditional InfoGAN: codes and Q head
+], ids=["conditional", "info-codes"])
+def test_two_process_ddp_keeps_g_d_and_g_ema_identical(tmp_path, model_kw, labels):
     script = tmp_path / "ddp_gan.py"
-    script.write_text(SCRIPT)
+    script.write_text(SCRIPT.replace("MODEL_KW", model_kw).replace("LABELS", labels))
     run_dir, out = run_two_processes(script, tmp_path)
     r0, r1 = (load_file(str(out / f"rank{r}.safetensors")) for r in (0, 1))
     i0, i1 = (load_file(str(out / f"init{r}.safetensors")) for r in (0, 1))

@@ -17,10 +17,17 @@ tells real from generated images. Three objectives share one G/D implementation
   and -D(G(z)) for G, with every D weight spectrally normalised and TTUR rates.
 
 Any of them is class-conditional with ``--conditional`` (label embedding in G, projection
-discriminator). Options: two learning rates (TTUR, Heusel et al. 2017,
-https://arxiv.org/abs/1706.08500), Adam betas, an EMA of G that sampling uses (its decay is
-the training loop's ``--ema-decay``), the R1 penalty (Mescheder et al. 2018,
-https://arxiv.org/abs/1801.04406), DiffAugment (:mod:`genvision.nn.diffaugment`) and latent
+discriminator). Without labels, ``--info-codes K`` (InfoGAN, Chen et al. 2016,
+https://arxiv.org/abs/1606.03657) gives G a uniform K-way code c beside z, through the same
+embedding, and D a Q head that predicts c from G(z, c); D/Q and G both minimise the
+cross-entropy of Q on c, a lower bound on the mutual information I(c; G(z, c)) up to H(c).
+A smooth map from one Gaussian must put images *between* separated modes (digit classes)
+somewhere; a discrete code lets G jump between modes instead.
+
+Options: two learning rates (TTUR, Heusel et al. 2017, https://arxiv.org/abs/1706.08500),
+Adam betas, an EMA of G that sampling uses (its decay is the training loop's
+``--ema-decay``), the R1 penalty (Mescheder et al. 2018, https://arxiv.org/abs/1801.04406),
+DiffAugment (:mod:`genvision.nn.diffaugment`) and latent
 truncation (Brock et al. 2018, https://arxiv.org/abs/1809.11096).
 
 Training uses the loop's multi-optimiser hook: ``configure_optimizers`` returns one Adam per
@@ -95,6 +102,12 @@ class GANConfig(ModelConfig):
                                                        "color,translation,cutout ('' = off)"})
     truncation: float = field(default=0.0, metadata={"help": "sample z from a normal truncated "
                                                              "at +-this (0 = off)"})
+    info_codes: int = field(default=0, metadata={
+        "help": "InfoGAN: give G a uniform categorical code with this many values besides z "
+                "and train D's Q head to recover it, so G can keep separate modes apart "
+                "without labels (0 = off; unconditional models only)"})
+    info_weight: float = field(default=1.0, metadata={
+        "help": "weight lambda of the InfoGAN code-recovery term, for D/Q and G"})
     watch_every: int = field(default=100, metadata={"help": "check for collapsed samples every "
                                                             "N steps, from step 5N (0 = off)"})
     collapse_ratio: float = field(
@@ -112,6 +125,10 @@ class GANConfig(ModelConfig):
                   (len(betas) == 2 and all(0 <= b < 1 for b in betas),
                    "adam_betas needs two values in [0, 1)"),
                   (self.n_critic >= 1, "n_critic must be >= 1"),
+                  (self.info_codes >= 0 and self.info_weight >= 0,
+                   "info_codes and info_weight must be >= 0"),
+                  (not (self.info_codes and self.num_classes),
+                   "--info-codes is for unconditional models (a conditional model has labels)"),
                   (min(self.gp_weight, self.r1_gamma, self.truncation) >= 0,
                    "gp_weight, r1_gamma and truncation must be >= 0"),
                   (self.watch_every >= 0 and self.d_win_steps >= 0,
@@ -164,8 +181,11 @@ class GAN(GenerativeModel):
                             f"not {h}x{w}", f"resize the data with --image-size {side}")
         with torch.random.fork_rng(devices=[]):  # init from config.seed, global RNG untouched
             torch.manual_seed(c.seed)
-            self.G = Generator(c.latent_dim, ch, h, w, c.g_width, c.num_classes, c.label_dim)
-            self.D = Discriminator(ch, h, w, c.d_width, c.num_classes, c.spectral_norm)
+            # an InfoGAN code enters G exactly like a label (learned embedding next to z)
+            self.G = Generator(c.latent_dim, ch, h, w, c.g_width,
+                               c.num_classes or c.info_codes, c.label_dim)
+            self.D = Discriminator(ch, h, w, c.d_width, c.num_classes, c.spectral_norm,
+                                   c.info_codes)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
         self._policy = parse_policy(c.diffaug)
         self.step = 0  # set by the training loop before every training_step
@@ -196,20 +216,45 @@ class GAN(GenerativeModel):
         """D's scores [N] of (augmented) images: every D call goes through here."""
         return self.D(diff_augment(x, self._policy) if self._policy else x, y)
 
+    def _d_codes(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """D's scores [N] and Q's code logits [N, codes] (None without codes), one pass."""
+        return self.D.score_and_codes(diff_augment(x, self._policy) if self._policy else x, y)
+
     def _z(self, n: int) -> Tensor:
         return torch.randn(n, self.config.latent_dim, device=self.device)  # global RNG
 
-    def _d_loss(self, x: Tensor, y: Tensor | None, fake: Tensor,
-                penalties: bool) -> tuple[Tensor, dict[str, Tensor]]:
-        """D's objective (penalties included) on real ``x`` and (detached) ``fake``, plus
-        the logged terms (``loss`` is the adversarial part alone)."""
+    def _g_input(self, n: int, y: Tensor | None,
+                 generator: torch.Generator | None = None) -> Tensor | None:
+        """What G gets beside z: the labels, a uniform InfoGAN code [n], or None."""
+        k = self.config.info_codes
+        if not k:
+            return y
+        dev = generator.device if generator is not None else self.device
+        return torch.randint(k, (n,), generator=generator, device=dev).to(self.device)
+
+    def _info_term(self, logits: Tensor | None, code: Tensor | None) -> Tensor | None:
+        """InfoGAN's lower bound on I(c; G(z, c)), up to H(c): cross-entropy of Q on c."""
+        if logits is None or code is None:
+            return None
+        return F.cross_entropy(logits, code)
+
+    def _d_loss(self, x: Tensor, y: Tensor | None, fake: Tensor, penalties: bool,
+                code: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """D's objective (penalties and Q's code term included) on real ``x`` and (detached)
+        ``fake`` made from InfoGAN ``code``, plus the logged terms (``loss`` is the
+        adversarial part alone)."""
         c = self.config
         r1 = penalties and c.r1_gamma > 0
         xr = x.detach().requires_grad_(True) if r1 else x
-        real, fake_s = self._d(xr, y), self._d(fake, y)
+        real = self._d(xr, y)
+        fake_s, logits = self._d_codes(fake, y)
         adversarial = d_objective(c.loss, real, fake_s)
         loss = adversarial
         terms = {"d_real": real.mean().detach(), "d_fake": fake_s.mean().detach()}
+        info = self._info_term(logits, code)
+        if info is not None:
+            loss = loss + c.info_weight * info
+            terms["info_ce"] = info.detach()
         if c.loss == "wgan-gp":
             terms["w_dist"] = terms["d_real"] - terms["d_fake"]
             loss = loss + 1e-3 * real.pow(2).mean()  # ProGAN's drift term
@@ -239,8 +284,10 @@ class GAN(GenerativeModel):
             set.
         """
         self._check(x, y)
-        fake = self.G(self._z(x.shape[0]), y)
-        _, terms = self._d_loss(x, y, fake.detach(), penalties=torch.is_grad_enabled())
+        code = self._g_input(x.shape[0], y)
+        fake = self.G(self._z(x.shape[0]), code)
+        _, terms = self._d_loss(x, y, fake.detach(), penalties=torch.is_grad_enabled(),
+                                code=None if y is code else code)
         terms["g_loss"] = g_objective(self.config.loss, self._d(fake, y)).detach()
         return terms
 
@@ -270,24 +317,29 @@ class GAN(GenerativeModel):
         x, y = batch
         self._check(x, y)
         c = self.config
+        info_code = None
         for i in range(c.n_critic):
             z = self._z(x.shape[0])
+            g_in = self._g_input(x.shape[0], y)
+            info_code = None if g_in is y else g_in
             with torch.set_grad_enabled(i == c.n_critic - 1):  # only the last keeps G's graph
-                fake = self.G(z, y)
+                fake = self.G(z, g_in)
             optimizers["d"].zero_grad(set_to_none=True)
-            loss_d, terms = self._d_loss(x, y, fake.detach(), penalties=True)
+            loss_d, terms = self._d_loss(x, y, fake.detach(), penalties=True, code=info_code)
             loss_d.backward()
             terms["d_grad_norm"] = self._update(optimizers["d"], self.D)
         self.D.requires_grad_(False)  # G's step needs no D gradients
         try:
             optimizers["g"].zero_grad(set_to_none=True)
-            g_loss = g_objective(c.loss, self._d(fake, y))
-            g_loss.backward()
+            score, logits = self._d_codes(fake, y)
+            g_loss = g_objective(c.loss, score)
+            info = self._info_term(logits, info_code)
+            (g_loss if info is None else g_loss + c.info_weight * info).backward()
             terms["g_grad_norm"] = self._update(optimizers["g"], self.G)
         finally:
             self.D.requires_grad_(True)
         terms["g_loss"] = g_loss.detach()
-        self._update_ema(z, y)
+        self._update_ema(z, g_in)
         self._watch(float(terms["loss"]), x)
         return terms
 
@@ -342,8 +394,8 @@ class GAN(GenerativeModel):
         c = self.config
         gen = torch.Generator().manual_seed(c.seed)
         z = torch.randn(WATCH_SAMPLES, c.latent_dim, generator=gen).to(self.device)
-        y = torch.arange(WATCH_SAMPLES, device=self.device) % c.num_classes \
-            if c.num_classes else None
+        k = c.num_classes or c.info_codes
+        y = torch.arange(WATCH_SAMPLES, device=self.device) % k if k else None
         fake = self._run(self.G, z, y)
         ratio = _pairwise_rms(fake) / max(_pairwise_rms(x[:WATCH_SAMPLES]), 1e-8)
         if ratio < c.collapse_ratio and not self._collapsed:
@@ -396,26 +448,36 @@ class GAN(GenerativeModel):
 
         Args:
             n: number of images. y: one label or [n] labels; a conditional model given none
-                cycles through the classes. generator: all randomness comes from it.
+                cycles through the classes. generator: all randomness comes from it (the
+                latents, then the InfoGAN codes, drawn uniformly).
             truncation: override ``config.truncation`` (0 = plain normal latents).
 
         Returns:
             [n, C, H, W] in [0, 1] (on the 256 levels for 8-bit data).
         """
         y = self._labels_for(n, y)
-        return self._run(self.G_ema if ema else self.G, self.latents(n, generator, truncation), y)
+        z = self.latents(n, generator, truncation)
+        return self._run(self.G_ema if ema else self.G, z, self._g_input(n, y, generator))
 
     @torch.no_grad()
     def figures(self, x: Tensor, y: Tensor | None = None,
                 generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """``interpolations``: 4 rows of 8 images along the great circle between two
-        random latents (one class per row for conditional models), from G_ema."""
+        random latents (one class per row for conditional models, one InfoGAN code per
+        row with ``info_codes``), from G_ema. With ``info_codes``, also ``codes``: one row
+        per code value, the same 8 latents in every row (what the code learned)."""
         z0, z1 = self.latents(4, generator), self.latents(4, generator)
         t = torch.linspace(0, 1, 8, device=self.device).view(1, 8, 1)
         z = _slerp(z0[:, None], z1[:, None], t).flatten(0, 1)
-        k = self.config.num_classes
+        k = self.config.num_classes or self.config.info_codes  # one class or code per row
         labels = (torch.arange(4, device=self.device) % k).repeat_interleave(8) if k else None
-        return {"interpolations": self._run(self.G_ema, z, labels)}
+        figs = {"interpolations": self._run(self.G_ema, z, labels)}
+        if self.config.info_codes:
+            n_codes = self.config.info_codes
+            codes = torch.arange(n_codes, device=self.device).repeat_interleave(8)
+            figs["codes"] = self._run(self.G_ema, self.latents(8, generator).repeat(n_codes, 1),
+                                      codes)
+        return figs
 
 
 def _default(name: str, value: Any) -> Any:

@@ -66,10 +66,13 @@ class Discriminator(nn.Module):
         width: channels of the first stage (then ``2 * width``).
         num_classes: 0 = unconditional, else a projection discriminator.
         spectral: spectral-normalise every weight (SNGAN).
+        codes: > 0 adds InfoGAN's Q head (Chen et al. 2016,
+            https://arxiv.org/abs/1606.03657): logits [N, codes] of the categorical code G
+            was given, read from D's features (see :meth:`code_logits`).
     """
 
     def __init__(self, channels: int, height: int, width_px: int, width: int,
-                 num_classes: int = 0, spectral: bool = False):
+                 num_classes: int = 0, spectral: bool = False, codes: int = 0):
         super().__init__()
         sn = spectral_norm if spectral else (lambda m: m)
         self.net = nn.Sequential(
@@ -79,10 +82,17 @@ class Discriminator(nn.Module):
         feat = 2 * width * (height // 4) * (width_px // 4)
         self.out = sn(nn.Linear(feat, 1))
         self.embed = sn(nn.Embedding(num_classes, feat)) if num_classes else None
+        # Q is not spectrally normalised: it is a classifier, not a critic
+        self.q = nn.Linear(feat, codes) if codes else None
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.score_and_codes(x, y)[0]
+
+    def score_and_codes(self, x: Tensor, y: Tensor | None = None
+                        ) -> tuple[Tensor, Tensor | None]:
+        """Scores [N] and, with a Q head, code logits [N, codes] (else None) from one pass."""
         phi = self.net(2 * x - 1)  # centre the [0, 1] pixels
         score = self.out(phi).squeeze(1)
         if self.embed is not None and y is not None:
             score = score + (self.embed(y) * phi).sum(1)  # projection term
-        return score
+        return score, (self.q(phi) if self.q is not None else None)
