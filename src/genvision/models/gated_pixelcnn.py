@@ -78,6 +78,10 @@ class GatedPixelCNNConfig(PixelModelConfig):
     vertical_residual: bool = field(
         default=True, metadata={"help": "residual connections in the vertical stack too "
                                         "(the paper has them in the horizontal stack only)"})
+    dilation: tuple[int, ...] = field(
+        default=(), metadata={"help": "dilations of layers 2.. (rows and columns), repeated "
+                                      "in turn, e.g. 1 2 4: a wider receptive field at the "
+                                      "same cost; empty = 1 everywhere"})
 
     def __post_init__(self) -> None:
         checks = [(self.hidden >= 1 and self.out_hidden >= 1,
@@ -85,11 +89,30 @@ class GatedPixelCNNConfig(PixelModelConfig):
                   (self.layers >= 1, "layers must be >= 1"),
                   (self.kernel >= 1 and self.kernel % 2 == 1
                    and self.input_kernel >= 1 and self.input_kernel % 2 == 1,
-                   "kernel and input_kernel must be odd")]
+                   "kernel and input_kernel must be odd"),
+                  (all(int(d) >= 1 for d in self.dilation), "dilations must be >= 1")]
         for ok, msg in checks:
             if not ok:
                 raise UserError(f"invalid gated-pixelcnn config: {msg}",
                                 "change the option value")
+        # The horizontal stack at pixel j sees j-1 .. j-w after the first layer (type A:
+        # w = input_kernel // 2); a layer of dilation d adds taps d apart, so d <= w keeps
+        # the field free of holes, and the field grows to w + d * (kernel // 2).
+        reach = self.input_kernel // 2
+        for i in range(1, self.layers):
+            d = self.layer_dilation(i)
+            if d > max(reach, 1):
+                raise UserError(
+                    f"invalid gated-pixelcnn config: dilation {d} of layer {i + 1} skips "
+                    f"pixels (the layers before it reach only {reach})",
+                    f"use dilations <= {max(reach, 1)} there, e.g. --dilation 1 2 4")
+            reach += d * (self.kernel // 2)
+
+    def layer_dilation(self, i: int) -> int:
+        """Dilation of layer i (0-based): 1 for the first, then ``dilation`` in turn."""
+        if i == 0 or not self.dilation:
+            return 1
+        return int(self.dilation[(i - 1) % len(self.dilation)])
 
 
 @contextlib.contextmanager
@@ -128,11 +151,13 @@ def gate(t: Tensor, groups: int) -> Tensor:
 class GatedLayer(nn.Module):
     """One gated layer of both stacks; (v, h) [N, in, H, W] -> (v', h') [N, p, H, W].
 
-    The vertical conv is padded k//2 + 1 rows on top and k//2 + 1 below, so its output
-    row t covers input rows t-k//2-1 .. t-1: rows 0..H-1 are the vertical stack shifted
-    down one row (what the horizontal stack may see) and rows 1..H are the stack itself
-    (row r covers rows r-k//2 .. r, what the next vertical layer takes). Row 0 of the
-    shifted map covers only padding (its bias).
+    With ``reach = dilation * (k//2)``, the vertical conv's input is padded ``reach + 1``
+    rows on top and none below, so its output row t covers input rows t-reach-1 .. t-1:
+    rows 0..H-1 are the vertical stack shifted down one row (what the horizontal stack may
+    see) and rows 1..H are the stack itself (row r covers rows r-reach .. r, what the next
+    vertical layer takes). Row 0 of the shifted map covers only padding (its bias). The
+    horizontal conv's input is padded ``reach`` columns on the left: column j sees
+    j-reach .. j. A dilation d takes every d-th row and column in that reach.
 
     Args:
         in_ch: input feature channels (the image's ``C`` for the first layer).
@@ -142,15 +167,18 @@ class GatedLayer(nn.Module):
         first: the first layer (type-A horizontal mask, no residual).
         num_classes: classes of the conditional bias (0 = none).
         vertical_residual: add the input to the vertical output (not in the first layer).
+        dilation: spacing of the taps of both convs, rows and columns.
     """
 
     def __init__(self, in_ch: int, p: int, k: int, data_channels: int, first: bool,
-                 num_classes: int, vertical_residual: bool = False):
+                 num_classes: int, vertical_residual: bool = False, dilation: int = 1):
         super().__init__()
         self.k2, self.p, self.first, self.groups = k // 2, p, first, data_channels
+        self.dilation, self.reach = dilation, dilation * (k // 2)
         self.v_res = vertical_residual and not first
-        self.v_conv = nn.Conv2d(in_ch, 2 * p, (k // 2 + 1, k), padding=(k // 2 + 1, k // 2))
-        self.h_conv = nn.Conv2d(in_ch, 2 * p, (1, k // 2 + 1), padding=(0, k // 2))
+        # padding is explicit (asymmetric) in forward; the sampler uses the same weights
+        self.v_conv = nn.Conv2d(in_ch, 2 * p, (k // 2 + 1, k), dilation=dilation)
+        self.h_conv = nn.Conv2d(in_ch, 2 * p, (1, k // 2 + 1), dilation=dilation)
         # the causal 1 x k mask cut to its left half: taps left of the pixel + the centre
         mask = causal_mask((1, k), in_ch, 2 * p, data_channels, "A" if first else "B")
         self.register_buffer("h_mask", mask[..., : k // 2 + 1].contiguous(), persistent=False)
@@ -172,11 +200,17 @@ class GatedLayer(nn.Module):
 
     def forward(self, v: Tensor, h: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
         bv, bh = self.class_bias(y)
-        height, width = v.shape[2:]
-        vv = self.v_conv(v)
+        height = v.shape[2]
+        r = self.reach
+        v_in = F.pad(v, (r, r, r + 1, 0))
+        if v.device.type == "cpu":
+            # oneDNN runs this (k//2+1) x k conv ~1.5x faster (forward and backward,
+            # measured at 16 channels) in channels-last layout than in NCHW
+            v_in = v_in.contiguous(memory_format=torch.channels_last)
+        vv = self.v_conv(v_in).contiguous()  # [N, 2p, H + 1, W]
         v_shift, v_pre = vv[:, :, :height] + bv, vv[:, :, 1:height + 1] + bv
-        h_pre = F.conv2d(h, self.h_weight(), self.h_conv.bias,
-                         padding=self.h_conv.padding)[..., :width]
+        h_pre = F.conv2d(F.pad(h, (r, 0)), self.h_weight(), self.h_conv.bias,
+                         dilation=self.dilation)
         h_pre = h_pre + self.link(v_shift) + bh
         out = self.res(gate(h_pre, self.groups))
         v_out = gate(v_pre, self.groups)
@@ -187,9 +221,11 @@ class GatedLayer(nn.Module):
 class GatedPixelCNN(PixelAutoregressive):
     """Gated PixelCNN for any image size and channel count; see the module docstring.
 
-    Receptive field: every pixel above within ``1 + k0//2 + (L-1)*(k//2)`` rows and
-    ``k0//2 + (L-1)*(k//2)`` columns either side, and the ``k0//2 + (L-1)*(k//2)`` pixels
-    to the left in the current row (k0 = input_kernel, L = layers): no blind spot.
+    Receptive field: every pixel above within ``1 + R`` rows and ``R`` columns either side,
+    and the ``R`` pixels to the left in the current row, with ``R = k0//2 + (k//2) * (sum
+    of the dilations of layers 2..L)`` (k0 = input_kernel; R = k0//2 + (L-1)*(k//2)
+    without dilation): no blind spot, and no holes (the config refuses a dilation larger
+    than the reach of the layers before it).
     """
 
     config_class = GatedPixelCNNConfig
@@ -210,7 +246,8 @@ class GatedPixelCNN(PixelAutoregressive):
             self.layers = nn.ModuleList(
                 [GatedLayer(C if i == 0 else self.p, self.p,
                             c.input_kernel if i == 0 else c.kernel, C, i == 0,
-                            c.num_classes, c.vertical_residual) for i in range(c.layers)])
+                            c.num_classes, c.vertical_residual, c.layer_dilation(i))
+                 for i in range(c.layers)])
             self.out1 = CausalConv2d(self.p, q, 1, C, "B")
             self.out2 = CausalConv2d(q, C * self.head.params_per_channel, 1, C, "B")
 
@@ -261,9 +298,10 @@ class _RowCache:
         self.P = model.head.params_per_channel
         layers = list(model.layers)
         ins = [self.C] + [model.p] * (len(layers) - 1)
-        self.vbuf = [x.new_zeros(n, c, self.H + ly.k2 + 1, w + 2 * ly.k2)
+        self.vbuf = [x.new_zeros(n, c, self.H + ly.reach + 1, w + 2 * ly.reach)
                      for c, ly in zip(ins, layers, strict=True)]
-        self.hbuf = [x.new_zeros(n, c, w + ly.k2) for c, ly in zip(ins, layers, strict=True)]
+        self.hbuf = [x.new_zeros(n, c, w + ly.reach)
+                     for c, ly in zip(ins, layers, strict=True)]
         self.link: list[Tensor] = [x.new_zeros(0)] * len(layers)
         # the weights as matrices for the per-pixel matmuls
         self.wh = [ly.h_weight().reshape(2 * ly.p, -1).t().contiguous() for ly in layers]
@@ -275,20 +313,20 @@ class _RowCache:
         """Vertical stack at row i-1 (rows < i are final) -> each layer's link into row i."""
         for li, ly in enumerate(self.m.layers):
             bv, bh = ly.class_bias(self.y)
-            v_shift = F.conv2d(self.vbuf[li][:, :, i: i + ly.k2 + 1], ly.v_conv.weight,
-                               ly.v_conv.bias) + bv
+            v_shift = F.conv2d(self.vbuf[li][:, :, i: i + ly.reach + 1], ly.v_conv.weight,
+                               ly.v_conv.bias, dilation=ly.dilation) + bv
             if i and li + 1 < len(self.vbuf):  # row 0's shifted map is padding only
                 v_out = gate(v_shift, self.C)[:, :, 0]
                 if ly.v_res:  # + this layer's input at row i-1
-                    v_out = v_out + self.vbuf[li][:, :, i + ly.k2, ly.k2: ly.k2 + self.W]
-                nk = self.m.layers[li + 1].k2
-                self.vbuf[li + 1][:, :, i + nk, nk: nk + self.W] = v_out
+                    v_out = v_out + self.vbuf[li][:, :, i + ly.reach, ly.reach: ly.reach + self.W]
+                nr = self.m.layers[li + 1].reach
+                self.vbuf[li + 1][:, :, i + nr, nr: nr + self.W] = v_out
             self.link[li] = (ly.link(v_shift) + bh)[:, :, 0].transpose(1, 2).contiguous()
             self.hbuf[li].zero_()
 
     def end_row(self, i: int) -> None:
-        k2 = self.m.layers[0].k2
-        self.vbuf[0][:, :, i + k2 + 1, k2: k2 + self.W] = \
+        r = self.m.layers[0].reach
+        self.vbuf[0][:, :, i + r + 1, r: r + self.W] = \
             self.m.head.network_input(self.x[:, :, i])
 
     def column(self, j: int) -> Tensor:
@@ -297,8 +335,8 @@ class _RowCache:
         h = self.m.head.network_input(self.x[:, :, i, j])
         for li, ly in enumerate(self.m.layers):
             buf = self.hbuf[li]
-            buf[:, :, ly.k2 + j] = h
-            window = buf[:, :, j: j + ly.k2 + 1].reshape(buf.shape[0], -1)
+            buf[:, :, ly.reach + j] = h
+            window = buf[:, :, j: j + ly.reach + 1: ly.dilation].reshape(buf.shape[0], -1)
             pre = torch.addmm(ly.h_conv.bias, window, self.wh[li]) + self.link[li][:, j]
             out = torch.addmm(ly.res.bias, gate(pre, self.C), self.wres[li])
             h = out if ly.first else h + out
@@ -322,5 +360,5 @@ class _RowCache:
                     x[:, ch, i, j] = torch.where(keep[:, ch, i, j], x[:, ch, i, j], value)
                 # features at (i, j) never depend on its last channel, so only the raw
                 # input of the cached row needs the value drawn last
-                self.hbuf[0][:, :, self.m.layers[0].k2 + j] = head.network_input(x[:, :, i, j])
+                self.hbuf[0][:, :, self.m.layers[0].reach + j] = head.network_input(x[:, :, i, j])
             self.end_row(i)
