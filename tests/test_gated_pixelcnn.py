@@ -98,7 +98,7 @@ def test_dilated_layers_are_causal_dense_and_cached_exactly():
     deps = pc.dependency_map(m)
     pc.assert_causal(deps)
     assert pc.unseen_earlier(deps) == []
-    plain = pc.dependency_map(make((6, 6), layers=3, input_kernel=5))
+    plain = pc.dependency_map(make((6, 6), layers=3, input_kernel=5, dilation=()))
     assert deps.sum() > plain.sum()  # 6 columns/rows of reach instead of 4
     m = make((5, 6), layers=3, input_kernel=3, dilation=(1, 2)).eval()
     x = images(m, 3, seed=2)
@@ -118,3 +118,28 @@ def test_dilated_layers_are_causal_dense_and_cached_exactly():
     # a type-A 3x3 first layer reaches 1 pixel left: dilation 2 next would skip one
     with pytest.raises(UserError, match="dilation 2 of layer 2 skips pixels.*--dilation"):
         make((5, 5), input_kernel=3, dilation=(2,))
+
+
+def test_runs_from_before_dilation_load_and_resume_undilated(tmp_path):
+    """A config saved before ``dilation`` existed means no dilation, not today's default."""
+    import json
+
+    import genvision
+    from genvision.cli import main
+    from genvision.models.gated_pixelcnn import GatedPixelCNNConfig
+
+    assert GatedPixelCNNConfig().dilation == (1, 2, 4)
+    out = tmp_path / "old"
+    tiny = ["--hidden", "4", "--layers", "4", "--out-hidden", "4", "--batch-size", "16",
+            "--checkpoint-every", "4", "--no-progress"]
+    assert main(["train", "gated-pixelcnn", "--data", "digits", "--steps", "4",
+                 "--dilation", "1", "--out", str(out), *tiny]) == 0
+    for path in [out / "run.json", *out.rglob("config.json")]:  # as an older genvision wrote
+        meta = json.loads(path.read_text())
+        for key in ("model_config", "model_overrides", "config"):
+            meta.get(key, {}).pop("dilation", None)
+        path.write_text(json.dumps(meta))
+    assert [ly.dilation for ly in genvision.load(out).layers] == [1, 1, 1, 1]
+    assert main(["train", "--resume", str(out), "--steps", "2", "--no-progress"]) == 0
+    assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000006"
+    assert [ly.dilation for ly in genvision.load(out).layers] == [1, 1, 1, 1]

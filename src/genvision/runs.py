@@ -132,13 +132,18 @@ def resume(run_dir: str | Path, train_overrides: dict[str, Any]):
     train_cfg = cfg.from_dict(TrainConfig, {**info["train_config"], "steps": None,
                                             "epochs": None, "minutes": None,
                                             **train_overrides}, what="train option")
-    spec = RunSpec(model=info["model"], model_overrides=info.get("model_overrides", {}),
+    # a field added since the run started keeps the value the run was trained with
+    trained = info["model_config"]
+    full = get_model_class(info["model"]).config_class.with_saved_before(trained)
+    overrides = {**{k: full[k] for k in full.keys() - trained.keys()},
+                 **info.get("model_overrides", {})}
+    spec = RunSpec(model=info["model"], model_overrides=overrides,
                    train=train_cfg,
                    data=cfg.from_dict(DataConfig, info["data_config"], what="data option"),
                    conditional=bool(info.get("conditional")))
     model, data, _ = _build(spec)
     saved = cfg.to_dict(model.config)
-    if saved != info["model_config"]:
+    if {k: v for k, v in saved.items() if k in trained} != trained:
         raise UserError(f"the data of {run_dir} no longer matches its model "
                         "(shape or classes changed)", "restore the dataset or start a new run")
     result = train(model, data, train_cfg, run_dir, resume=True, run_info=info)

@@ -54,6 +54,16 @@ class ModelConfig:
     seed: int = dataclasses.field(
         default=0, metadata={"cli": False, "help": "seed for weight init (the run's --seed)"})
 
+    #: values of fields added after checkpoints were first written, for saved configs
+    #: without them: what the model did before the field existed (which may differ from
+    #: today's default)
+    saved_before: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def with_saved_before(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A saved config dict completed with :attr:`saved_before` for missing fields."""
+        return {**{k: v for k, v in cls.saved_before.items() if k not in data}, **data}
+
     @property
     def shape(self) -> tuple[int, int, int]:
         return (self.channels, *self.image_size)
@@ -200,6 +210,7 @@ class GenerativeModel(nn.Module):
 
     @classmethod
     def from_config_dict(cls, data: dict[str, Any]) -> GenerativeModel:
+        data = cls.config_class.with_saved_before(data)
         return cls(cfg.from_dict(cls.config_class, data, what=f"{cls.name} config"))
 
 
