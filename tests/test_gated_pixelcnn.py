@@ -128,7 +128,7 @@ def test_runs_from_before_dilation_load_and_resume_undilated(tmp_path):
     from genvision.cli import main
     from genvision.models.gated_pixelcnn import GatedPixelCNNConfig
 
-    assert GatedPixelCNNConfig().dilation == (1, 2, 4)
+    assert GatedPixelCNNConfig().dilation == (1, 2, 4, 8)
     out = tmp_path / "old"
     tiny = ["--hidden", "4", "--layers", "4", "--out-hidden", "4", "--batch-size", "16",
             "--checkpoint-every", "4", "--no-progress"]
