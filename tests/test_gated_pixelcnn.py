@@ -66,6 +66,20 @@ def test_receptive_field_is_limited_by_depth():
     assert not seen[:2].any() and not seen[:, 0].any() and not seen[:, 4].any()
 
 
+def assert_row_cache_matches(m: GatedPixelCNN, x: torch.Tensor, y=None) -> None:
+    """The cached per-column computation gives the parameters of a full pass, everywhere."""
+    _, H, W = m.config.shape
+    with torch.no_grad():
+        full = m.params(x, y)
+        cache = _RowCache(m, x.clone(), y)
+        for i in range(H):
+            cache.row = i
+            cache.start_row(i)
+            for j in range(W):
+                assert torch.allclose(cache.column(j), full[:, :, i, j], atol=1e-5), (i, j)
+            cache.end_row(i)
+
+
 @pytest.mark.parametrize("case", ["bernoulli", "rgb-logistic", "conditional"])
 def test_row_cache_reproduces_the_full_network(case):
     """The cached per-column computation gives the parameters of a full pass."""
@@ -73,15 +87,7 @@ def test_row_cache_reproduces_the_full_network(case):
     m = make((5, 6), **{**fields, "layers": 3, "input_kernel": 5}).eval()
     x = images(m, 3, seed=1)
     y = torch.tensor([2, 0, 1]) if case == "conditional" else None
-    with torch.no_grad():
-        full = m.params(x, y)
-        cache = _RowCache(m, x.clone(), y)
-        for i in range(5):
-            cache.row = i
-            cache.start_row(i)
-            for j in range(6):
-                assert torch.allclose(cache.column(j), full[:, :, i, j], atol=1e-5), (i, j)
-            cache.end_row(i)
+    assert_row_cache_matches(m, x, y)
 
 
 def test_rgb_widths_round_up_to_channel_groups():
@@ -101,16 +107,7 @@ def test_dilated_layers_are_causal_dense_and_cached_exactly():
     plain = pc.dependency_map(make((6, 6), layers=3, input_kernel=5, dilation=()))
     assert deps.sum() > plain.sum()  # 6 columns/rows of reach instead of 4
     m = make((5, 6), layers=3, input_kernel=3, dilation=(1, 2)).eval()
-    x = images(m, 3, seed=2)
-    with torch.no_grad():
-        full = m.params(x)
-        cache = _RowCache(m, x.clone(), None)
-        for i in range(5):
-            cache.row = i
-            cache.start_row(i)
-            for j in range(6):
-                assert torch.allclose(cache.column(j), full[:, :, i, j], atol=1e-5), (i, j)
-            cache.end_row(i)
+    assert_row_cache_matches(m, images(m, 3, seed=2))
     assert torch.equal(m.sample(4, generator=torch.Generator().manual_seed(0), cached=False),
                        m.sample(4, generator=torch.Generator().manual_seed(0)))
     with pytest.raises(UserError, match="dilations must be >= 1"):
