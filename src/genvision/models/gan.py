@@ -213,11 +213,12 @@ class GAN(GenerativeModel):
                             "scale the images to [0, 1] (genvision data does this)")
 
     def _d(self, x: Tensor, y: Tensor | None) -> Tensor:
-        """D's scores [N] of (augmented) images: every D call goes through here."""
-        return self.D(diff_augment(x, self._policy) if self._policy else x, y)
+        """D's scores [N] of (augmented) images."""
+        return self._d_codes(x, y)[0]
 
     def _d_codes(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        """D's scores [N] and Q's code logits [N, codes] (None without codes), one pass."""
+        """D's scores [N] and Q's code logits [N, codes] (None without codes) of
+        (augmented) images, one pass: every D call goes through here."""
         return self.D.score_and_codes(diff_augment(x, self._policy) if self._policy else x, y)
 
     def _z(self, n: int) -> Tensor:
@@ -287,7 +288,7 @@ class GAN(GenerativeModel):
         code = self._g_input(x.shape[0], y)
         fake = self.G(self._z(x.shape[0]), code)
         _, terms = self._d_loss(x, y, fake.detach(), penalties=torch.is_grad_enabled(),
-                                code=None if y is code else code)
+                                code=code if self.config.info_codes else None)
         terms["g_loss"] = g_objective(self.config.loss, self._d(fake, y)).detach()
         return terms
 
@@ -321,7 +322,7 @@ class GAN(GenerativeModel):
         for i in range(c.n_critic):
             z = self._z(x.shape[0])
             g_in = self._g_input(x.shape[0], y)
-            info_code = None if g_in is y else g_in
+            info_code = g_in if c.info_codes else None
             with torch.set_grad_enabled(i == c.n_critic - 1):  # only the last keeps G's graph
                 fake = self.G(z, g_in)
             optimizers["d"].zero_grad(set_to_none=True)
