@@ -10,12 +10,13 @@ binarised official test digits with the same feature network, metrics and sizes 
 ``genvision evaluate RUN --data idx:../shared/data/mnist --split test`` on a binary model.
 Prints one JSON object.
 
-    python benchmarks/binary_protocol_fid.py runs/bench-sngan [--n 10000]
+    python benchmarks/binary_protocol_fid.py runs/bench-sngan [--n 10000] [--truncation 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -39,8 +40,12 @@ def main() -> None:
     p.add_argument("--n", type=int, default=10_000)
     p.add_argument("--test-data", default=str(MNIST_TEST))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--truncation", type=float, default=None,
+                   help="sample z truncated at +-this (GANs; default: the run's own setting)")
     args = p.parse_args()
     model = genvision.load(args.run)
+    if args.truncation is not None:
+        model.config = dataclasses.replace(model.config, truncation=args.truncation)
     run = json.loads((Path(args.run) / "run.json").read_text())
     train_cfg = DataConfig(**run["data_config"])
     space = resolve_feature_space("auto", train_cfg, tuple(model.config.shape), progress=False)
@@ -53,6 +58,7 @@ def main() -> None:
     scores = sample_quality(real_f, space.extract(bits, progress=False), seed=args.seed)
     print(json.dumps({"run": args.run, "model": run["model"],
                       "protocol": "Bernoulli(samples) vs statically binarised test digits",
+                      "truncation": getattr(model.config, "truncation", None),
                       "reference": real.protocol, "features": space.identity,
                       "sampling_images_per_s": round(speed, 1), **scores}, indent=2))
 
