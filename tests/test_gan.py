@@ -186,10 +186,12 @@ def _run(run_dir, steps, *, resume=False, **model_kw):
     return train(model, data, train_cfg(steps=steps, warmup_steps=2), run_dir, resume=resume)
 
 
-def test_save_load_round_trip_and_exact_resume(tmp_path):
-    _run(tmp_path / "a", 6, diffaug="translation")
-    _run(tmp_path / "b", 3, diffaug="translation")
-    _run(tmp_path / "b", 3, resume=True, diffaug="translation")
+@pytest.mark.parametrize("kw", [{"diffaug": "translation"}, {"self_condition": 3}],
+                         ids=["diffaug", "self-condition"])
+def test_save_load_round_trip_and_exact_resume(tmp_path, kw):
+    _run(tmp_path / "a", 6, **kw)
+    _run(tmp_path / "b", 3, **kw)
+    _run(tmp_path / "b", 3, resume=True, **kw)
     sa, sb = load_training_state(tmp_path / "a"), load_training_state(tmp_path / "b")
     assert {"optim/d/0/exp_avg", "optim/g/0/exp_avg"} <= set(sa.tensors)
     assert not any(k.startswith("ema/") for k in sa.tensors)  # G_ema lives in the model
@@ -198,7 +200,7 @@ def test_save_load_round_trip_and_exact_resume(tmp_path):
         assert torch.equal(sa.tensors[k], sb.tensors[k]), k
     loaded = tiny.load_model(tmp_path / "a")
     assert any(k.startswith("G_ema.") for k in loaded.state_dict())
-    model = make(diffaug="translation")
+    model = make(**kw)
     model.load_state_dict({k[len("model/"):]: v for k, v in sa.tensors.items()
                            if k.startswith("model/")})
     for m in (loaded, model):

@@ -42,7 +42,8 @@ dist.cleanup()
 @pytest.mark.parametrize(("model_kw", "labels"), [
     ("num_classes=3", "torch.arange(32) % 3"),   # conditional: projection D
     ("info_codes=3", "None"),                    # unconditional InfoGAN: codes and Q head
-], ids=["conditional", "info-codes"])
+    ("self_condition=3", "None"),                # clusters fitted on each rank, as labels
+], ids=["conditional", "info-codes", "self-condition"])
 def test_two_process_ddp_keeps_g_d_and_g_ema_identical(tmp_path, model_kw, labels):
     script = tmp_path / "ddp_gan.py"
     script.write_text(SCRIPT.replace("MODEL_KW", model_kw).replace("LABELS", labels))

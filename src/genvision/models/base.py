@@ -8,6 +8,9 @@ One interface for the whole taxonomy (see ``shared/GUIDE.md``):
 * ``log_prob(x, y=None) -> Tensor`` of shape [N] in **nats per image**; the class
   attribute ``likelihood_kind`` says whether it is ``"exact"``, a ``"bound"`` or ``"none"``;
 * optional ``training_step(batch, optimizers)`` for models with several optimisers (GANs);
+* optional ``init_from_data(x)``: data-dependent set-up the training loop runs once on the
+  training images [N, C, H, W] at the start of a fresh run (e.g. a self-conditioned GAN's
+  clusters); what it sets lives in the state dict, so a resumed run restores it;
 * optional ``figures(x, y, generator) -> dict[name, Tensor]`` of extra image grids
   (reconstructions, interpolations) for the report;
 * ``save_pretrained(dir)`` writes ``config.json`` + ``model.safetensors``;

@@ -22,7 +22,12 @@ https://arxiv.org/abs/1606.03657) gives G a uniform K-way code c beside z, throu
 embedding, and D a Q head that predicts c from G(z, c); D/Q and G both minimise the
 cross-entropy of Q on c, a lower bound on the mutual information I(c; G(z, c)) up to H(c).
 A smooth map from one Gaussian must put images *between* separated modes (digit classes)
-somewhere; a discrete code lets G jump between modes instead.
+somewhere; a discrete code lets G jump between modes instead. ``--self-condition K``
+(Liu et al. 2020, https://arxiv.org/abs/2006.10728) finds the modes in the data instead:
+before training, k-means splits the training images into K pixel-space clusters
+(:mod:`genvision.nn.pixel_clusters`); G and the projection D are conditioned on each real
+image's cluster exactly as on a label, and sampling draws clusters at their data
+frequencies, so no mode is over- or under-drawn and no label is used.
 
 Options: two learning rates (TTUR, Heusel et al. 2017, https://arxiv.org/abs/1706.08500),
 Adam betas, an EMA of G that sampling uses (its decay is the training loop's
@@ -52,6 +57,7 @@ from ..errors import UserError
 from ..nn.diffaugment import diff_augment, parse_policy
 from ..nn.gan_losses import d_objective, g_objective, gradient_penalty
 from ..nn.gan_nets import Discriminator, Generator
+from ..nn.pixel_clusters import assign_clusters, fit_pixel_clusters
 from .base import GenerativeModel, ModelConfig, register
 
 __all__ = ["DCGAN", "GAN", "GANConfig", "SNGAN", "WGANGP", "gradient_penalty"]
@@ -108,6 +114,11 @@ class GANConfig(ModelConfig):
                 "without labels (0 = off; unconditional models only)"})
     info_weight: float = field(default=1.0, metadata={
         "help": "weight lambda of the InfoGAN code-recovery term, for D/Q and G"})
+    self_condition: int = field(default=0, metadata={
+        "help": "self-conditioned GAN: k-means the training images into this many clusters "
+                "before training, condition G and D on each image's cluster and sample "
+                "clusters at their data frequencies; no labels used (0 = off; unconditional "
+                "models only)"})
     watch_every: int = field(default=100, metadata={"help": "check for collapsed samples every "
                                                             "N steps, from step 5N (0 = off)"})
     collapse_ratio: float = field(
@@ -129,6 +140,13 @@ class GANConfig(ModelConfig):
                    "info_codes and info_weight must be >= 0"),
                   (not (self.info_codes and self.num_classes),
                    "--info-codes is for unconditional models (a conditional model has labels)"),
+                  (self.self_condition >= 0, "self_condition must be >= 0"),
+                  (not (self.self_condition and self.num_classes),
+                   "--self-condition is for unconditional models (a conditional model has "
+                   "labels)"),
+                  (not (self.self_condition and self.info_codes),
+                   "--self-condition and --info-codes are two ways to the same end: "
+                   "pick one"),
                   (min(self.gp_weight, self.r1_gamma, self.truncation) >= 0,
                    "gp_weight, r1_gamma and truncation must be >= 0"),
                   (self.watch_every >= 0 and self.d_win_steps >= 0,
@@ -181,12 +199,18 @@ class GAN(GenerativeModel):
                             f"not {h}x{w}", f"resize the data with --image-size {side}")
         with torch.random.fork_rng(devices=[]):  # init from config.seed, global RNG untouched
             torch.manual_seed(c.seed)
-            # an InfoGAN code enters G exactly like a label (learned embedding next to z)
-            self.G = Generator(c.latent_dim, ch, h, w, c.g_width,
-                               c.num_classes or c.info_codes, c.label_dim)
-            self.D = Discriminator(ch, h, w, c.d_width, c.num_classes, c.spectral_norm,
+            # an InfoGAN code or a cluster enters G exactly like a label (learned
+            # embedding next to z); a cluster also enters the projection D like a label
+            labels = c.num_classes or c.self_condition
+            self.G = Generator(c.latent_dim, ch, h, w, c.g_width, labels or c.info_codes,
+                               c.label_dim)
+            self.D = Discriminator(ch, h, w, c.d_width, labels, c.spectral_norm,
                                    c.info_codes)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
+        if c.self_condition:  # filled by init_from_data; saved with the weights
+            self.register_buffer("cluster_centroids",
+                                 torch.zeros(c.self_condition, ch * h * w))
+            self.register_buffer("cluster_freq", torch.zeros(c.self_condition))
         self._policy = parse_policy(c.diffaug)
         self.step = 0  # set by the training loop before every training_step
         self.ema_decay, self.grad_clip = 0.999, 0.0  # configure_optimizers takes the run's
@@ -201,6 +225,33 @@ class GAN(GenerativeModel):
     def num_parameters(self) -> int:
         """Trainable parameters of G and D (G_ema is a copy of G)."""
         return sum(p.numel() for m in (self.G, self.D) for p in m.parameters())
+
+    def init_from_data(self, x: Tensor) -> None:
+        """Fit the self-conditioning clusters to the training images x [N, C, H, W] (the
+        training loop calls this once, at the start of a fresh run; a no-op without
+        ``self_condition``)."""
+        k = self.config.self_condition
+        if not k:
+            return
+        if x.shape[0] < k:
+            raise UserError(f"--self-condition {k} needs at least {k} training images, "
+                            f"got {x.shape[0]}", "use fewer clusters or more data")
+        centroids, freq = fit_pixel_clusters(x, k, seed=self.config.seed)
+        self.cluster_centroids.copy_(centroids)
+        self.cluster_freq.copy_(freq)
+
+    def _labels(self, x: Tensor, y: Tensor | None) -> Tensor | None:
+        """The labels G and D see for real images x: the dataset's (conditional), each
+        image's cluster (self-conditioned), or None."""
+        if not self.config.self_condition:
+            return y
+        self._require_clusters()
+        return assign_clusters(x, self.cluster_centroids)
+
+    def _require_clusters(self) -> None:
+        if not float(self.cluster_freq.sum()) > 0:
+            raise UserError(f"this self-conditioned {self.name} has no clusters yet",
+                            "call model.init_from_data(train_x) first (genvision train does)")
 
     # ----- objective ----------------------------------------------------------------------
     def _check(self, x: Tensor, y: Tensor | None) -> None:
@@ -226,12 +277,18 @@ class GAN(GenerativeModel):
 
     def _g_input(self, n: int, y: Tensor | None,
                  generator: torch.Generator | None = None) -> Tensor | None:
-        """What G gets beside z: the labels, a uniform InfoGAN code [n], or None."""
-        k = self.config.info_codes
-        if not k:
-            return y
+        """What G gets beside z: the labels, a uniform InfoGAN code [n], clusters [n] drawn
+        at their data frequencies (self-conditioned, when ``y`` is None), or None."""
+        c = self.config
         dev = generator.device if generator is not None else self.device
-        return torch.randint(k, (n,), generator=generator, device=dev).to(self.device)
+        if c.info_codes:
+            return torch.randint(c.info_codes, (n,), generator=generator,
+                                 device=dev).to(self.device)
+        if c.self_condition and y is None:
+            self._require_clusters()
+            return torch.multinomial(self.cluster_freq.to(dev), n, replacement=True,
+                                     generator=generator).to(self.device)
+        return y
 
     def _info_term(self, logits: Tensor | None, code: Tensor | None) -> Tensor | None:
         """InfoGAN's lower bound on I(c; G(z, c)), up to H(c): cross-entropy of Q on c."""
@@ -285,6 +342,7 @@ class GAN(GenerativeModel):
             set.
         """
         self._check(x, y)
+        y = self._labels(x, y)
         code = self._g_input(x.shape[0], y)
         fake = self.G(self._z(x.shape[0]), code)
         _, terms = self._d_loss(x, y, fake.detach(), penalties=torch.is_grad_enabled(),
@@ -317,6 +375,7 @@ class GAN(GenerativeModel):
         """
         x, y = batch
         self._check(x, y)
+        y = self._labels(x, y)  # real images' clusters when self-conditioned
         c = self.config
         info_code = None
         for i in range(c.n_critic):
@@ -395,7 +454,7 @@ class GAN(GenerativeModel):
         c = self.config
         gen = torch.Generator().manual_seed(c.seed)
         z = torch.randn(WATCH_SAMPLES, c.latent_dim, generator=gen).to(self.device)
-        k = c.num_classes or c.info_codes
+        k = c.num_classes or c.info_codes or c.self_condition
         y = torch.arange(WATCH_SAMPLES, device=self.device) % k if k else None
         fake = self._run(self.G, z, y)
         ratio = _pairwise_rms(fake) / max(_pairwise_rms(x[:WATCH_SAMPLES]), 1e-8)
@@ -464,20 +523,26 @@ class GAN(GenerativeModel):
     def figures(self, x: Tensor, y: Tensor | None = None,
                 generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """``interpolations``: 4 rows of 8 images along the great circle between two
-        random latents (one class per row for conditional models, one InfoGAN code per
-        row with ``info_codes``), from G_ema. With ``info_codes``, also ``codes``: one row
-        per code value, the same 8 latents in every row (what the code learned)."""
+        random latents (one class per row for conditional models, one InfoGAN code or
+        cluster per row with ``info_codes`` / ``self_condition``), from G_ema. With
+        ``info_codes``, also ``codes``: one row per code value, the same 8 latents in every
+        row (what the code learned); with ``self_condition``, ``clusters`` likewise, the
+        clusters from most to least frequent."""
+        c = self.config
         z0, z1 = self.latents(4, generator), self.latents(4, generator)
         t = torch.linspace(0, 1, 8, device=self.device).view(1, 8, 1)
         z = _slerp(z0[:, None], z1[:, None], t).flatten(0, 1)
-        k = self.config.num_classes or self.config.info_codes  # one class or code per row
+        k = c.num_classes or c.info_codes or c.self_condition  # one class/code per row
         labels = (torch.arange(4, device=self.device) % k).repeat_interleave(8) if k else None
         figs = {"interpolations": self._run(self.G_ema, z, labels)}
-        if self.config.info_codes:
-            n_codes = self.config.info_codes
-            codes = torch.arange(n_codes, device=self.device).repeat_interleave(8)
-            figs["codes"] = self._run(self.G_ema, self.latents(8, generator).repeat(n_codes, 1),
-                                      codes)
+        rows = None
+        if c.info_codes:
+            rows, name = torch.arange(c.info_codes, device=self.device), "codes"
+        elif c.self_condition:
+            rows, name = self.cluster_freq.argsort(descending=True, stable=True), "clusters"
+        if rows is not None:
+            figs[name] = self._run(self.G_ema, self.latents(8, generator).repeat(len(rows), 1),
+                                   rows.repeat_interleave(8))
         return figs
 
 
