@@ -65,3 +65,20 @@ def test_unconditional_label_and_log_prob_are_refused(tmp_path, capsys):
     assert "--conditional" in capsys.readouterr().err
     assert gv("evaluate", run, "--metrics", "nll") == 2
     assert "no likelihood" in capsys.readouterr().err
+
+
+def test_self_conditioned_run_fits_clusters_and_samples_without_labels(tmp_path, capsys):
+    run = tmp_path / "sc"
+    assert gv("train", "sngan", "--self-condition", "4", "--steps", "2", "--sample-every", "2",
+              "--out", run, *TINY) == 0
+    assert (run / "clusters.png").is_file() and "clusters.png" in (run / "report.html").read_text()
+    assert gv("sample", run, "-n", "6", "-o", tmp_path / "s.png") == 0
+    capsys.readouterr()
+    assert gv("train", "sngan", "--self-condition", "4", "--conditional", "--steps", "1",
+              "--out", tmp_path / "bad", *TINY) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--self-condition is for unconditional" in err
+    assert gv("train", "sngan", "--self-condition", "100000", "--steps", "1",
+              "--out", tmp_path / "big", *TINY) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "needs at least 100000 training images" in err
