@@ -180,7 +180,7 @@ class _Trainer:
             self._seed_fresh()
             init = getattr(self.model, "init_from_data", None)
             if callable(init):  # data-dependent set-up (e.g. clusters); resumes restore it
-                init(self.data.x.to(self.device))
+                init(self.data.x)  # where the data lives (CPU): no copy of it to the device
         self.net: nn.Module = self.model
         self.step_optimizers: dict[str, Any] = self.optimizers
         if self.world > 1 and self.custom_step:
