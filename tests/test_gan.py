@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -11,7 +12,10 @@ import tiny_model as tiny  # tests/tiny_model.py (its load_model tolerates half-
 from genvision.errors import TrainingDiverged, UserError
 from genvision.models.gan import DCGAN, GAN, SNGAN, WGANGP, GANConfig, gradient_penalty
 from genvision.nn.diffaugment import diff_augment, parse_policy
+from genvision.callbacks import TrainState
+from genvision.models.gan_watch import GANWatcher
 from genvision.train import TrainConfig, TrainData, load_training_state, train
+from genvision.train.phases import Stepper
 
 TINY = {"image_size": (8, 8), "data_kind": "grey8", "latent_dim": 4, "g_width": 4,
         "d_width": 4, "label_dim": 3}
@@ -38,6 +42,11 @@ def train_cfg(**kw) -> TrainConfig:
     return TrainConfig(**opts)
 
 
+def stepper(m: GAN, **cfg) -> Stepper:
+    """The loop's training step (phases, EMA) for ``m`` without a run directory."""
+    return Stepper(m, TrainConfig(**cfg), torch.device("cpu"))
+
+
 def flat(module: torch.nn.Module) -> torch.Tensor:
     return torch.cat([t.detach().flatten().float() for t in module.state_dict().values()])
 
@@ -53,10 +62,9 @@ def test_shapes_and_finite_terms_for_every_loss(cls, conditional):
         {"w_dist", "gp"} if cls is WGANGP else set())
     assert set(terms) == want
     assert all(v.shape == () and torch.isfinite(v) for v in terms.values())
-    opts = m.configure_optimizers(TrainConfig())
-    out = m.training_step((x, y), opts)
-    assert {"d_grad_norm", "g_grad_norm"} <= set(out)
-    assert all(torch.isfinite(v) for v in out.values())
+    out = stepper(m).step(x, y, 0)
+    assert {"d_grad_norm", "g_grad_norm", "g_loss", "loss"} <= set(out)
+    assert all(math.isfinite(v) for v in out.values())
     s = m.sample(5, generator=torch.Generator().manual_seed(0))
     assert s.shape == (5, 1, 8, 8) and s.min() >= 0 and s.max() <= 1
     assert torch.equal(s, (s * 255).round() / 255)  # on the 256 levels of 8-bit data
@@ -80,7 +88,7 @@ def test_registered_names_defaults_and_protocol():
 def test_one_step_changes_g_and_d_and_g_ema(cls):
     m = make(cls)
     before = {name: flat(getattr(m, name)) for name in ("G", "D", "G_ema")}
-    m.training_step((images(), None), m.configure_optimizers(TrainConfig()))
+    stepper(m).step(images(), None, 0)
     for name, old in before.items():
         assert not torch.equal(flat(getattr(m, name)), old), name
 
@@ -117,16 +125,16 @@ def _sigmas(m: GAN) -> list[float]:
 def test_spectral_norm_keeps_largest_singular_value_near_one():
     m = make(SNGAN, num_classes=3)
     assert len(_sigmas(m)) == 4  # 2 convs, the linear head, the projection embedding
-    opts = m.configure_optimizers(TrainConfig())
-    for _ in range(5):
-        m.training_step((images(), labels()), opts)
+    st = stepper(m)
+    for step in range(5):
+        st.step(images(), labels(), step)
     assert all(abs(s - 1) < 0.1 for s in _sigmas(m)), _sigmas(m)
     assert not _sigmas(make(DCGAN))
 
 
 def test_conditional_generator_depends_on_the_label():
     m = make(num_classes=3)
-    m.training_step((images(), labels()), m.configure_optimizers(TrainConfig()))
+    stepper(m).step(images(), labels(), 0)
     a = m.sample(4, y=0, generator=torch.Generator().manual_seed(0))
     b = m.sample(4, y=1, generator=torch.Generator().manual_seed(0))
     assert not torch.equal(a, b)
@@ -139,8 +147,7 @@ def test_truncation_and_seeded_sampling():
     z = m.latents(200, torch.Generator().manual_seed(0))
     assert z.abs().max() <= 0.5
     assert m.latents(200, torch.Generator().manual_seed(0), truncation=0).abs().max() > 0.5
-    m.ema_decay = 0.5
-    m.training_step((images(), None), m.configure_optimizers(TrainConfig(ema_decay=0.5)))
+    stepper(m, ema_decay=0.5).step(images(), None, 0)
     s1 = m.sample(6, generator=torch.Generator().manual_seed(3))
     assert torch.equal(s1, m.sample(6, generator=torch.Generator().manual_seed(3)))
     raw = m.sample(6, generator=torch.Generator().manual_seed(3), ema=False)
@@ -158,7 +165,7 @@ def test_bad_inputs_are_one_line_user_errors():
     with pytest.raises(UserError, match=r"\[0, 1\]"):
         m.loss(images() * 2)
     with pytest.raises(UserError, match="--lr does not apply.*--lr-g"):
-        m.configure_optimizers(TrainConfig(lr=0.1))
+        m.phases(TrainConfig(lr=0.1))
     with pytest.raises(UserError, match="adam_betas"):
         GANConfig(adam_betas=(0.5,))
     with pytest.raises(UserError, match="DiffAugment.*--diffaug"):
@@ -236,10 +243,14 @@ def test_warnings_for_a_winning_discriminator_and_collapse_reach_log_and_report(
     from genvision.report import write_report
 
     m = make(watch_every=1, d_win_steps=2)
-    m._watch(0.01, images())
-    assert m.training_warnings() == []
-    m._watch(0.01, images())
-    (msg,) = m.training_warnings()
+    (watcher,) = m.callbacks()
+    assert isinstance(watcher, GANWatcher)
+    state = TrainState(1, 0.0, {"loss": 0.01}, m, {}, tmp_path, 0, batch=(images(), None))
+    watcher.on_step_end(state)
+    assert state.warnings == []
+    state.step = 2
+    watcher.on_step_end(state)
+    (msg,) = state.warnings
     assert "discriminator wins outright" in msg and "fix:" in msg
     # a freshly initialised G gives nearly identical images: collapse from step 5 on
     model = make(watch_every=1, collapse_ratio=0.5)
@@ -270,7 +281,7 @@ def test_info_codes_enter_g_and_q_learns_to_read_them():
     z = torch.randn(6, 4)
     codes = torch.tensor([0, 1, 2, 0, 1, 2])
     assert not torch.equal(m.G(z, codes), m.G(z, codes.roll(1)))  # the code changes G(z)
-    opts = m.configure_optimizers(TrainConfig())
+    st = stepper(m)
 
     def q_accuracy() -> float:
         with torch.no_grad():
@@ -280,9 +291,8 @@ def test_info_codes_enter_g_and_q_learns_to_read_them():
 
     before = q_accuracy()
     for step in range(150):
-        m.step = step
-        out = m.training_step((x, None), opts)
-    assert torch.isfinite(out["info_ce"]) and out["info_ce"] < 0.5
+        out = st.step(x, None, step)
+    assert math.isfinite(out["info_ce"]) and out["info_ce"] < 0.5
     assert q_accuracy() > max(0.9, before + 0.3)
 
 

@@ -9,6 +9,7 @@ from genvision.errors import UserError
 from genvision.models.gan import SNGAN
 from genvision.nn.pixel_clusters import assign_clusters, fit_pixel_clusters
 from genvision.train import TrainConfig
+from genvision.train.phases import Stepper
 
 TINY = {"image_size": (8, 8), "data_kind": "grey8", "latent_dim": 4, "g_width": 4,
         "d_width": 4, "label_dim": 3}
@@ -55,7 +56,7 @@ def test_g_and_d_see_each_real_image_s_cluster_and_samples_follow_the_frequencie
     assert torch.equal(m._labels(x, None), assign_clusters(x, m.cluster_centroids))
     assert m.D.embed is not None and m.D.embed.num_embeddings == 3  # projection D
     g_before, d_before = m.G.fc.weight.detach().clone(), m.D.embed.weight.detach().clone()
-    m.training_step((x, None), m.configure_optimizers(TrainConfig()))
+    Stepper(m, TrainConfig(), torch.device("cpu")).step(x, None, 0)
     assert not torch.equal(g_before, m.G.fc.weight) and not torch.equal(d_before,
                                                                         m.D.embed.weight)
     drawn = m._g_input(20_000, None, torch.Generator().manual_seed(0))

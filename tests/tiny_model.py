@@ -23,7 +23,7 @@ from genvision.train import TrainData
 class _TinyConfig(base.ModelConfig):
     image_size: tuple[int, int] = (4, 4)
     hidden: int = 8
-    nan_at_step: int = -1       # loss becomes NaN from this model.step on (-1: never)
+    nan_at_step: int = -1       # loss becomes NaN from this step on (-1: never)
     nan_grad_at_step: int = -1  # gradients become NaN (loss stays finite) from this step on
 
 
@@ -39,23 +39,25 @@ class _TinyModel(base.GenerativeModel):
         self.enc = nn.Linear(d, config.hidden)
         self.dec = nn.Linear(config.hidden, d)
         self.register_buffer("running_mean", torch.zeros(d))
-        self.step = 0
 
-    def loss(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+    def training_loss(self, x: Tensor, y: Tensor | None, ctx) -> dict[str, Tensor]:
+        return self.loss(x, y, step=ctx.step)
+
+    def loss(self, x: Tensor, y: Tensor | None = None, step: int = 0) -> dict[str, Tensor]:
         flat = x.flatten(1)
         noisy = flat + 0.1 * torch.randn_like(flat)   # global RNG on purpose
         h = torch.tanh(self.enc(noisy))
         mse = ((self.dec(h) - flat) ** 2).mean()
         reg = (h ** 2).mean()
-        beta = min(1.0, self.step / 10)                 # schedule on model.step
+        beta = min(1.0, step / 10)                      # schedule on the loop's step
         if self.training:
             with torch.no_grad():
                 self.running_mean.lerp_(flat.mean(0), 0.1)
         loss = mse + 0.1 * beta * reg
         c = self.config
-        if 0 <= c.nan_at_step <= self.step:
+        if 0 <= c.nan_at_step <= step:
             loss = loss * math.nan
-        if 0 <= c.nan_grad_at_step <= self.step:
+        if 0 <= c.nan_grad_at_step <= step:
             loss = loss + torch.sqrt(self.enc.weight.sum() * 0.0)  # value 0, gradient NaN
         return {"loss": loss, "mse": mse, "reg": reg}
 
@@ -101,6 +103,5 @@ def test_tiny_model_loss_uses_global_rng_and_step():
     b = model.loss(x)["loss"]
     c = model.loss(x)["loss"]
     assert torch.equal(a, b) and not torch.equal(b, c)
-    model.step = 10
     torch.manual_seed(1)
-    assert not torch.equal(model.loss(x)["loss"], a)   # the reg weight follows model.step
+    assert not torch.equal(model.loss(x, step=10)["loss"], a)   # the reg weight follows the step

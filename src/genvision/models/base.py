@@ -1,20 +1,32 @@
 """The model protocol every genvision family follows, the registry, and save/load.
 
-One interface for the whole taxonomy (see ``shared/GUIDE.md``):
+One interface for the whole taxonomy (see ``docs/adding_a_model.md``):
 
 * a ``@dataclass`` config, JSON-serialisable, that rebuilds the model;
 * ``loss(x, y=None) -> dict[str, Tensor]`` with key ``"loss"`` plus named terms to log;
 * ``sample(n, y=None, generator=None) -> Tensor`` of shape [n, C, H, W] in [0, 1];
-* ``log_prob(x, y=None) -> Tensor`` of shape [N] in **nats per image**; the class
-  attribute ``likelihood_kind`` says whether it is ``"exact"``, a ``"bound"`` or ``"none"``;
-* optional ``training_step(batch, optimizers)`` for models with several optimisers (GANs);
-* optional ``init_from_data(x)``: data-dependent set-up the training loop runs once on the
-  training images [N, C, H, W] at the start of a fresh run (e.g. a self-conditioned GAN's
-  clusters); what it sets lives in the state dict, so a resumed run restores it;
-* optional ``figures(x, y, generator) -> dict[name, Tensor]`` of extra image grids
-  (reconstructions, interpolations) for the report;
+* ``log_prob(x, y=None, **options) -> Tensor`` of shape [N] in **nats per image**; the
+  class attribute ``likelihood_kind`` says whether it is ``"exact"``, a ``"bound"`` or
+  ``"none"``, and ``likelihood_options`` names the estimator options it takes (``k``
+  importance samples, a ``generator``);
+* ``phases(train_config) -> list[Phase]``: what the training loop optimises (see
+  :mod:`genvision.models.protocol`); one AdamW phase over ``training_loss`` by default;
 * ``save_pretrained(dir)`` writes ``config.json`` + ``model.safetensors``;
   :func:`load` rebuilds any registered model from such a directory or a run directory.
+
+Optional capabilities, each a method of :class:`GenerativeModel` whose default says "not
+supported"; :data:`CAPABILITIES` lists them and :meth:`GenerativeModel.supports` tells
+whether a model has one (code never probes with ``hasattr``):
+
+* ``encode(x, y)``: the approximate posterior's mean and log-variance;
+* ``complete(x, keep, y, generator)``: sample the unknown pixels of images;
+* ``init_from_data(x)``: data-dependent set-up the loop runs once on the training images
+  [N, C, H, W] at the start of a fresh run (what it sets lives in the state dict);
+* ``figures(x, y, generator)``: extra named image grids for the report;
+* ``callbacks()``: training callbacks (e.g. a GAN's collapse watcher);
+* ``ema_pair()``: (live, shadow) networks when the model keeps its EMA copy in its own
+  state dict (a GAN's G_ema); the loop then averages into the shadow;
+* ``divergence_fix()``: the fix to name when training hits a NaN.
 
 Checkpoints never contain pickled code: weights are safetensors, the config is JSON.
 """
@@ -30,10 +42,16 @@ import torch
 from torch import Tensor, nn
 
 from .. import config as cfg
+from ..callbacks import Callback
 from ..errors import CheckpointError, UserError
 from ..io import atomic_write_json, load_tensors, read_json, save_tensors
+from .protocol import OptimizerSpec, Phase, StepContext
 
 LikelihoodKind = Literal["exact", "bound", "none"]
+
+#: optional capabilities of the protocol (see the module docstring), by method name
+CAPABILITIES = ("log_prob", "encode", "complete", "init_from_data", "figures", "callbacks",
+                "ema_pair", "divergence_fix")
 
 _REGISTRY: dict[str, type[GenerativeModel]] = {}
 CONFIG_FILE = "config.json"
@@ -134,25 +152,95 @@ class GenerativeModel(nn.Module):
         return cls.supported_data_kinds[0]
 
     def loss(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+        """The objective on one batch x [B, C, H, W] (labels y [B]): ``{"loss": scalar,
+        <named terms>}``; validation calls it in eval mode under no_grad."""
         raise NotImplementedError
 
     def sample(self, n: int, y: Tensor | None = None,
                generator: torch.Generator | None = None) -> Tensor:
         raise NotImplementedError
 
-    def log_prob(self, x: Tensor, y: Tensor | None = None, **kwargs: Any) -> Tensor:
+    def log_prob(self, x: Tensor, y: Tensor | None = None, **options: Any) -> Tensor:
         raise UserError(f"{self.name} has no likelihood",
                         "evaluate it with sample-based metrics instead")
+
+    #: estimator options ``log_prob`` takes beyond x and y (``k``, ``generator``)
+    likelihood_options: ClassVar[tuple[str, ...]] = ()
 
     def likelihood_protocol(self, **kwargs: Any) -> dict[str, Any]:
         """How ``log_prob`` is computed, recorded next to every likelihood number."""
         return {"kind": self.likelihood_kind}
+
+    # ----- training protocol ----------------------------------------------------------
+    def training_loss(self, x: Tensor, y: Tensor | None, ctx: StepContext
+                      ) -> dict[str, Tensor]:
+        """The objective of training step ``ctx.step``: :meth:`loss` unless a model has a
+        schedule inside its loss (e.g. a KL warm-up)."""
+        return self.loss(x, y)
+
+    def phases(self, train: Any) -> list[Phase]:
+        """The optimisation phases (see :mod:`genvision.models.protocol`).
+
+        Args:
+            train: the run's TrainConfig (``lr``, ``beta1``, ``beta2``, ``weight_decay``,
+                ``grad_clip``, ``ema_decay``, ...).
+
+        Default: one AdamW phase ``model`` over every parameter, minimising
+        ``training_loss(x, y, ctx)["loss"]`` and logging all its terms.
+        """
+        spec = OptimizerSpec("adamw", train.lr, (train.beta1, train.beta2),
+                             train.weight_decay)
+
+        def objective(x: Tensor, y: Tensor | None, ctx: StepContext
+                      ) -> tuple[Tensor, dict[str, Tensor]]:
+            out = self.training_loss(x, y, ctx)
+            if "loss" not in out:
+                raise UserError(f"{self.name}.loss() returned no 'loss' key",
+                                "return {'loss': total, ...} from loss()")
+            return out["loss"], out
+
+        return [Phase("model", list(self.parameters()), spec, objective)]
+
+    # ----- optional capabilities (defaults: not supported) ---------------------------
+    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Posterior mean and log-variance [N, D] of images x [N, C, H, W]."""
+        raise UserError(f"{self.name} has no encoder", "use a latent-variable model (vae)")
+
+    def complete(self, x: Tensor, keep: Tensor, y: Tensor | None = None,
+                 generator: torch.Generator | None = None) -> Tensor:
+        """Sample the pixels of x [N, C, H, W] where ``keep`` [H, W] is False."""
+        raise UserError(f"{self.name} cannot complete images",
+                        "use an autoregressive model (pixelcnn, gated-pixelcnn, row-lstm)")
+
+    def init_from_data(self, x: Tensor) -> None:
+        """Data-dependent set-up on the training images x [N, C, H, W] (a fresh run only)."""
 
     def figures(self, x: Tensor, y: Tensor | None = None,
                 generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """Extra named image batches for the report, each [N, C, H, W] in [0, 1], shown
         in rows of 8 (e.g. 4 input/reconstruction pairs per row, or one interpolation)."""
         return {}
+
+    def callbacks(self) -> list[Callback]:
+        """Training callbacks the model brings (watchers); the loop adds them."""
+        return []
+
+    def ema_pair(self) -> tuple[nn.Module, nn.Module] | None:
+        """(live, shadow) when the model keeps its own EMA network in its state dict."""
+        return None
+
+    def divergence_fix(self) -> str | None:
+        """The fix a NaN error names (None: the loop's generic advice)."""
+        return None
+
+    @classmethod
+    def supports(cls, capability: str) -> bool:
+        """Whether this model class has the optional ``capability`` (see CAPABILITIES)."""
+        if capability not in CAPABILITIES:
+            raise ValueError(f"unknown capability {capability!r}")
+        if capability == "log_prob":
+            return cls.likelihood_kind != "none"
+        return getattr(cls, capability) is not getattr(GenerativeModel, capability)
 
     # ----- helpers --------------------------------------------------------------------
     @property

@@ -35,17 +35,16 @@ Adam betas, an EMA of G that sampling uses (its decay is the training loop's
 DiffAugment (:mod:`genvision.nn.diffaugment`) and latent
 truncation (Brock et al. 2018, https://arxiv.org/abs/1809.11096).
 
-Training uses the loop's multi-optimiser hook: ``configure_optimizers`` returns one Adam per
-network and ``training_step`` does the D and G updates. The model also watches its own
-training and reports, through ``training_warnings``, when D wins outright or the samples
-collapse; the loop writes those into metrics.jsonl and the report shows them.
+Training declares two phases (``n_critic`` D steps, then a G step; the loop runs them) and
+G_ema as the loop's EMA target. A watcher callback (:mod:`genvision.models.gan_watch`)
+reports when D wins outright or the samples collapse; the loop writes those warnings into
+metrics.jsonl and the report shows them.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from dataclasses import field
 from typing import Any, Literal
 
@@ -53,20 +52,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..callbacks import Callback
 from ..errors import UserError
 from ..nn.diffaugment import diff_augment, parse_policy
 from ..nn.gan_losses import d_objective, g_objective, gradient_penalty
 from ..nn.gan_nets import Discriminator, Generator
 from ..nn.pixel_clusters import assign_clusters, fit_pixel_clusters
 from .base import GenerativeModel, ModelConfig, register
+from .gan_watch import D_WIN_LOSS, GANWatcher
+from .protocol import OptimizerSpec, Phase, PhaseLoss, StepContext
 
 __all__ = ["DCGAN", "GAN", "GANConfig", "SNGAN", "WGANGP", "gradient_penalty"]
 
-#: D-loss level below which the discriminator counts as winning outright (ns and hinge:
-#: both are ~1.4-2 at equilibrium and 0 when D separates every image with a margin)
-D_WIN_LOSS = 0.05
-#: fixed latents used to watch for collapse
-WATCH_SAMPLES = 64
 
 
 @dataclasses.dataclass
@@ -169,12 +166,6 @@ def _slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / so
 
 
-def _pairwise_rms(x: Tensor) -> float:
-    """Mean pairwise distance of images [N, ...], as an RMS per pixel value."""
-    flat = x.flatten(1).float()
-    return float(torch.pdist(flat).mean() / math.sqrt(flat.shape[1]))
-
-
 class GAN(GenerativeModel):
     """A generator G, a discriminator D and G's moving average ``G_ema`` (used to sample).
 
@@ -186,8 +177,6 @@ class GAN(GenerativeModel):
     family = "implicit (GAN)"
     likelihood_kind = "none"
     supported_data_kinds = ("grey8", "rgb8", "continuous")
-    #: the training loop keeps no EMA of its own: G_ema lives in the state dict
-    owns_ema = True
 
     def __init__(self, config: GANConfig):
         super().__init__(config)
@@ -212,10 +201,6 @@ class GAN(GenerativeModel):
                                  torch.zeros(c.self_condition, ch * h * w))
             self.register_buffer("cluster_freq", torch.zeros(c.self_condition))
         self._policy = parse_policy(c.diffaug)
-        self.step = 0  # set by the training loop before every training_step
-        self.ema_decay, self.grad_clip = 0.999, 0.0  # configure_optimizers takes the run's
-        self._warnings: list[str] = []
-        self._d_win_streak, self._collapsed = 0, False
 
     @classmethod
     def input_kind(cls, overrides: dict[str, Any]) -> str:
@@ -351,119 +336,64 @@ class GAN(GenerativeModel):
         return terms
 
     # ----- training -----------------------------------------------------------------------
-    def configure_optimizers(self, cfg: Any) -> dict[str, torch.optim.Optimizer]:
-        """One Adam per network (TTUR rates from the model config); the run's
-        ``ema_decay`` drives G_ema and its ``grad_clip`` clips both networks."""
-        defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+    def phases(self, train: Any) -> list[Phase]:
+        """``n_critic`` D phases, then one G phase on the last critic step's fakes.
+
+        One Adam per network with the TTUR rates of the model config; the run's
+        ``--grad-clip`` clips both networks and its ``--ema-decay`` drives G_ema (see
+        :meth:`ema_pair`). Logged terms: those of :meth:`loss` plus ``d_grad_norm`` /
+        ``g_grad_norm`` (before clipping, added by the loop).
+        """
+        defaults = {f.name: f.default for f in dataclasses.fields(train)}
         for name, use in (("lr", "--lr-g and --lr-d"), ("beta1", "--adam-betas"),
                           ("beta2", "--adam-betas"), ("weight_decay", "no weight decay")):
-            if getattr(cfg, name) != defaults[name]:
+            if getattr(train, name) != defaults[name]:
                 raise UserError(f"--{name.replace('_', '-')} does not apply to {self.name}: "
                                 "it trains one Adam per network", f"use {use}")
-        self.ema_decay, self.grad_clip = cfg.ema_decay, cfg.grad_clip
         c = self.config
-        betas = tuple(c.adam_betas)
-        return {"d": torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=betas),
-                "g": torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=betas)}
+        betas = (float(c.adam_betas[0]), float(c.adam_betas[1]))
+        return [Phase("d", self.D.parameters(), OptimizerSpec("adam", c.lr_d, betas),
+                      self._d_phase, repeats=c.n_critic),
+                Phase("g", self.G.parameters(), OptimizerSpec("adam", c.lr_g, betas),
+                      self._g_phase, frozen=(self.D,))]
 
-    def training_step(self, batch: tuple[Tensor, Tensor | None],
-                      optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
-        """``n_critic`` D updates, then one G update on the last critic step's fakes.
-
-        Returns the logged terms of :meth:`loss` plus ``d_grad_norm`` / ``g_grad_norm``
-        (before clipping). The step index comes from ``self.step``.
-        """
-        x, y = batch
-        self._check(x, y)
-        y = self._labels(x, y)  # real images' clusters when self-conditioned
+    def _d_phase(self, x: Tensor, y: Tensor | None, ctx: StepContext) -> PhaseLoss:
+        """One critic step on the batch's real images and fresh fakes; the last repeat
+        keeps G's graph for the G phase."""
         c = self.config
-        info_code = None
-        for i in range(c.n_critic):
-            z = self._z(x.shape[0])
-            g_in = self._g_input(x.shape[0], y)
-            info_code = g_in if c.info_codes else None
-            with torch.set_grad_enabled(i == c.n_critic - 1):  # only the last keeps G's graph
-                fake = self.G(z, g_in)
-            optimizers["d"].zero_grad(set_to_none=True)
-            loss_d, terms = self._d_loss(x, y, fake.detach(), penalties=True, code=info_code)
-            loss_d.backward()
-            terms["d_grad_norm"] = self._update(optimizers["d"], self.D)
-        self.D.requires_grad_(False)  # G's step needs no D gradients
-        try:
-            optimizers["g"].zero_grad(set_to_none=True)
-            score, logits = self._d_codes(fake, y)
-            g_loss = g_objective(c.loss, score)
-            info = self._info_term(logits, info_code)
-            (g_loss if info is None else g_loss + c.info_weight * info).backward()
-            terms["g_grad_norm"] = self._update(optimizers["g"], self.G)
-        finally:
-            self.D.requires_grad_(True)
-        terms["g_loss"] = g_loss.detach()
-        self._update_ema(z, g_in)
-        self._watch(float(terms["loss"]), x)
-        return terms
+        if ctx.repeat == 0:
+            self._check(x, y)
+            ctx.scratch["y"] = self._labels(x, y)  # real images' clusters when self-conditioned
+        y = ctx.scratch["y"]
+        z = self._z(x.shape[0])
+        g_in = self._g_input(x.shape[0], y)
+        code = g_in if c.info_codes else None
+        with torch.set_grad_enabled(ctx.repeat == c.n_critic - 1):
+            fake = self.G(z, g_in)
+        ctx.scratch.update(fake=fake, code=code)
+        ctx.ema_inputs = (z, g_in)  # G_ema's own BatchNorm statistics (see ema_pair)
+        return self._d_loss(x, y, fake.detach(), penalties=True, code=code)
 
-    def _update(self, opt: torch.optim.Optimizer, net: torch.nn.Module) -> Tensor:
-        """Average gradients over processes (under torchrun), clip, step; returns the norm."""
-        sync = getattr(opt, "sync_grads", None)
-        if sync is not None:
-            sync()
-        params = [p for p in net.parameters() if p.grad is not None]
-        clip = self.grad_clip if self.grad_clip > 0 else math.inf
-        norm = torch.nn.utils.clip_grad_norm_(params, clip)
-        opt.step()
-        return norm.detach()
+    def _g_phase(self, x: Tensor, y: Tensor | None, ctx: StepContext) -> PhaseLoss:
+        c, fake, code = self.config, ctx.scratch["fake"], ctx.scratch["code"]
+        score, logits = self._d_codes(fake, ctx.scratch["y"])
+        g_loss = g_objective(c.loss, score)
+        info = self._info_term(logits, code)
+        return (g_loss if info is None else g_loss + c.info_weight * info), {
+            "g_loss": g_loss.detach()}
 
-    @torch.no_grad()
-    def _update_ema(self, z: Tensor, y: Tensor | None) -> None:
-        """G_ema <- d_t G_ema + (1 - d_t) G with the loop's EMA warm-up.
+    def ema_pair(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """G and its moving average G_ema, which sampling uses.
 
         G's BatchNorm statistics belong to G's weights, not to their average (copied over,
-        they cost G_ema ~4 FID points in a short MNIST run), so G_ema keeps its own: one
-        forward pass of the step's latents in training mode updates its running averages.
+        they cost G_ema ~4 FID points in a short MNIST run), so G_ema keeps its own: the
+        loop runs it once on the step's latents in training mode after averaging.
         """
-        t = self.step + 1
-        d = min(self.ema_decay, (1.0 + t) / (10.0 + t)) if self.ema_decay > 0 else 0.0
-        for pe, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
-            pe.lerp_(p, 1.0 - d)
-        was = self.G_ema.training
-        self.G_ema.train()
-        self.G_ema(z, y)
-        self.G_ema.train(was)
+        return self.G, self.G_ema
 
-    # ----- watching -----------------------------------------------------------------------
-    def training_warnings(self) -> list[str]:
-        """Warnings raised since the last call (the loop logs them and clears them)."""
-        out, self._warnings = self._warnings, []
-        return out
-
-    def _watch(self, d_loss: float, x: Tensor) -> None:
-        c, step = self.config, self.step + 1
-        if c.d_win_steps and c.loss != "wgan-gp":
-            self._d_win_streak = self._d_win_streak + 1 if d_loss < D_WIN_LOSS else 0
-            if self._d_win_streak == c.d_win_steps:
-                self._warnings.append(
-                    f"the discriminator wins outright: its loss stayed below {D_WIN_LOSS} for "
-                    f"{c.d_win_steps} steps, so G gets almost no gradient (fix: lower --lr-d, "
-                    "add --diffaug translation,cutout or --r1-gamma 1, or train sngan)")
-        if c.watch_every and step % c.watch_every == 0 and step >= 5 * c.watch_every:
-            self._check_collapse(x)
-
-    @torch.no_grad()
-    def _check_collapse(self, x: Tensor) -> None:
-        c = self.config
-        gen = torch.Generator().manual_seed(c.seed)
-        z = torch.randn(WATCH_SAMPLES, c.latent_dim, generator=gen).to(self.device)
-        k = c.num_classes or c.info_codes or c.self_condition
-        y = torch.arange(WATCH_SAMPLES, device=self.device) % k if k else None
-        fake = self._run(self.G, z, y)
-        ratio = _pairwise_rms(fake) / max(_pairwise_rms(x[:WATCH_SAMPLES]), 1e-8)
-        if ratio < c.collapse_ratio and not self._collapsed:
-            self._warnings.append(
-                f"samples are collapsing: {WATCH_SAMPLES} fixed-latent samples differ by "
-                f"{ratio:.2f}x the pairwise distance of real images (< {c.collapse_ratio}) "
-                "(fix: lower --lr-g, raise --n-critic, add --diffaug or train sngan/wgan-gp)")
-        self._collapsed = ratio < c.collapse_ratio
+    def callbacks(self) -> list[Callback]:
+        """The watcher that warns when D wins outright or the samples collapse."""
+        return [GANWatcher(self)]
 
     def divergence_fix(self) -> str:
         """What to do when the loop finds a NaN (named in its one-line error)."""

@@ -13,8 +13,9 @@ optional direct input-to-output layer connects d to j iff r(d) > r(j).
 
 Order- and connectivity-agnostic training (section 3.4): ``num_masks`` masks, each with
 its own ordering and hidden degrees, are cycled over the training batches (batch t uses
-mask t mod num_masks; the training loop's step drives t, and a buffer keeps the count so a
-resumed or hand-driven model continues the cycle). Mask 0 has the natural (raster) order;
+mask t mod num_masks; the training loop's step (``training_loss``'s context) drives t,
+and a buffer keeps the count so a resumed or hand-driven model continues the cycle).
+Mask 0 has the natural (raster) order;
 ``orderings="raster"`` keeps it for every mask and varies only the connectivity. Each
 mask m defines an exact, normalised model p_m, and ``log_prob`` evaluates the ensemble
 
@@ -44,6 +45,7 @@ from ..metrics.likelihood import bits_per_dim
 from .base import register
 from .dense_base import DenseAutoregressive
 from .pixel_base import PixelModelConfig
+from .protocol import StepContext
 
 __all__ = ["MADE", "MADEConfig"]
 
@@ -108,7 +110,6 @@ class MADE(DenseAutoregressive):
         super().__init__(config)
         c = config
         d, p = c.dims, self.head.params_per_channel
-        self.step: int | None = None  # set by the training loop before each loss call
         self.use_direct = (self.head.kind == "bernoulli") if c.direct is None else c.direct
         gen = torch.Generator().manual_seed(c.seed)
         with torch.random.fork_rng(devices=[]):  # layer init from config.seed, RNG untouched
@@ -223,10 +224,10 @@ class MADE(DenseAutoregressive):
                            for m in masks])  # [M, N]
         return torch.logsumexp(lps, 0) - math.log(len(lps))
 
-    def _train_mask(self) -> int:
+    def _train_mask(self, step: int | None = None) -> int:
         """The mask of this training batch: the loop's step (or the stored count) mod M."""
-        if self.step is not None:
-            self.mask_step.fill_(int(self.step))
+        if step is not None:
+            self.mask_step.fill_(int(step))
         m = int(self.mask_step) % self.config.num_masks
         self.mask_step += 1
         return m
@@ -239,6 +240,14 @@ class MADE(DenseAutoregressive):
         exactly ``-log_prob(x, y).mean()``.
         """
         mask = self._train_mask() if self.training and torch.is_grad_enabled() else None
+        return self._nll_terms(x, y, mask)
+
+    def training_loss(self, x: Tensor, y: Tensor | None, ctx: StepContext
+                      ) -> dict[str, Tensor]:
+        """The NLL under mask ``ctx.step`` mod M (so a resumed run continues the cycle)."""
+        return self._nll_terms(x, y, self._train_mask(ctx.step))
+
+    def _nll_terms(self, x: Tensor, y: Tensor | None, mask: int | None) -> dict[str, Tensor]:
         nll = -self.log_prob(x, y, mask=mask).mean()
         return {"loss": nll, "bits_per_dim": bits_per_dim(nll.detach(), self.config.dims)}
 

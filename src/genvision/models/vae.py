@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from ..errors import UserError
 from ..nn.blocks import MaskedConv2d, ResBlock, pad_to_multiple
 from .base import GenerativeModel, ModelConfig, register
+from .protocol import StepContext
 
 __all__ = ["VAE", "VAEConfig", "LIKELIHOOD_DATA_KINDS"]
 
@@ -123,8 +124,8 @@ class VAE(GenerativeModel):
     back to H x W. With ``num_classes > 0`` a label embedding enters the encoder's and the
     decoder's dense layer (conditional VAE, Sohn et al. 2015).
 
-    Set ``model.step`` (an int) before each training ``loss`` call to drive the KL
-    warm-up; left ``None`` (evaluation), the full ``beta`` is used.
+    The training loop's step (``training_loss``'s context) drives the KL warm-up;
+    :meth:`loss` alone (evaluation) uses the full ``beta``.
     """
 
     config_class = VAEConfig
@@ -142,7 +143,6 @@ class VAE(GenerativeModel):
                 f"likelihood {self.likelihood!r} does not fit {c.data_kind!r} data "
                 f"(it models {'/'.join(LIKELIHOOD_DATA_KINDS[self.likelihood])} data)",
                 f"use --likelihood {fits} or auto")
-        self.step: int | None = None
         with torch.random.fork_rng(devices=[]):  # init from config.seed, global RNG untouched
             torch.manual_seed(c.seed)
             self._build()
@@ -275,12 +275,18 @@ class VAE(GenerativeModel):
         return (mu.clamp(0, 1) * 255).round() / 255  # back onto the 256 levels
 
     # ----- objective ---------------------------------------------------------------------
-    def beta_now(self) -> float:
-        """KL weight at ``self.step``: linear warm-up to ``beta``; full beta if step unset."""
+    def beta_at(self, step: int | None) -> float:
+        """KL weight at training step ``step``: linear warm-up to ``beta``; the full beta
+        when ``step`` is None (evaluation)."""
         c = self.config
-        if self.step is None or not self.training or c.kl_warmup_steps <= 0:
+        if step is None or c.kl_warmup_steps <= 0:
             return c.beta
-        return c.beta * min(1.0, max(0, self.step) / c.kl_warmup_steps)
+        return c.beta * min(1.0, max(0, step) / c.kl_warmup_steps)
+
+    def training_loss(self, x: Tensor, y: Tensor | None, ctx: StepContext
+                      ) -> dict[str, Tensor]:
+        """:meth:`loss` with the KL weight of step ``ctx.step`` (the warm-up)."""
+        return self.loss(x, y, step=ctx.step)
 
     def _check(self, x: Tensor, y: Tensor | None) -> None:
         self.check_input(x, y)
@@ -291,11 +297,13 @@ class VAE(GenerativeModel):
             raise UserError("vae expects pixel values in [0, 1]",
                             "scale the images to [0, 1] (genvision data does this)")
 
-    def loss(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+    def loss(self, x: Tensor, y: Tensor | None = None, step: int | None = None
+             ) -> dict[str, Tensor]:
         """Negative (beta-weighted) ELBO, or IWAE-k bound when ``train_k > 1``.
 
         Args:
             x: [N, C, H, W] images in [0, 1]. y: [N] labels (conditional models only).
+            step: the training step whose KL warm-up weight applies (None: full beta).
 
         Returns:
             Scalars in nats per image: ``loss`` (what is minimised: recon + beta_t * KL,
@@ -303,7 +311,7 @@ class VAE(GenerativeModel):
             ``elbo`` (with beta = 1, one z sample) and ``beta`` (beta_t).
         """
         self._check(x, y)
-        c, beta = self.config, self.beta_now()
+        c, beta = self.config, self.beta_at(step)
         mu, logvar = self.encode(x, y)
         std = (0.5 * logvar).exp()
         # closed-form KL of diagonal Gaussians, per latent dimension: [N, D]

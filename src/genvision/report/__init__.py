@@ -4,8 +4,8 @@
     write_report("runs/vae")          # -> runs/vae/report.html (and runs/vae/loss.png)
 """
 
+from ..grids import make_grid, save_grid
 from .html import write_report
-from .images import make_grid, save_grid
 from .plots import plot_loss_curves
 
 __all__ = ["make_grid", "plot_loss_curves", "save_grid", "write_report"]

@@ -24,9 +24,9 @@ from urllib.parse import quote
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import UserError
+from ..grids import save_image_array
 from ..io import atomic_write_text
 from . import format as fmt
-from .images import save_image_array
 from .plots import plot_loss_curves
 from .run import (
     figure_files,

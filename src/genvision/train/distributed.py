@@ -168,33 +168,3 @@ def average_gradients(params: list[torch.Tensor]) -> None:
             p.grad = torch.zeros_like(p)
     if live:
         _flat_collective([p.grad for p in live], "mean")
-
-
-class GradSyncOptimizer:
-    """An optimiser whose ``step()`` first averages its gradients over the ranks.
-
-    Handed to a model's own ``training_step`` under torchrun (where no DDP wrapper syncs
-    gradients). Everything but ``step`` and ``sync_grads`` is the wrapped optimiser's. A
-    model that clips gradients calls ``sync_grads()`` first, so it clips the average.
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer):
-        self._opt = optimizer
-        self._synced = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._opt, name)
-
-    def sync_grads(self) -> None:
-        average_gradients([p for g in self._opt.param_groups for p in g["params"]])
-        self._synced = True
-
-    def step(self, closure: Any = None) -> Any:
-        if not self._synced:
-            self.sync_grads()
-        self._synced = False
-        return self._opt.step(closure)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self._synced = False
-        self._opt.zero_grad(set_to_none=set_to_none)

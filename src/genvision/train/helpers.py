@@ -1,5 +1,5 @@
 """Checks and small helpers of the training loop: argument validation,
-seed derivation, gradient norm, the DDP forward adapter and deferred Ctrl-C."""
+seed derivation, gradient norm and deferred Ctrl-C."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..errors import UserError
 from ..models.base import GenerativeModel
@@ -84,17 +84,6 @@ def grad_norm(params: list[Tensor], clip: float) -> float:
     if hasattr(torch.nn.utils, "get_total_norm"):  # torch >= 2.6: norm without rescaling
         return float(torch.nn.utils.get_total_norm([p.grad for p in params]))
     return float(torch.nn.utils.clip_grad_norm_(params, math.inf))
-
-
-class LossForward(nn.Module):
-    """DDP syncs gradients through ``forward``; genvision models expose ``loss`` instead."""
-
-    def __init__(self, model: GenerativeModel):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
-        return self.model.loss(x, y)
 
 
 @contextmanager

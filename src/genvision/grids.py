@@ -1,4 +1,7 @@
-"""Image grids: the pictures of samples, reconstructions and interpolations."""
+"""Image grids: the pictures of samples, reconstructions and interpolations.
+
+A bottom-layer module (it imports only torch, numpy, Pillow and genvision.io), so the
+training loop's sample-grid callback and the report both write grids with it."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from ..io import atomic_write_bytes
+from .io import atomic_write_bytes
 
 
 def make_grid(images: Tensor, nrow: int | None = None, padding: int = 2,

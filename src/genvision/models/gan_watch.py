@@ -1,0 +1,71 @@
+"""A training callback that watches a GAN: warns when D wins outright or samples collapse.
+
+Both failures leave the loss finite, so nothing else would say so. The warnings go into
+metrics.jsonl (through the loop) and the run's report shows them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..callbacks import Callback, TrainState
+
+#: D-loss level below which the discriminator counts as winning outright (ns and hinge:
+#: both are ~1.4-2 at equilibrium and 0 when D separates every image with a margin)
+D_WIN_LOSS = 0.05
+#: fixed latents used to watch for collapse
+WATCH_SAMPLES = 64
+
+
+def pairwise_rms(x: Tensor) -> float:
+    """Mean pairwise distance of images [N, ...], as an RMS per pixel value."""
+    flat = x.flatten(1).float()
+    return float(torch.pdist(flat).mean() / math.sqrt(flat.shape[1]))
+
+
+class GANWatcher(Callback):
+    """Checks every step for a D-win streak and every ``watch_every`` steps (from step
+    5 x ``watch_every``) whether fixed-latent samples of G have collapsed, i.e. differ by
+    less than ``collapse_ratio`` times the pairwise distance of the step's real images.
+
+    Args:
+        model: the GAN (its config holds the thresholds; ``_run`` draws from G).
+    """
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.d_win_streak, self.collapsed = 0, False
+
+    def on_step_end(self, state: TrainState) -> None:
+        c, step = self.model.config, state.step
+        if c.d_win_steps and c.loss != "wgan-gp":
+            d_loss = state.terms.get("loss", math.inf)
+            self.d_win_streak = self.d_win_streak + 1 if d_loss < D_WIN_LOSS else 0
+            if self.d_win_streak == c.d_win_steps:
+                state.warn(
+                    f"the discriminator wins outright: its loss stayed below {D_WIN_LOSS} for "
+                    f"{c.d_win_steps} steps, so G gets almost no gradient (fix: lower --lr-d, "
+                    "add --diffaug translation,cutout or --r1-gamma 1, or train sngan)")
+        if (c.watch_every and step % c.watch_every == 0 and step >= 5 * c.watch_every
+                and state.batch is not None):
+            self.check_collapse(state.batch[0], state)
+
+    @torch.no_grad()
+    def check_collapse(self, x: Tensor, state: TrainState) -> None:
+        model, c = self.model, self.model.config
+        gen = torch.Generator().manual_seed(c.seed)
+        z = torch.randn(WATCH_SAMPLES, c.latent_dim, generator=gen).to(model.device)
+        k = c.num_classes or c.info_codes or c.self_condition
+        y = torch.arange(WATCH_SAMPLES, device=model.device) % k if k else None
+        fake = model._run(model.G, z, y)
+        ratio = pairwise_rms(fake) / max(pairwise_rms(x[:WATCH_SAMPLES]), 1e-8)
+        if ratio < c.collapse_ratio and not self.collapsed:
+            state.warn(
+                f"samples are collapsing: {WATCH_SAMPLES} fixed-latent samples differ by "
+                f"{ratio:.2f}x the pairwise distance of real images (< {c.collapse_ratio}) "
+                "(fix: lower --lr-g, raise --n-critic, add --diffaug or train sngan/wgan-gp)")
+        self.collapsed = ratio < c.collapse_ratio

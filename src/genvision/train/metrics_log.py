@@ -1,0 +1,54 @@
+"""The run's ``metrics.jsonl``: running means of the loss terms over a logging window,
+one JSON line per window, validation pass and warning (rank 0 writes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from . import checkpoint as ckpt
+
+
+class MetricsLog:
+    """Accumulates per-step terms and writes lines to ``run_dir/metrics.jsonl``.
+
+    Args:
+        run_dir: the run directory. main: whether this process writes (rank 0).
+    """
+
+    def __init__(self, run_dir: Path, main: bool):
+        self.path, self.main = Path(run_dir) / ckpt.METRICS, main
+        self.window = self.empty_window()
+
+    @staticmethod
+    def empty_window() -> dict[str, Any]:
+        return {"steps": 0, "images": 0, "seconds": 0.0, "sums": {}}
+
+    def add(self, terms: dict[str, float], images: int, seconds: float) -> None:
+        """Fold one step's terms into the window."""
+        w = self.window
+        w["steps"] += 1
+        w["images"] += images
+        w["seconds"] += seconds
+        for k, v in terms.items():
+            w["sums"][k] = w["sums"].get(k, 0.0) + v
+
+    def rate(self) -> float:
+        """Images per second of the open window (0 when empty)."""
+        w = self.window
+        return w["images"] / w["seconds"] if w["seconds"] > 0 else 0.0
+
+    def means(self) -> dict[str, float]:
+        w = self.window
+        return {k: v / w["steps"] for k, v in w["sums"].items()}
+
+    def clear(self) -> None:
+        """A fresh run: drop the debris of one that never saved."""
+        if self.main:
+            self.path.write_text("")
+
+    def write(self, line: dict[str, Any]) -> None:
+        if self.main:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(line) + "\n")
