@@ -9,11 +9,11 @@ import pytest
 import torch
 
 import tiny_model as tiny  # tests/tiny_model.py (its load_model tolerates half-built trees)
+from genvision.callbacks import TrainState
 from genvision.errors import TrainingDiverged, UserError
 from genvision.models.gan import DCGAN, GAN, SNGAN, WGANGP, GANConfig, gradient_penalty
-from genvision.nn.diffaugment import diff_augment, parse_policy
-from genvision.callbacks import TrainState
 from genvision.models.gan_watch import GANWatcher
+from genvision.nn.diffaugment import diff_augment, parse_policy
 from genvision.train import TrainConfig, TrainData, load_training_state, train
 from genvision.train.phases import Stepper
 

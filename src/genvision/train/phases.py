@@ -105,7 +105,7 @@ class PhaseRunner:
         opt.zero_grad(set_to_none=True)
         with frozen(list(phase.frozen)), self.autocast():
             loss, out = phase.loss(x, y, ctx)
-        terms = self._checked(out, diverged)
+        terms = self._checked(out, loss, phase.name, diverged)
         (self.scaler.scale(loss) if self.scaler else loss).backward()
         params = [p for g in opt.param_groups for p in g["params"]]
         if self.world > 1:
@@ -125,16 +125,21 @@ class PhaseRunner:
             terms[f"{phase.name}_grad_norm"] = norm
         return terms
 
-    def _checked(self, out: dict[str, Tensor], diverged: OnDiverged) -> dict[str, float]:
-        """The terms as floats; every rank stops together when one is NaN or infinite."""
+    def _checked(self, out: dict[str, Tensor], loss: Tensor, phase: str,
+                 diverged: OnDiverged) -> dict[str, float]:
+        """The terms as floats; every rank stops together when one of them, or the loss
+        the phase minimises, is NaN or infinite (before anything is stepped)."""
         names = list(out)
-        values = torch.stack([out[k].detach().float().mean() for k in names]).cpu().tolist()
+        values = torch.stack([t.detach().float().mean() for t in [*out.values(), loss]])
+        values = values.cpu().tolist()
         bad = [0.0 if math.isfinite(v) else 1.0 for v in values]
         bad = dist.all_max(bad) if self.world > 1 else bad
-        for name, flag in zip(names, bad, strict=True):
+        for name, flag in zip(names, bad, strict=False):
             if flag:
                 diverged(f"loss term {name!r}")
-        return dict(zip(names, values, strict=True))
+        if bad[-1]:
+            diverged(f"the loss of phase {phase!r}" if len(self.phases) > 1 else "the loss")
+        return dict(zip(names, values, strict=False))
 
 
 def _diverged(what: str) -> NoReturn:

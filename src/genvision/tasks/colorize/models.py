@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...models.base import ModelConfig
+from ...models.protocol import OptimizerSpec, Phase, PhaseLoss, StepContext
+from ...nn.adversarial import d_objective, g_objective
 from ...train.config import TrainConfig
 from ..common.patchgan import PatchDiscriminator
 from ..common.runs import ImageTaskModel, task_model
@@ -137,36 +139,27 @@ class ColorizeGAN(_ColorizeBase):
         super().__init__(config)
         self.discriminator = PatchDiscriminator(3, config.disc_width, config.disc_layers)
 
-    def configure_optimizers(self, cfg: TrainConfig) -> dict[str, torch.optim.Optimizer]:
-        def adam(module: nn.Module) -> torch.optim.Optimizer:
-            return torch.optim.Adam(module.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    def phases(self, train: TrainConfig) -> list[Phase]:
+        """A PatchGAN phase on (L, ab) pairs, then a generator phase (one Adam each at the
+        run's ``--lr`` and betas; the loop clips, scales and steps both)."""
+        spec = OptimizerSpec("adam", train.lr, (train.beta1, train.beta2))
+        return [Phase("discriminator", self.discriminator.parameters(), spec, self._d_phase),
+                Phase("generator", self.generator.parameters(), spec, self._g_phase,
+                      frozen=(self.discriminator,))]
 
-        return {"generator": adam(self.generator), "discriminator": adam(self.discriminator)}
-
-    def training_step(self, batch: tuple[Tensor, Tensor | None],
-                      optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
-        """One PatchGAN step on (L, ab) pairs, then one generator step."""
-        x, _ = batch
-        L = x[:, :1]
+    def _d_phase(self, x: Tensor, y: Tensor | None, ctx: StepContext) -> PhaseLoss:
         pred, terms = self.l1_terms(x)
-        real, fake = self.discriminator(x), self.discriminator(torch.cat([L, pred.detach()], 1))
+        ctx.scratch.update(pred=pred, terms=terms)
+        real = self.discriminator(x)
+        fake = self.discriminator(torch.cat([x[:, :1], pred.detach()], 1))
         # pix2pix halves the discriminator's loss to slow it relative to the generator
-        d_loss = 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
-                        + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
-        optimizers["discriminator"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        optimizers["discriminator"].step()
-        self.discriminator.requires_grad_(False)
-        try:
-            logits = self.discriminator(torch.cat([L, pred], 1))
-            adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-            g_loss = adv + self.config.l1_weight * terms["l1"]
-            optimizers["generator"].zero_grad(set_to_none=True)
-            g_loss.backward()
-            optimizers["generator"].step()
-        finally:
-            self.discriminator.requires_grad_(True)
-        return {"loss": g_loss.detach(), **{k: v.detach() for k, v in terms.items()},
-                "adv": adv.detach(), "d_loss": d_loss.detach(),
-                "d_real": torch.sigmoid(real).mean().detach(),
-                "d_fake": torch.sigmoid(fake).mean().detach()}
+        d_loss = 0.5 * d_objective("ns", real, fake)
+        return d_loss, {"d_loss": d_loss.detach(), "d_real": torch.sigmoid(real).mean().detach(),
+                        "d_fake": torch.sigmoid(fake).mean().detach()}
+
+    def _g_phase(self, x: Tensor, y: Tensor | None, ctx: StepContext) -> PhaseLoss:
+        pred, terms = ctx.scratch["pred"], ctx.scratch["terms"]
+        adv = g_objective("ns", self.discriminator(torch.cat([x[:, :1], pred], 1)))
+        g_loss = adv + self.config.l1_weight * terms["l1"]
+        return g_loss, {"loss": g_loss.detach(), **{k: v.detach() for k, v in terms.items()},
+                        "adv": adv.detach()}

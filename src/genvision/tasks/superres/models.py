@@ -30,10 +30,11 @@ import dataclasses
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...models.base import ModelConfig
+from ...models.protocol import OptimizerSpec, Phase, PhaseLoss, StepContext
+from ...nn.adversarial import d_objective, g_objective
 from ...train.config import TrainConfig
 from ..common.patchgan import PatchDiscriminator
 from ..common.runs import ImageTaskModel, task_model
@@ -227,44 +228,33 @@ class SRGAN(_SRBase):
             self._vgg.append(perc.VGGLoss(net).to(self.device))
         return perc.describe(self.config.perceptual, self.perceptual_info)
 
-    def configure_optimizers(self, cfg: TrainConfig) -> dict[str, torch.optim.Optimizer]:
-        def adam(module: nn.Module) -> torch.optim.Optimizer:
-            return torch.optim.Adam(module.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    def phases(self, train: TrainConfig) -> list[Phase]:
+        """A discriminator phase, then a generator phase on the same SR images (one Adam
+        each at the run's ``--lr`` and betas; the loop clips, scales and steps both)."""
+        spec = OptimizerSpec("adam", train.lr, (train.beta1, train.beta2))
+        return [Phase("discriminator", self.discriminator.parameters(), spec, self._d_phase),
+                Phase("generator", self.generator.parameters(), spec, self._g_phase,
+                      frozen=(self.discriminator,))]
 
-        return {"generator": adam(self.generator), "discriminator": adam(self.discriminator)}
-
-    def training_step(self, batch: tuple[Tensor, Tensor | None],
-                      optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
-        """One discriminator step, then one generator step (non-saturating BCE)."""
-        hr, _ = batch
-        cfg = self.config
+    def _d_phase(self, hr: Tensor, y: Tensor | None, ctx: StepContext) -> PhaseLoss:
+        """Non-saturating D loss on HR patches [N, 3, H, W] against their SR."""
         sr, terms = self.pixel_terms(hr)
-        d_loss, real_p, fake_p = self._disc_step(hr, sr.detach(), optimizers["discriminator"])
-        self.discriminator.requires_grad_(False)
-        try:
-            logits, feats = self.discriminator.forward_with_features(sr)
-            adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-            content = self._perceptual(sr, hr, feats)
-            g_loss = cfg.pixel_weight * terms["pixel"] + cfg.perceptual_weight * content \
-                + cfg.adv_weight * adv
-            optimizers["generator"].zero_grad(set_to_none=True)
-            g_loss.backward()
-            optimizers["generator"].step()
-        finally:
-            self.discriminator.requires_grad_(True)
-        return {"loss": g_loss.detach(), **{k: v.detach() for k, v in terms.items()},
-                "perceptual": content.detach(), "adv": adv.detach(), "d_loss": d_loss,
-                "d_real": real_p, "d_fake": fake_p}
+        ctx.scratch.update(sr=sr, terms=terms)
+        real, fake = self.discriminator(hr), self.discriminator(sr.detach())
+        d_loss = d_objective("ns", real, fake)
+        return d_loss, {"d_loss": d_loss.detach(), "d_real": torch.sigmoid(real).mean().detach(),
+                        "d_fake": torch.sigmoid(fake).mean().detach()}
 
-    def _disc_step(self, hr: Tensor, fake: Tensor, opt: torch.optim.Optimizer):
-        real_logits, fake_logits = self.discriminator(hr), self.discriminator(fake)
-        d_loss = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) \
-            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-        opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt.step()
-        return (d_loss.detach(), torch.sigmoid(real_logits).mean().detach(),
-                torch.sigmoid(fake_logits).mean().detach())
+    def _g_phase(self, hr: Tensor, y: Tensor | None, ctx: StepContext) -> PhaseLoss:
+        """pixel_weight * pixel + perceptual_weight * content + adv_weight * adversarial."""
+        cfg, sr, terms = self.config, ctx.scratch["sr"], ctx.scratch["terms"]
+        logits, feats = self.discriminator.forward_with_features(sr)
+        adv = g_objective("ns", logits)
+        content = self._perceptual(sr, hr, feats)
+        g_loss = cfg.pixel_weight * terms["pixel"] + cfg.perceptual_weight * content \
+            + cfg.adv_weight * adv
+        return g_loss, {"loss": g_loss.detach(), **{k: v.detach() for k, v in terms.items()},
+                        "perceptual": content.detach(), "adv": adv.detach()}
 
     def _perceptual(self, sr: Tensor, hr: Tensor, feats: list[Tensor]) -> Tensor:
         kind, _ = perc.parse_spec(self.config.perceptual)

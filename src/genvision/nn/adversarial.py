@@ -1,9 +1,13 @@
-"""The adversarial objectives of the GAN family and the WGAN-GP gradient penalty.
+"""The one adversarial objective module: every model with a discriminator uses it.
 
-Kept apart from the networks and the model (as NVlabs/edm keeps its loss): ``kind`` is
+The GAN family (``dcgan``, ``wgan-gp``, ``sngan``), SRGAN and the pix2pix colorizer take
+their D and G losses from here; kept apart from the networks and the models (as
+NVlabs/edm keeps its loss). ``kind`` is
 ``ns`` (non-saturating, Goodfellow et al. 2014), ``hinge`` (Lim & Ye 2017; Miyato et al.
 2018) or ``wgan-gp`` (Gulrajani et al. 2017, https://arxiv.org/abs/1704.00028). Scores are
-D's real-valued outputs (logits for ``ns``).
+D's real-valued outputs (logits for ``ns``), of any shape (a PatchGAN's [N, 1, h, w]
+patch logits too): losses are means over every score. ``ns`` on logits is the binary
+cross-entropy against 1 (real) and 0 (fake) of pix2pix and SRGAN, in its softplus form.
 """
 
 from __future__ import annotations
