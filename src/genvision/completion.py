@@ -64,7 +64,7 @@ def complete_image(model: GenerativeModel, path: Path, *, n: int, keep_rows: int
         [n + 2, C, H, W] on the CPU: the original, the kept part (the rest black), then the
         ``n`` completions.
     """
-    if not hasattr(model, "complete"):
+    if not model.supports("complete"):
         raise UserError(f"{model.name} cannot complete images",
                         "use a fully visible model: pixelcnn, gated-pixelcnn, row-lstm, "
                         "made or nade")

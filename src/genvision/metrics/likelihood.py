@@ -8,7 +8,6 @@ because numbers without their protocol are not comparable (see ``shared/GUIDE.md
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
@@ -76,7 +75,7 @@ def log_prob_kwargs(model: Any, k: int | None, seed: int,
     """Keyword arguments of ``model.log_prob``: ``k`` importance samples (bound models only;
     a user error for exact ones) and, when it takes one, a generator seeded with ``seed``.
     Callers seed the global RNG themselves when no generator is taken."""
-    params = inspect.signature(model.log_prob).parameters
+    params = model.likelihood_options  # declared by the model (see models.base)
     kwargs: dict[str, Any] = {}
     if k is not None:
         if "k" not in params:

@@ -208,9 +208,11 @@ class GenerativeModel(nn.Module):
 
     def complete(self, x: Tensor, keep: Tensor, y: Tensor | None = None,
                  generator: torch.Generator | None = None) -> Tensor:
-        """Sample the pixels of x [N, C, H, W] where ``keep`` [H, W] is False."""
+        """Sample the values of x [N, C, H, W] that the bool mask ``keep`` (broadcastable
+        to x) does not fix; kept values come back unchanged."""
         raise UserError(f"{self.name} cannot complete images",
-                        "use an autoregressive model (pixelcnn, gated-pixelcnn, row-lstm)")
+                        "use a fully visible model: pixelcnn, gated-pixelcnn, row-lstm, "
+                        "made or nade")
 
     def init_from_data(self, x: Tensor) -> None:
         """Data-dependent set-up on the training images x [N, C, H, W] (a fresh run only)."""

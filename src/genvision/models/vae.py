@@ -131,6 +131,7 @@ class VAE(GenerativeModel):
     config_class = VAEConfig
     family = "explicit latent variable"
     likelihood_kind = "bound"
+    likelihood_options = ("k", "generator")  # IWAE importance samples, their noise
     supported_data_kinds = ("binary", "grey8", "rgb8", "continuous")
 
     def __init__(self, config: VAEConfig):
