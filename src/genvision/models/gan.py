@@ -54,8 +54,8 @@ from torch import Tensor
 
 from ..callbacks import Callback
 from ..errors import UserError
-from ..nn.diffaugment import diff_augment, parse_policy
 from ..nn.adversarial import d_objective, g_objective, gradient_penalty
+from ..nn.diffaugment import diff_augment, parse_policy
 from ..nn.gan_nets import Discriminator, Generator
 from ..nn.pixel_clusters import assign_clusters, fit_pixel_clusters
 from .base import GenerativeModel, ModelConfig, register
