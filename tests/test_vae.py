@@ -7,6 +7,7 @@ import torch
 
 import genvision
 from genvision.errors import UserError
+from genvision.models.protocol import StepContext
 from genvision.models.vae import VAE, VAEConfig, discretized_logistic_log_prob
 
 TINY = {"latent_dim": 4, "hidden": (4, 8), "res_blocks": 1, "fc_dim": 16, "iwae_k_eval": 5,
@@ -72,13 +73,12 @@ def test_iwae_bound_ge_elbo_and_grows_with_k():
     # a few gradient steps at beta = 0 (warm-up start) so the posterior carries information
     # and differs from the prior (where all bounds would coincide)
     m.train()
-    m.step = 0
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     protos = data("binary", n=4)  # 4 patterns: a code worth putting in z
     x = protos.repeat(4, 1, 1, 1)
     for _ in range(60):
         opt.zero_grad()
-        m.loss(x)["loss"].backward()
+        m.loss(x, step=0)["loss"].backward()
         opt.step()
     m.eval()
     means = {k: torch.stack([m.log_prob(x, k=k, generator=torch.Generator().manual_seed(s))
@@ -112,19 +112,15 @@ def test_kl_warmup():
     m = make(beta=2.0, kl_warmup_steps=100)
     x = data("binary", (1, 28, 28))
     m.train()
-    m.step = 0
-    assert m.loss(x)["beta"].item() == 0.0
-    m.step = 50
-    assert m.beta_now() == pytest.approx(1.0)
-    m.step = 100
+    assert m.loss(x, step=0)["beta"].item() == 0.0
+    assert m.beta_at(50) == pytest.approx(1.0)
+    assert m.loss(x, step=100)["beta"].item() == pytest.approx(2.0)
+    assert m.beta_at(10_000) == pytest.approx(2.0)
+    assert m.beta_at(None) == pytest.approx(2.0)  # no step (evaluation): full beta
     assert m.loss(x)["beta"].item() == pytest.approx(2.0)
-    m.step = 10_000
-    assert m.beta_now() == pytest.approx(2.0)
-    m.step = None  # never set / evaluation: full beta
-    assert m.beta_now() == pytest.approx(2.0)
-    m.step = 0
-    m.eval()
-    assert m.beta_now() == pytest.approx(2.0)
+    # the loop passes its step through training_loss
+    ctx = StepContext(step=25)
+    assert m.training_loss(x, None, ctx)["beta"].item() == pytest.approx(0.5)
 
 
 def test_free_bits_raises_training_loss_only():
