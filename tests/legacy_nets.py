@@ -1,7 +1,8 @@
 """Frozen copies of the networks as they were inside ``tasks/`` before they moved to ``nn/``.
 
 Verbatim from commit 7879fe0 (``tasks/colorize/models.py``, ``tasks/superres/models.py``,
-``tasks/superres/degrade.py``, ``tasks/common/patchgan.py``), so ``tests/test_nn_networks.py``
+``tasks/superres/degrade.py``, ``tasks/common/patchgan.py``, and ``nn/blocks.py``'s
+spatial-only ``MaskedConv2d``, now ``CausalConv2d(data_channels=1)``), so ``tests/test_nn_networks.py``
 can show the moved classes keep their parameter names, initialisation and outputs.
 """
 # ruff: noqa
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from typing import Literal
+
 from torch import Tensor, nn
 
 
@@ -148,3 +151,33 @@ class PatchDiscriminator(nn.Module):
             x = block(x)
             feats.append(x)
         return self.head(x), feats
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A 2-D convolution whose kernel only looks at earlier pixels in raster order.
+
+    The mask is spatial only (every input channel of an allowed position is visible), so
+    channels of one pixel are conditionally independent given earlier pixels -- a valid
+    autoregressive factorisation over pixels for any channel count.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        kernel_size: odd kernel size ``k``; padding ``k // 2`` keeps the spatial shape.
+        mask_type: ``"A"`` excludes the centre pixel (first layer, sees raw pixels),
+            ``"B"`` includes it (later layers, whose centre features are already causal).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 mask_type: Literal["A", "B"] = "B"):
+        if kernel_size % 2 != 1:
+            raise ValueError(f"MaskedConv2d needs an odd kernel size, got {kernel_size}")
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        c = kernel_size // 2
+        mask = torch.ones(kernel_size, kernel_size)
+        mask[c, c + (mask_type == "B"):] = 0  # the centre row from the centre (A) / after it (B)
+        mask[c + 1:] = 0  # every row below the centre
+        self.register_buffer("mask", mask[None, None], persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import legacy_nets as old
+from genvision.nn.masked import CausalConv2d
 from genvision.nn.patchgan import PatchDiscriminator
 from genvision.nn.srresnet import SRNet
 from genvision.nn.unet import UNet
@@ -69,3 +70,29 @@ def test_unet_conditioning_is_optional_and_used():
         net(x)
     with pytest.raises(ValueError, match="cond"):
         UNet(4, 2)(torch.rand(1, 1, 8, 8), c[:1])
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+@pytest.mark.parametrize("c_in,c_out,k", [(1, 4, 5), (3, 6, 3), (2, 2, 7)])
+def test_causal_conv_replaces_the_vae_masked_conv(mask_type, c_in, c_out, k):
+    """The VAE's old spatial-only MaskedConv2d is CausalConv2d with data_channels=1: same
+    mask, same parameters (old checkpoints load), same outputs."""
+    a, b = _pair(lambda: old.MaskedConv2d(c_in, c_out, k, mask_type),
+                 lambda: CausalConv2d(c_in, c_out, k, data_channels=1, mask_type=mask_type))
+    assert torch.equal(a.mask.expand_as(b.mask), b.mask)
+    b.load_state_dict(a.state_dict(), strict=True)
+    x = torch.rand(2, c_in, 6, 7)
+    torch.testing.assert_close(b(x), a(x), rtol=0, atol=1e-6)
+
+
+def test_causal_conv_is_causal():
+    """Output (i, j) changes only with inputs at pixels before (i, j) in raster order (A)."""
+    torch.manual_seed(0)
+    conv = CausalConv2d(1, 3, 5, data_channels=1, mask_type="A")
+    x = torch.rand(1, 1, 6, 6, requires_grad=True)
+    i, j = 3, 2
+    conv(x)[0, :, i, j].sum().backward()
+    seen = x.grad[0, 0] != 0
+    before = torch.zeros(6, 6, dtype=torch.bool)
+    before.view(-1)[: i * 6 + j] = True
+    assert not (seen & ~before).any() and seen.any()

@@ -39,7 +39,8 @@ from torch import Tensor, nn
 
 from ..distributions import Bernoulli, DiscretizedLogistic
 from ..errors import UserError
-from ..nn.blocks import MaskedConv2d, ResBlock, pad_to_multiple
+from ..nn.blocks import ResBlock, pad_to_multiple
+from ..nn.masked import CausalConv2d
 from .base import GenerativeModel, ModelConfig, register
 
 __all__ = ["VAE", "VAEConfig", "LIKELIHOOD_DATA_KINDS"]
@@ -194,9 +195,12 @@ class VAE(GenerativeModel):
             self.log_sigma = nn.Parameter(torch.full((ch,), math.log(0.1)))
         if c.ar_layers:
             f = c.ar_channels
-            self.ar_in = MaskedConv2d(ch, f, c.ar_kernel, "A")
+            # data_channels=1: a spatial mask only, so the channels of one pixel are
+            # conditionally independent given the pixels before it (any channel count)
+            self.ar_in = CausalConv2d(ch, f, c.ar_kernel, data_channels=1, mask_type="A")
             self.ar_stack = nn.ModuleList(
-                [MaskedConv2d(f, f, 3, "B") for _ in range(c.ar_layers - 1)])
+                [CausalConv2d(f, f, 3, data_channels=1, mask_type="B")
+                 for _ in range(c.ar_layers - 1)])
             self.ar_out = nn.Sequential(nn.SiLU(), nn.Conv2d(f, f, 1), nn.SiLU(),
                                         nn.Conv2d(f, self._nparams, 1))
             # rows above a pixel that the masked stack can see (for cheap sequential sampling)
