@@ -6,9 +6,10 @@ import pytest
 import torch
 
 import genvision
+from genvision.distributions import discretized_logistic_log_prob
 from genvision.errors import UserError
 from genvision.models.protocol import StepContext
-from genvision.models.vae import VAE, VAEConfig, discretized_logistic_log_prob
+from genvision.models.vae import VAE, VAEConfig
 
 TINY = {"latent_dim": 4, "hidden": (4, 8), "res_blocks": 1, "fc_dim": 16, "iwae_k_eval": 5,
         "ar_layers": 0}

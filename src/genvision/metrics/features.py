@@ -39,13 +39,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from ..data import load_dataset
 from ..data.download import cache_root
 from ..data.transforms import binarize_dynamic, binarize_static
 from ..errors import CheckpointError, DataError, UserError
 from ..io import atomic_write_json, load_tensors, read_json, save_tensors
+from ..nn.small_cnn import conv_body, fit_classifier
 
 __all__ = [
     "FEATURE_NET_VERSION",
@@ -131,7 +131,8 @@ class FeatureNet(nn.Module):
 
     Each block is conv3x3 -> BatchNorm -> ReLU -> 2x2 max-pool (the pool is skipped once
     the map is 2x2, so 8x8 inputs keep some spatial detail). The last map is average-pooled
-    to 2x2 (keeps coarse layout, which matters for digits) and flattened.
+    to 2x2 (keeps coarse layout, which matters for digits) and flattened. The body is
+    :func:`genvision.nn.small_cnn.conv_body`, shared with the tasks' SmallCNN classifier.
 
     Args:
         cfg: the :class:`FeatureNetConfig`.
@@ -141,17 +142,9 @@ class FeatureNet(nn.Module):
         super().__init__()
         self.config = cfg
         widths = [cfg.width, 2 * cfg.width, 4 * cfg.width]
-        layers: list[nn.Module] = []
-        c_in, side = cfg.channels, cfg.image_size
-        for c_out in widths:
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-                       nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
-            if side >= 4:  # pooling a 2x2 (or smaller) map would throw away all layout
-                layers.append(nn.MaxPool2d(2))
-                side //= 2
-            c_in = c_out
-        layers.append(nn.AdaptiveAvgPool2d(2))
-        self.body = nn.Sequential(*layers)
+        side = cfg.image_size
+        self.body, _ = conv_body(cfg.channels, widths, (side, side), batch_norm=True,
+                                 pool_min_side=4, out_pool=2)
         self.embed = nn.Sequential(nn.Flatten(), nn.Linear(4 * widths[-1], cfg.feature_dim),
                                    nn.ReLU(inplace=True))
         self.classifier = nn.Linear(cfg.feature_dim, cfg.num_classes)
@@ -258,29 +251,16 @@ def train_feature_net(images_uint8: Tensor, labels: Tensor, cfg: FeatureNetConfi
         raise UserError(f"need one label per image, got {len(y_all)} labels for "
                         f"{len(x_all)} images", "pass labelled data")
     gen = torch.Generator().manual_seed(cfg.seed)
-    steps_per_epoch = math.ceil(len(x_all) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
+    total = math.ceil(len(x_all) / cfg.batch_size) * cfg.epochs
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)  # initialisation is the only user of the global RNG
         # channels-last convolutions are ~30% faster on CPU; the weights are identical
         net = FeatureNet(cfg).to(memory_format=torch.channels_last)
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=5e-4)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _one_cycle(total))
-        net.train()
-        with tqdm(total=total, desc="feature net", disable=not progress, leave=False) as bar:
-            for _ in range(cfg.epochs):
-                order = torch.randperm(len(x_all), generator=gen)
-                for i in range(0, len(order), cfg.batch_size):
-                    idx = order[i:i + cfg.batch_size]
-                    xb = _training_batch(x_all[idx], cfg, gen).contiguous(
-                        memory_format=torch.channels_last)
-                    loss = F.cross_entropy(net(xb), y_all[idx], label_smoothing=0.1)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        fit_classifier(net, x_all, y_all, steps=total, batch_size=cfg.batch_size, lr=cfg.lr,
+                       weight_decay=5e-4, generator=gen,
+                       augment=lambda xb, g: _training_batch(xb, cfg, g), label_smoothing=0.1,
+                       lr_factor=_one_cycle(total), drop_last=False, channels_last=True,
+                       progress=progress, desc="feature net")
     return net.to(memory_format=torch.contiguous_format).eval()
 
 

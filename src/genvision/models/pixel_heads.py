@@ -3,7 +3,8 @@
 A network outputs ``P`` parameters per data channel at every pixel, laid out channel-group
 major: ``params[:, c*P:(c+1)*P]`` belong to data channel ``c`` (see
 :mod:`genvision.nn.masked` for why that layout keeps R -> G -> B causal). A head turns them
-into an exact log-likelihood and draws values one channel of one pixel at a time.
+into an exact log-likelihood and draws values one channel of one pixel at a time; the
+maths lives in :mod:`genvision.distributions` (shared with the VAE decoders).
 
 * :class:`BernoulliHead` -- binary images, P = 1 logit.
 * :class:`CategoricalHead` -- ``levels``-way softmax per channel (256 for 8-bit images,
@@ -18,8 +19,13 @@ Values are floats in [0, 1]: binary {0, 1}; ``levels`` levels as ``k / (levels -
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..distributions import (
+    Bernoulli,
+    Categorical,
+    DiscretizedLogisticMixture,
+)
 
 __all__ = ["BernoulliHead", "CategoricalHead", "LogisticMixtureHead", "PixelHead", "make_head"]
 
@@ -61,19 +67,21 @@ class PixelHead(nn.Module):
 
 
 class BernoulliHead(PixelHead):
+    """One logit per channel: :class:`~genvision.distributions.Bernoulli`."""
+
     kind = "bernoulli"
     params_per_channel = 1
 
     def log_prob_map(self, params: Tensor, x: Tensor) -> Tensor:
-        return -F.binary_cross_entropy_with_logits(params, x, reduction="none")
+        return Bernoulli(params).log_prob_map(x)
 
     def sample_channel(self, params: Tensor, generator: torch.Generator | None) -> Tensor:
-        u = torch.rand(params.shape[0], generator=generator, device=params.device)
-        return (u < torch.sigmoid(params[:, 0])).to(params.dtype)
+        return Bernoulli(params[:, 0]).sample(generator)
 
 
 class CategoricalHead(PixelHead):
-    """Softmax over ``levels`` values per channel; value k/(levels-1) is class k."""
+    """Softmax over ``levels`` values per channel: a
+    :class:`~genvision.distributions.Categorical`; value k/(levels-1) is class k."""
 
     kind = "categorical"
 
@@ -84,20 +92,11 @@ class CategoricalHead(PixelHead):
         self.levels = levels
         self.params_per_channel = levels
 
-    def index(self, x: Tensor) -> Tensor:
-        return torch.round(x * (self.levels - 1)).long().clamp_(0, self.levels - 1)
-
     def log_prob_map(self, params: Tensor, x: Tensor) -> Tensor:
-        logp = F.log_softmax(self.split(params, x.shape[1]), dim=2)  # [N, C, L, H, W]
-        return logp.gather(2, self.index(x).unsqueeze(2)).squeeze(2)
+        return Categorical(self.split(params, x.shape[1]), dim=2).log_prob_map(x)
 
     def sample_channel(self, params: Tensor, generator: torch.Generator | None) -> Tensor:
-        # inverse-CDF with one uniform per image: cheaper than multinomial and bit-stable
-        probs = torch.softmax(params.double(), dim=1)
-        u = torch.rand(params.shape[0], 1, generator=generator, device=params.device,
-                       dtype=torch.float64)
-        k = (probs.cumsum(1) < u).sum(1).clamp_(max=self.levels - 1)
-        return k.to(params.dtype) / (self.levels - 1)
+        return Categorical(params, dim=1).sample(generator)
 
     def protocol(self) -> dict[str, object]:
         return {"likelihood": self.kind, "levels": self.levels}
@@ -106,8 +105,10 @@ class CategoricalHead(PixelHead):
 class LogisticMixtureHead(PixelHead):
     """Discretised mixture of ``n_mix`` logistics over ``levels`` bins of [0, 1].
 
-    Bin k covers [(k - 0.5)/(L-1), (k + 0.5)/(L-1)]; the edge bins extend to -inf / +inf,
-    so the probabilities of the L values sum to exactly 1 (Salimans et al. 2017, eq. 2).
+    Parameters per channel: ``n_mix`` weight logits, ``n_mix`` locations (through a
+    sigmoid, so they start inside [0, 1]) and ``n_mix`` log-scales;
+    :class:`~genvision.distributions.DiscretizedLogisticMixture` does the rest (edge bins
+    open to -inf / +inf, so the L values' probabilities sum to exactly 1).
     """
 
     kind = "logistic_mixture"
@@ -117,44 +118,17 @@ class LogisticMixtureHead(PixelHead):
         self.n_mix, self.levels = n_mix, levels
         self.params_per_channel = 3 * n_mix
 
-    def _parts(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """p [..., 3*M, ...] on dim 2 -> logits, means, log-scales."""
-        m = self.n_mix
-        logits, means, log_scales = p[:, :, :m], p[:, :, m:2 * m], p[:, :, 2 * m:]
-        return logits, torch.sigmoid(means), log_scales.clamp(min=-7.0)
+    def _mixture(self, p: Tensor, dim: int) -> DiscretizedLogisticMixture:
+        """The mixture of parameters p with the 3*M parameters on ``dim``."""
+        logits, means, log_scales = p.split(self.n_mix, dim=dim)
+        return DiscretizedLogisticMixture(logits, torch.sigmoid(means), log_scales,
+                                          self.levels, dim=dim)
 
     def log_prob_map(self, params: Tensor, x: Tensor) -> Tensor:
-        logits, mu, log_s = self._parts(self.split(params, x.shape[1]))
-        xe = x.unsqueeze(2)                         # [N, C, 1, H, W]
-        half = 0.5 / (self.levels - 1)
-        inv_s = torch.exp(-log_s)
-        upper = (xe + half - mu) * inv_s
-        lower = (xe - half - mu) * inv_s
-        # log(sigmoid(upper) - sigmoid(lower)) = log sigmoid(upper) + log(1 - e^(ls(lower) -
-        # ls(upper))), stable for any scale; the clamp only floors bins below e^-27
-        log_cdf_upper = F.logsigmoid(upper)
-        log_one_minus_cdf_lower = F.logsigmoid(-lower)
-        gap = -torch.expm1(F.logsigmoid(lower) - log_cdf_upper)
-        mid = log_cdf_upper + torch.log(gap.clamp_min(1e-12))
-        first, last = xe < half, xe > 1 - half
-        log_bin = torch.where(first, log_cdf_upper, torch.where(last, log_one_minus_cdf_lower,
-                                                                mid))
-        return torch.logsumexp(F.log_softmax(logits, dim=2) + log_bin, dim=2)
+        return self._mixture(self.split(params, x.shape[1]), 2).log_prob_map(x)
 
     def sample_channel(self, params: Tensor, generator: torch.Generator | None) -> Tensor:
-        m = self.n_mix
-        logits, mu, log_s = params[:, :m], torch.sigmoid(params[:, m:2 * m]), \
-            params[:, 2 * m:].clamp(min=-7.0)
-        n = params.shape[0]
-        u = torch.rand(n, 2, generator=generator, device=params.device,
-                       dtype=torch.float64).clamp_(1e-9, 1 - 1e-9)
-        probs = torch.softmax(logits.double(), dim=1)
-        comp = (probs.cumsum(1) < u[:, :1]).sum(1).clamp_(max=m - 1)
-        pick = comp[:, None]
-        v = mu.double().gather(1, pick)[:, 0] + torch.exp(log_s.double().gather(1, pick)[:, 0]) \
-            * (torch.log(u[:, 1]) - torch.log1p(-u[:, 1]))
-        k = torch.round(v.clamp(0, 1) * (self.levels - 1))
-        return (k / (self.levels - 1)).to(params.dtype)
+        return self._mixture(params, 1).sample(generator)
 
     def protocol(self) -> dict[str, object]:
         return {"likelihood": self.kind, "levels": self.levels, "n_mix": self.n_mix}

@@ -102,8 +102,12 @@ class RowCroppedCausalConv2d(CausalConv2d):
         return out[:, :, : x.shape[2]]
 
 
-class ResidualBlock(nn.Module):
-    """One residual block; [N, hidden, H, W] -> same. Every convolution is type B.
+class CausalResidualBlock(nn.Module):
+    """One causal residual block; [N, hidden, H, W] -> same. Every convolution is type B.
+
+    (Named apart from :class:`genvision.nn.blocks.ResBlock` and
+    :class:`genvision.nn.srresnet.SRResidualBlock`: this one is masked, takes a label bias
+    and is split in two halves for cached sampling.)
 
     * ``bottleneck > 0`` -- the paper's block (fig. 5):
       h + up(relu(masked(relu(down(relu(h)) + label bias)))), 1x1 down to ``bottleneck``,
@@ -168,7 +172,7 @@ class PixelCNN(PixelAutoregressive):
         hid, bot = _round_up(c.hidden, ch), _round_up(c.bottleneck, ch)
         out_hid = _round_up(c.out_hidden, ch)
         self.input_conv = RowCroppedCausalConv2d(ch, hid, c.input_kernel, ch, "A")
-        self.blocks = nn.ModuleList([ResidualBlock(hid, bot, c.kernel, ch, c.dropout)
+        self.blocks = nn.ModuleList([CausalResidualBlock(hid, bot, c.kernel, ch, c.dropout)
                                      for _ in range(c.layers)])
         self.out1 = CausalConv2d(hid, out_hid, 1, ch, "B")
         self.out2 = CausalConv2d(out_hid, ch * self.head.params_per_channel, 1, ch, "B")

@@ -37,8 +37,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..distributions import Bernoulli, DiscretizedLogistic
 from ..errors import UserError
-from ..nn.blocks import MaskedConv2d, ResBlock, pad_to_multiple
+from ..nn.blocks import ResBlock, pad_to_multiple
+from ..nn.masked import CausalConv2d
 from .base import GenerativeModel, ModelConfig, register
 from .protocol import StepContext
 
@@ -194,9 +196,12 @@ class VAE(GenerativeModel):
             self.log_sigma = nn.Parameter(torch.full((ch,), math.log(0.1)))
         if c.ar_layers:
             f = c.ar_channels
-            self.ar_in = MaskedConv2d(ch, f, c.ar_kernel, "A")
+            # data_channels=1: a spatial mask only, so the channels of one pixel are
+            # conditionally independent given the pixels before it (any channel count)
+            self.ar_in = CausalConv2d(ch, f, c.ar_kernel, data_channels=1, mask_type="A")
             self.ar_stack = nn.ModuleList(
-                [MaskedConv2d(f, f, 3, "B") for _ in range(c.ar_layers - 1)])
+                [CausalConv2d(f, f, 3, data_channels=1, mask_type="B")
+                 for _ in range(c.ar_layers - 1)])
             self.ar_out = nn.Sequential(nn.SiLU(), nn.Conv2d(f, f, 1), nn.SiLU(),
                                         nn.Conv2d(f, self._nparams, 1))
             # rows above a pixel that the masked stack can see (for cheap sequential sampling)
@@ -249,31 +254,27 @@ class VAE(GenerativeModel):
         Leading dimensions broadcast, so k samples can share one copy of x.
         """
         if self.likelihood == "bernoulli":
-            lp = x * params - F.softplus(params)  # log sigmoid(l) if x = 1, else log(1 - ...)
-        elif self.likelihood == "gaussian":
+            return Bernoulli(params).log_prob(x)
+        if self.likelihood == "gaussian":
             ls = self.log_sigma.clamp(-7.0, 2.0).view(-1, 1, 1)
             lp = -0.5 * ((x - params) / ls.exp()) ** 2 - ls - 0.5 * _LOG2PI
-        else:
-            mean, log_s = params.chunk(2, dim=-3)
-            lp = discretized_logistic_log_prob(x, mean, log_s)
-        return lp.flatten(-3).sum(-1)
+            return lp.flatten(-3).sum(-1)
+        mean, log_s = params.chunk(2, dim=-3)
+        return DiscretizedLogistic(mean, log_s).log_prob(x)
 
     def _draw(self, params: Tensor, generator: torch.Generator | None, mean: bool) -> Tensor:
         """Pixels from p(x|z): params [N, P, ...] -> [N, C, ...] in [0, 1]."""
         if self.likelihood == "bernoulli":
-            p = torch.sigmoid(params)
-            return p if mean else (_noise(p, generator, "rand") < p).to(p.dtype)
+            bern = Bernoulli(params)
+            return bern.mean if mean else bern.sample(generator)
         if self.likelihood == "gaussian":
             if mean:
                 return params.clamp(0, 1)
             sigma = self.log_sigma.clamp(-7.0, 2.0).exp().view(1, -1, *[1] * (params.dim() - 2))
             noise = _noise(params, generator, "randn")
             return (params + sigma * noise).clamp(0, 1)
-        mu, log_s = params.chunk(2, dim=1)
-        if not mean:
-            u = _noise(mu, generator, "rand").clamp(1e-5, 1 - 1e-5)
-            mu = mu + log_s.clamp(min=-7.0).exp() * (u.log() - (-u).log1p())
-        return (mu.clamp(0, 1) * 255).round() / 255  # back onto the 256 levels
+        logistic = DiscretizedLogistic(*params.chunk(2, dim=1))
+        return logistic.mean if mean else logistic.sample(generator)  # on the 256 levels
 
     # ----- objective ---------------------------------------------------------------------
     def beta_at(self, step: int | None) -> float:
@@ -493,29 +494,3 @@ def _noise(like: Tensor, generator: torch.Generator | None,
     dev = generator.device if generator is not None else like.device
     return fn(like.shape, generator=generator, device=dev, dtype=like.dtype).to(like.device)
 
-
-def discretized_logistic_log_prob(x: Tensor, mean: Tensor, log_scale: Tensor) -> Tensor:
-    """log P(x) of 8-bit pixels under a discretised logistic, elementwise, in nats.
-
-    x in [0, 1] on the 256 levels v/255. Bin of level v is [x - 1/510, x + 1/510]; the
-    lowest bin extends to -inf and the highest to +inf so the 256 probabilities sum to 1
-    exactly (PixelCNN++, Salimans et al. 2017). The interior bin mass
-    sigmoid(a) - sigmoid(b) is evaluated as exp(b - softplus(a) - softplus(b)) *
-    expm1(a - b), stable in every tail, so no pdf approximation is needed.
-
-    Args:
-        x, mean, log_scale: broadcastable tensors; ``log_scale`` is clamped at -7.
-
-    Returns:
-        log-probabilities, the broadcast shape.
-    """
-    log_scale = log_scale.clamp(min=-7.0)
-    inv_s = torch.exp(-log_scale)
-    a = (x - mean + 0.5 / 255) * inv_s  # upper edge
-    b = (x - mean - 0.5 / 255) * inv_s  # lower edge
-    d = inv_s / 255  # a - b > 0
-    log_expm1_d = d + torch.log(-torch.expm1(-d))  # log(e^d - 1), stable for all d > 0
-    interior = b - F.softplus(a) - F.softplus(b) + log_expm1_d
-    lowest = F.logsigmoid(a)  # P(X <= upper edge of bin 0)
-    highest = -F.softplus(b)  # P(X >= lower edge of bin 255) = 1 - sigmoid(b)
-    return torch.where(x < 0.5 / 255, lowest, torch.where(x > 1 - 0.5 / 255, highest, interior))

@@ -6,7 +6,8 @@
 * :class:`ColorizeGAN`: pix2pix (Isola et al. 2017, https://arxiv.org/abs/1611.07004): the
   same U-Net against a PatchGAN that sees (L, ab), loss ``BCE + l1_weight * L1``.
 
-The U-Net (Ronneberger et al. 2015, https://arxiv.org/abs/1505.04597) is CPU-sized: 3
+The U-Net (:class:`genvision.nn.unet.UNet`; Ronneberger et al. 2015,
+https://arxiv.org/abs/1505.04597) is CPU-sized: 3
 stride-2 levels of 32-128 channels, nearest up-sampling + 3x3 convs (no checkerboard), no
 normalisation layers (so a whole image and a patch are treated alike), tanh output whose
 convolution starts at zero, so an untrained colorizer returns the grey input (ab = 0).
@@ -18,47 +19,16 @@ import dataclasses
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ...models.base import ModelConfig
 from ...models.protocol import OptimizerSpec, Phase, PhaseLoss, StepContext
 from ...nn.adversarial import d_objective, g_objective
+from ...nn.patchgan import PatchDiscriminator
+from ...nn.unet import UNet
 from ...train.config import TrainConfig
-from ..common.patchgan import PatchDiscriminator
 from ..common.runs import ImageTaskModel, task_model
 from .lab import AB_SCALE
-
-
-def _block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3 if stride == 1 else 4, stride, 1),
-                         nn.LeakyReLU(0.2, inplace=True),
-                         nn.Conv2d(c_out, c_out, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True))
-
-
-class UNet(nn.Module):
-    """L [N, 1, H, W] -> ab [N, 2, H, W] in (-1, 1); H, W multiples of 2**depth."""
-
-    def __init__(self, width: int = 32, depth: int = 3):
-        super().__init__()
-        chans = [min(width * 2 ** i, width * 8) for i in range(depth + 1)]
-        self.inc = _block(1, chans[0])
-        self.downs = nn.ModuleList(_block(chans[i], chans[i + 1], 2) for i in range(depth))
-        self.ups = nn.ModuleList(_block(chans[i + 1] + chans[i], chans[i])
-                                 for i in reversed(range(depth)))
-        self.out = nn.Conv2d(chans[0], 2, 3, 1, 1)
-        nn.init.zeros_(self.out.weight)  # start at ab = 0: the grey image, not random colours
-        nn.init.zeros_(self.out.bias)
-        self.multiple = 2 ** depth
-
-    def forward(self, L: Tensor) -> Tensor:
-        skips = [self.inc(L - 0.5)]
-        for down in self.downs:
-            skips.append(down(skips[-1]))
-        x = skips.pop()
-        for up in self.ups:
-            skip = skips.pop()
-            x = up(torch.cat([F.interpolate(x, size=skip.shape[-2:], mode="nearest"), skip], 1))
-        return torch.tanh(self.out(x))
 
 
 @dataclasses.dataclass

@@ -14,8 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -23,21 +21,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...errors import UserError
+from ...nn.small_cnn import BatchFn, conv_body, fit_classifier, steps_for
 
 #: per-batch augmentation: ``f(x [B, C, H, W], generator) -> x`` (same shape)
-Augment = Callable[[Tensor, torch.Generator], Tensor]
+Augment = BatchFn
 
 
 class _Net(nn.Module):
-    """conv3x3(16) - ReLU - pool2 - conv3x3(32) - ReLU - pool2 - fc(64) - ReLU - fc(K)."""
+    """conv3x3(16) - ReLU - pool2 - conv3x3(32) - ReLU - pool2 - fc(64) - ReLU - fc(K).
+
+    The body is :func:`genvision.nn.small_cnn.conv_body` without BatchNorm.
+    """
 
     def __init__(self, channels: int, size: tuple[int, int], num_classes: int, width: int):
         super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
-        h, w = size[0] // 4, size[1] // 4
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * h * w, 64), nn.ReLU(),
+        self.features, (c, h, w) = conv_body(channels, [width, 2 * width], size,
+                                             batch_norm=False)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, 64), nn.ReLU(),
                                   nn.Dropout(0.25), nn.Linear(64, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -101,24 +101,10 @@ class SmallCNN:
         gen = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)  # weight init and dropout draw from the global RNG
         self.net = _Net(self.shape[0], self.shape[1:], self.num_classes, self.width)
-        opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr,
-                                weight_decay=self.weight_decay)
-        n = len(x)
-        total = steps if steps is not None else max(
-            self.min_steps, math.ceil(epochs * n / self.batch_size))
-        self.net.train()
-        order = torch.randperm(n, generator=gen)
-        pos = 0
-        for _ in range(total):
-            if pos + min(self.batch_size, n) > n:  # new epoch: fresh order
-                order, pos = torch.randperm(n, generator=gen), 0
-            idx = order[pos:pos + self.batch_size]
-            pos += len(idx)
-            xb = x[idx] if augment is None else augment(x[idx], gen)
-            loss = F.cross_entropy(self.net(xb), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        total = steps if steps is not None else steps_for(epochs, len(x), self.batch_size,
+                                                          self.min_steps)
+        fit_classifier(self.net, x, y, steps=total, batch_size=self.batch_size, lr=self.lr,
+                       weight_decay=self.weight_decay, generator=gen, augment=augment)
         self.steps_done = total
         self.net.eval()
         return self

@@ -38,8 +38,11 @@ SYNTHETIC_SEED = 0
 
 
 @dataclass
-class ImageSet:
-    """Model-ready images of one set and how they were made.
+class ScoredSet:
+    """Model-ready images of one set and how they were made (what a detector scores).
+
+    Not :class:`genvision.data.ImageSet` (a dataset's raw uint8 pixels, labels and
+    split): this holds float images already prepared exactly like the model's inputs.
 
     Attributes:
         name: the name shown in tables (``mnist-test``, ``faces``, ...).
@@ -62,17 +65,17 @@ def _kind(info: dict[str, Any]) -> str:
 
 
 def _prepared(data_cfg: DataConfig, split: str, kind: str, n: int | None,
-              name: str) -> ImageSet:
+              name: str) -> ScoredSet:
     prep = prepare_eval(data_cfg, split, model_data_kind=kind, n=n)
     x = prep.x
     if prep.batch_transform is not None:  # dequantisation noise of continuous models
         x = prep.batch_transform(x, torch.Generator().manual_seed(0))
         prep.protocol["dequantize_seed"] = 0
-    return ImageSet(name, x, prep.protocol)
+    return ScoredSet(name, x, prep.protocol)
 
 
 def in_distribution(info: dict[str, Any], spec: str = "auto", split: str = "test",
-                    n: int | None = None) -> ImageSet:
+                    n: int | None = None) -> ScoredSet:
     """The in-distribution test images (see the module docstring for ``auto``)."""
     data_cfg = run_data_config(info)
     note = None
@@ -93,7 +96,7 @@ def in_distribution(info: dict[str, Any], spec: str = "auto", split: str = "test
     return ds
 
 
-def training_reference(info: dict[str, Any], n: int, seed: int = 0) -> ImageSet:
+def training_reference(info: dict[str, Any], n: int, seed: int = 0) -> ScoredSet:
     """A seeded random subset of ``n`` training images (statically binarised), for the
     typicality test's entropy estimate. Random, not the first n: mnist5k is sorted by class."""
     data_cfg = run_data_config(info)
@@ -106,7 +109,7 @@ def training_reference(info: dict[str, Any], n: int, seed: int = 0) -> ImageSet:
     return ds
 
 
-def ood_set(name: str, info: dict[str, Any], *, resize: bool, n: int | None) -> ImageSet:
+def ood_set(name: str, info: dict[str, Any], *, resize: bool, n: int | None) -> ScoredSet:
     """One out-of-distribution set, shaped and binarised like the run's inputs.
 
     Raises:
@@ -135,14 +138,14 @@ def ood_set(name: str, info: dict[str, Any], *, resize: bool, n: int | None) -> 
     return ds
 
 
-def _synthetic(name: str, kind: str, shape: tuple[int, int, int], n: int) -> ImageSet:
+def _synthetic(name: str, kind: str, shape: tuple[int, int, int], n: int) -> ScoredSet:
     """``noise[:P]`` or ``blank`` images of ``shape``, seeded; binary for binary models."""
     g = torch.Generator().manual_seed(SYNTHETIC_SEED)
     base, _, arg = name.partition(":")
     if base == "blank":
         if arg:
             raise UserError(f"blank takes no parameter, got {name!r}", "write blank")
-        return ImageSet(name, torch.zeros(n, *shape), {"source": "blank", "n": n,
+        return ScoredSet(name, torch.zeros(n, *shape), {"source": "blank", "n": n,
                                                         "description": "all-black images"})
     try:
         p = float(arg) if arg else 0.5
@@ -156,7 +159,7 @@ def _synthetic(name: str, kind: str, shape: tuple[int, int, int], n: int) -> Ima
     else:  # 8-bit models: uniform levels (p is ignored)
         x = torch.randint(0, 256, (n, *shape), generator=g).float() / 255.0
         desc = f"uniform 8-bit levels, seed {SYNTHETIC_SEED}"
-    return ImageSet(name, x, {"source": base, "n": n, "description": desc})
+    return ScoredSet(name, x, {"source": base, "n": n, "description": desc})
 
 
 def _shape(info: dict[str, Any]) -> tuple[int, int, int]:

@@ -100,7 +100,7 @@ def _background(opts: OutlierOptions, info: dict[str, Any], model: GenerativeMod
     return bg.to(model.device), proto
 
 
-def _score(ds: sets.ImageSet, model: GenerativeModel, bg: GenerativeModel | None,
+def _score(ds: sets.ScoredSet, model: GenerativeModel, bg: GenerativeModel | None,
            train_mean: float, opts: OutlierOptions) -> Scored:
     dims = model.config.dims
     lp = log_probs(model, ds.x, k=opts.k, seed=opts.seed, batch_size=opts.batch_size,

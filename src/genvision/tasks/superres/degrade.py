@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import UserError
+from ...nn.srresnet import upscale_bicubic
 
 SCALES = (2, 3, 4)
 DEGRADATION_SHORT = "bicubic with antialiasing (torch, a=-0.5 as Pillow/MATLAB), 8-bit LR"
@@ -51,14 +52,6 @@ def downscale(hr: Tensor, scale: int, quantize: bool = True) -> Tensor:
     lr = F.interpolate(hr, size=(h // scale, w // scale), mode="bicubic", antialias=True,
                        align_corners=False)
     return quantize8(lr) if quantize else lr.clamp(0.0, 1.0)
-
-
-def upscale_bicubic(lr: Tensor, scale: int) -> Tensor:
-    """The baseline: bicubic up-sampling (same kernel as :func:`downscale`), clipped to [0, 1]."""
-    h, w = lr.shape[-2:]
-    up = F.interpolate(lr, size=(h * scale, w * scale), mode="bicubic", antialias=True,
-                       align_corners=False)
-    return up.clamp(0.0, 1.0)
 
 
 class Bicubic:

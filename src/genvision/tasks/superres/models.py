@@ -1,6 +1,7 @@
 """SRResNet and SRGAN (Ledig et al. 2017, https://arxiv.org/abs/1609.04802), CPU-sized.
 
-The generator follows SRResNet: a convolutional head, residual blocks, a long skip over
+The generator (:class:`genvision.nn.srresnet.SRNet`) follows SRResNet: a convolutional
+head, residual blocks, a long skip over
 them, pixel-shuffle up-sampling (Shi et al. 2016, https://arxiv.org/abs/1609.05158: x2 and
 x3 in one step, x4 as two x2 steps) and a convolutional tail. Departures, each for
 short CPU training:
@@ -16,7 +17,7 @@ short CPU training:
   so training starts exactly at the bicubic baseline and only has to learn the detail.
 
 SRGAN fine-tunes that generator from a trained SRResNet against the patch discriminator
-(:class:`~genvision.tasks.common.patchgan.PatchDiscriminator`) with
+(:class:`~genvision.nn.patchgan.PatchDiscriminator`) with
 ``pixel_weight * L1 + perceptual_weight * feature L1 + adv_weight * BCE`` (the form of
 ESRGAN's loss, Wang et al. 2018, https://arxiv.org/abs/1809.00219; feature spaces in
 :mod:`.perceptual`). Defaults 0.1 / 1 / 5e-3: at the start of a run from a trained
@@ -35,73 +36,15 @@ from torch import Tensor, nn
 from ...models.base import ModelConfig
 from ...models.protocol import OptimizerSpec, Phase, PhaseLoss, StepContext
 from ...nn.adversarial import d_objective, g_objective
+from ...nn.patchgan import PatchDiscriminator
+from ...nn.srresnet import SRNet
 from ...train.config import TrainConfig
-from ..common.patchgan import PatchDiscriminator
 from ..common.runs import ImageTaskModel, task_model
 from . import perceptual as perc
 from .degrade import downscale, upscale_bicubic
 
 #: ReLU outputs of VGG19 a perceptual loss can compare (keys of perceptual.VGG19_RELUS)
 VGGLayer = Literal["relu1_2", "relu2_2", "relu3_4", "relu4_4", "relu5_4"]
-
-
-# ----- the generator ------------------------------------------------------------------------
-class ResidualBlock(nn.Module):
-    def __init__(self, width: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
-        self.act = nn.PReLU(width)
-        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv2(self.act(self.conv1(x)))
-
-
-def _upsample_steps(scale: int) -> list[int]:
-    return [2, 2] if scale == 4 else [scale]
-
-
-class SRNet(nn.Module):
-    """The SRResNet generator: LR [N, 3, h, w] in [0, 1] -> SR [N, 3, s*h, s*w] (unclipped).
-
-    ``upsampler``: ``espcn`` (default) predicts the ``3 * s * s`` sub-pixel values of every
-    LR pixel with one convolution and shuffles them into place (Shi et al. 2016): all
-    convolutions run at low resolution, which made training steps ~2x faster on a 2-core
-    CPU than ``srresnet``, the paper's conv + shuffle stages (x2, x2 for x4) followed by a
-    convolution at full resolution.
-    """
-
-    def __init__(self, scale: int, width: int, blocks: int, global_skip: bool = True,
-                 upsampler: str = "espcn"):
-        super().__init__()
-        self.scale, self.global_skip = scale, global_skip
-        self.head = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.PReLU(width))
-        self.body = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
-        self.body_end = nn.Conv2d(width, width, 3, padding=1)
-        ups: list[nn.Module] = []
-        if upsampler == "srresnet":
-            for s in _upsample_steps(scale):
-                ups += [nn.Conv2d(width, width * s * s, 3, padding=1), nn.PixelShuffle(s),
-                        nn.PReLU(width)]
-            tail: nn.Module = nn.Conv2d(width, 3, 3, padding=1)
-            last = tail
-        else:
-            last = nn.Conv2d(width, 3 * scale * scale, 3, padding=1)
-            tail = nn.Sequential(last, nn.PixelShuffle(scale))
-        self.upsample = nn.Sequential(*ups)
-        self.tail = tail
-        if global_skip:  # start at the bicubic baseline exactly
-            nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
-        #: LR pixels of context an output pixel depends on (a tile overlap that makes
-        #: tiled inference exact): head + 2 per block + body end + up-sampling convs + tail,
-        #: at least the bicubic kernel's 2
-        self.receptive_radius = max(2, 2 * blocks + 3 + len(ups) // 3)
-
-    def forward(self, lr: Tensor) -> Tensor:
-        feat = self.head(lr)
-        out = self.tail(self.upsample(feat + self.body_end(self.body(feat))))
-        return out + upscale_bicubic(lr, self.scale) if self.global_skip else out
 
 
 @dataclasses.dataclass

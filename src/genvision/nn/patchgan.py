@@ -8,8 +8,8 @@ discriminator (Ledig et al. 2017, https://arxiv.org/abs/1609.04802) is the same 
 a dense head. No normalisation layers: batches of a few CPU patches make BatchNorm
 statistics noisy, and without them the logits of one patch do not depend on the others.
 
-This is the image-to-image tasks' own small discriminator; the unconditional GANs of
-``genvision.models`` have theirs.
+The image-to-image tasks' discriminator (superres, colorize); the unconditional GANs of
+``genvision.models`` use :mod:`genvision.nn.gan_nets`.
 """
 
 from __future__ import annotations
