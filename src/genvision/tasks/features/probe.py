@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import CheckpointError, UserError
-from ...runs import read_run
+from ...runs.start import read_run
 from .data import ProbeData, load_probe_data
 from .extract import FEATURE_KINDS, check_supported, extract, feature_fn, pixels
 from .maps import embed_2d, plot_maps, subset_for_map
