@@ -25,6 +25,7 @@ __version__ = "0.1.0"  # before the imports below: runs.records stamps it into r
 from .models.base import list_models  # noqa: E402
 from .runs.load import load  # noqa: E402
 
+
 def __getattr__(name: str):
     # train_run pulls in data preparation and the report (PIL, matplotlib): deferred so
     # `import genvision` and the CLI's start stay light

@@ -23,6 +23,7 @@ from ..data import prepare
 from ..data.config import DataConfig
 from ..errors import UserError
 from ..models.base import GenerativeModel, get_model_class
+from ..models.image_to_image import ImageTaskModel
 from ..report import save_grid, write_report
 from ..train import TrainConfig, TrainData, TrainResult, train
 from ..train.distributed import is_main
@@ -47,6 +48,9 @@ class RunSpec:
 def _build(spec: RunSpec):
     """Prepare the data and the model for ``spec``; returns (model, TrainData, protocol)."""
     model_cls = get_model_class(spec.model)
+    if issubclass(model_cls, ImageTaskModel):
+        raise UserError(f"{spec.model} is an image-to-image model, trained by its task",
+                        "use `genvision superres train` or `genvision colorize train`")
     kind = model_cls.input_kind(spec.model_overrides)
     train_set = prepare(spec.data, kind)
     if train_set.data_kind not in model_cls.supported_data_kinds:
