@@ -289,7 +289,8 @@ def _stages(run_dir: Path, info: RunInfo | None) -> str | None:
     layout = RunLayout(run_dir)
     trained = set(trained_stages(run_dir, info))
     rows, plots = [], []
-    for name, record in info.stages.items():
+    for name in info.stage_names:
+        record = info.stages[name]
         val = record.get("val") if isinstance(record.get("val"), dict) else {}
         steps = fmt.fmt_number(record.get("steps")) if name in trained else "not trained"
         time_s = record.get("time_s")

@@ -18,7 +18,7 @@ from .records import RunInfo, read_run_info
 def trained_stages(run_dir: str | os.PathLike, info: RunInfo) -> list[str]:
     """Stages of a task run whose directory holds a checkpoint, in training order."""
     layout = RunLayout(run_dir)
-    return [s for s in info.stages if layout.stage(s).has_checkpoint()]
+    return [s for s in info.stage_names if layout.stage(s).has_checkpoint()]
 
 
 def stage_dir(run_dir: str | os.PathLike, info: RunInfo, stage: str | None = None) -> Path:
@@ -27,7 +27,7 @@ def stage_dir(run_dir: str | os.PathLike, info: RunInfo, stage: str | None = Non
     if stage is None:
         if not trained:
             raise UserError(f"{run_dir} has no trained stage (stages: "
-                            f"{', '.join(info.stages) or 'none'})",
+                            f"{', '.join(info.stage_names) or 'none'})",
                             f"train it with `genvision {info.task} train --out {run_dir}`")
         stage = trained[-1]
     if stage not in trained:

@@ -79,12 +79,23 @@ class RunInfo:
     command: str = ""
     task: str | None = None
     stages: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    #: the stages in training order (JSON objects are written with sorted keys)
+    stage_order: list[str] = dataclasses.field(default_factory=list)
     #: keys this version does not know (a task's scale, patch_options, ...), kept as read
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def is_task(self) -> bool:
         return self.task is not None
+
+    @property
+    def stage_names(self) -> list[str]:
+        """The stages in training order. Records without ``stage_order`` (old task.json)
+        put stages started from another one (those with an ``init``) last."""
+        listed = [s for s in self.stage_order if s in self.stages]
+        rest = sorted((s for s in self.stages if s not in listed),
+                      key=lambda s: "init" in self.stages[s])
+        return listed + rest
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "run file") -> RunInfo:
@@ -98,6 +109,9 @@ class RunInfo:
             if not isinstance(fields.get(name, {}), dict):
                 raise UserError(f"{where}: {name} is not a JSON object",
                                 "restore the file or train the run again")
+        if not isinstance(fields.get("stage_order", []), list):
+            raise UserError(f"{where}: stage_order is not a list",
+                            "restore the file or train the run again")
         for name in ("model", "task"):
             if fields.get(name) is not None and not isinstance(fields[name], str):
                 raise UserError(f"{where}: {name} is not a string",
@@ -109,8 +123,10 @@ class RunInfo:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                if f.name != "extra"}
         if self.task is None:
-            out.pop("task")
-            out.pop("stages")
+            for name in ("task", "stages", "stage_order"):
+                out.pop(name)
+        else:
+            out["stage_order"] = self.stage_names
         return {**out, **self.extra}
 
     def get(self, key: str, default: Any = None) -> Any:

@@ -85,8 +85,8 @@ def write_task(out: Path, info: dict[str, Any]) -> None:
     """Write the record as ``run.json``. Its ``model`` is the last trained stage's model,
     so ``genvision.load``, ``info`` and ``compare`` describe what the run delivers."""
     record = RunInfo.from_dict(info)
-    stages = [s for s in record.stages if RunLayout(out).stage(s).has_checkpoint()]
-    last = record.stages[stages[-1]] if stages else next(iter(record.stages.values()), {})
+    stages = run_trained_stages(out, record) or record.stage_names[-1:]
+    last = record.stages[stages[-1]] if stages else {}
     record.model = last.get("model", record.model)
     record.num_parameters = last.get("num_parameters", record.num_parameters)
     record.family = "image-to-image"
@@ -134,6 +134,7 @@ def train_stage(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,
               "num_parameters": model.num_parameters()}
     if not resume:
         info["stages"][stage] = record
+        info["stage_order"] = [s for s in info.get("stage_order", []) if s != stage] + [stage]
         write_task(out, info)
     result = train(model, data, train_cfg, stage_dir, resume=resume,
                    run_info={"task": info["task"], "stage": stage, **record})
