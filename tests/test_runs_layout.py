@@ -86,7 +86,7 @@ def test_run_info_round_trip_keeps_unknown_keys(tmp_path):
 
 
 @pytest.mark.parametrize("text, match", [
-    ("{not json", "is not readable JSON"), ("[1, 2]", "is not a JSON object"),
+    ("{not json", "is not valid JSON"), ("[1, 2]", "is not a JSON object"),
     ('{"model": "vae", "data": [1]}', "data is not a JSON object"),
     ('{"model": 3}', "model is not a string")])
 def test_corrupt_or_foreign_run_files_are_one_line_errors(tmp_path, text, match):

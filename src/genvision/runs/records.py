@@ -42,7 +42,7 @@ def _read_object(path: Path, what: str, fix: str) -> dict[str, Any]:
         raise UserError(f"{what} {path} does not exist", fix) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"{what} {path} is not readable JSON ({first})", fix) from None
+        raise UserError(f"{what} {path} is not valid JSON ({first})", fix) from None
     if not isinstance(data, dict):
         raise UserError(f"{what} {path} is not a JSON object", fix)
     return data
