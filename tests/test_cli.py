@@ -209,7 +209,7 @@ def test_dequantized_density_is_reported_on_the_8bit_scale(tmp_path):
     import math
 
     from genvision.evaluate import EvalOptions, _eval_data, evaluate_nll
-    from genvision.runs import read_run
+    from genvision.runs.start import read_run
 
     out = tmp_path / "cont"
     assert gv("train", "vae", "--data", "photos", "--image-size", "8", "--likelihood",

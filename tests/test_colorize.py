@@ -57,7 +57,7 @@ def one_line_error(argv: list[str], match: str) -> None:
 
 
 def test_train_writes_regression_then_gan(run):
-    info = json.loads((run / "task.json").read_text())
+    info = json.loads((run / "run.json").read_text())
     assert set(info["stages"]) == {"regression", "gan"}
     assert info["stages"]["gan"]["init"].endswith("regression")
     assert load_colorizer(run).name == "colorize-regression"

@@ -275,11 +275,11 @@ def test_missing_or_broken_runs_are_refused(tmp_path):
         collect([tmp_path / "empty"])
     bad = make_run(tmp_path, "bad")
     (bad / "run.json").write_text("{not json")
-    with pytest.raises(UserError, match="bad/run.json is not readable JSON"):
+    with pytest.raises(UserError, match="bad/run.json is not valid JSON"):
         collect([a, bad])
     broken = make_run(tmp_path, "broken")
     (broken / "metrics.json").write_text("[1, 2")
-    with pytest.raises(UserError, match="metrics.json is not readable JSON"):
+    with pytest.raises(UserError, match="metrics.json is not valid JSON"):
         collect([broken])
     with pytest.raises(UserError, match="at least one run"):
         collect([])

@@ -149,8 +149,8 @@ def test_features_train_writes_a_loadable_network(tmp_path, capsys):
 
 def test_cas_needs_a_conditional_model_and_nll_a_likelihood(tmp_path, capsys):
     import tiny_model  # noqa: F401  registers the likelihood-free "tiny-test" model
-    from genvision import runs
     from genvision.data.config import DataConfig
+    from genvision.runs import start as runs
     from genvision.train import TrainConfig
 
     run = tmp_path / "implicit"

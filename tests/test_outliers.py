@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from genvision import runs
 from genvision.cli import main
 from genvision.data.config import DataConfig
 from genvision.models.pixelcnn import PixelCNN, PixelCNNConfig
+from genvision.runs import start as runs
 from genvision.tasks.outliers import (
     batch_typicality,
     detection_metrics,

@@ -45,7 +45,7 @@ def one_line_error(argv: list[str], match: str) -> str:
 
 
 def test_train_writes_both_stages(run):
-    info = json.loads((run / "task.json").read_text())
+    info = json.loads((run / "run.json").read_text())
     assert info["scale"] == 4 and set(info["stages"]) == {"srresnet", "srgan"}
     assert "discriminator" in info["stages"]["srgan"]["perceptual"]
     assert "antialias" in info["degradation"]

@@ -53,7 +53,7 @@ def test_heldout_photos_are_never_read_while_training(tmp_path, monkeypatch):
     out = tmp_path / "sr"
     assert cmd_superres(["train", "--scale", "2", "--steps", "2", "--out", str(out),
                          *TINY]) == 0
-    data = json.loads((out / "task.json").read_text())["data"]
+    data = json.loads((out / "run.json").read_text())["data"]
     assert set(data["heldout_images"]) == held
     assert not held & set(data["train_images"]) and not held & set(data["val_images"])
 
@@ -79,5 +79,5 @@ def test_heldout_folder_images_are_never_read_while_training(tmp_path, monkeypat
     out = tmp_path / "sr"
     assert cmd_superres(["train", "--scale", "4", "--steps", "2", "--out", str(out),
                          "--data", f"folder:{folder}", *TINY]) == 0
-    data = json.loads((out / "task.json").read_text())["data"]
+    data = json.loads((out / "run.json").read_text())["data"]
     assert set(data["heldout_images"]) == held and len(data["train_images"]) == 8

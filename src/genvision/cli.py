@@ -76,7 +76,8 @@ def _train_parser(model_name: str | None) -> argparse.ArgumentParser:
 
 
 def cmd_train(argv: list[str]) -> int:
-    from . import runs
+    from .runs import start as runs
+    from .runs.layout import RunLayout
 
     # The model name comes first (`genvision train vae --data ...`): its config decides
     # which model flags exist, so it is read before the full parse.
@@ -111,7 +112,7 @@ def cmd_train(argv: list[str]) -> int:
 
     if is_main():
         print(f"trained {result.step} steps ({result.time_s:.0f} s, "
-              f"{result.images_per_s:.0f} images/s); report: {out / 'report.html'}")
+              f"{result.images_per_s:.0f} images/s); report: {RunLayout(out).report_html}")
     return 0
 
 
@@ -188,6 +189,7 @@ def _write_images(x, y, out: Path, nrow: int | None) -> None:
 
 def cmd_evaluate(argv: list[str]) -> int:
     from .evaluate import EvalOptions, describe, evaluate_run
+    from .runs.layout import RunLayout
 
     p = _Parser(prog="genvision evaluate",
                 description="Score a run: NLL (nats, bits/dim) and sample metrics (FID, KID, "
@@ -199,7 +201,7 @@ def cmd_evaluate(argv: list[str]) -> int:
                          what="evaluate option")
     for result in evaluate_run(args.run, opts):
         print(describe(result))
-    print(f"written to {Path(args.run) / 'metrics.json'}")
+    print(f"written to {RunLayout(args.run).evaluations}")
     return 0
 
 
@@ -257,7 +259,7 @@ def cmd_features(argv: list[str]) -> int:
 
 def cmd_info(argv: list[str]) -> int:
     from .models.base import list_models
-    from .runs import read_run
+    from .runs.records import read_evaluations, read_run_info
 
     p = _Parser(prog="genvision info", description="Describe a run, or list the models.")
     p.add_argument("run", nargs="?", help="run directory")
@@ -267,18 +269,21 @@ def cmd_info(argv: list[str]) -> int:
         for name in list_models():
             print(name)
         return 0
-    info = read_run(args.run)
-    summary = {k: info.get(k) for k in ("model", "num_parameters", "likelihood_kind",
-                                         "data", "model_config", "train_config", "created")}
-    metrics = Path(args.run) / "metrics.json"
-    if metrics.exists():
-        summary["evaluations"] = json.loads(metrics.read_text()).get("evaluations", [])
+    info = read_run_info(args.run)
+    keys = ("model", "num_parameters", "likelihood_kind", "data", "model_config",
+            "train_config", "created")
+    if info.is_task:  # a task run: its stages say what was trained
+        keys = ("task", "model", "data", "stages", "created")
+    summary = {k: info.get(k) for k in keys}
+    evaluations = read_evaluations(args.run)
+    if evaluations:
+        summary["evaluations"] = [e.fields for e in evaluations]
     print(json.dumps(summary, indent=2))
     return 0
 
 
 def cmd_report(argv: list[str]) -> int:
-    from .runs import finish
+    from .runs.start import finish
 
     p = _Parser(prog="genvision report", description="(Re)write a run's report.html.")
     p.add_argument("run", help="run directory")

@@ -11,7 +11,11 @@ One row per run: model, family, parameters, training time and steps from ``run.j
   exact likelihood is labelled, not refused;
 * samples (FID, KID, precision/recall, density/coverage, CAS, memorisation): comparable
   when the reference data and the protocol (feature space, sample counts, k, ...) are
-  equal; the sampling seed is randomness, not protocol, and is ignored.
+  equal; the sampling seed is randomness, not protocol, and is ignored;
+* image-to-image (task runs: ``genvision superres``/``colorize compare`` record the final
+  stage's PSNR/SSIM and colourfulness): comparable under the same images and protocol.
+
+Task runs and model runs are never mixed in one table, nor runs of different tasks.
 
 Numbers of different protocols are refused with the first field that differs, because a
 table that silently mixes them is the commonest way results stop meaning anything; with
@@ -34,16 +38,30 @@ from typing import Any
 from .errors import UserError
 from .report.format import fmt_duration, fmt_number, fmt_value
 from .report.run import as_number, model_family, read_metrics, summarise
+from .runs.layout import RunLayout
+from .runs.load import trained_stages
+from .runs.records import (
+    IMAGE_TO_IMAGE,
+    LIKELIHOOD,
+    SAMPLES,
+    RunInfo,
+    comparable,
+    entry_kind,
+    read_evaluations,
+    read_run_info,
+)
 
 MISSING = "—"
-RUN_FILE = "run.json"
-METRICS_FILE = "metrics.json"
 REFUSE_FIX = ("re-run `genvision evaluate` with the same --data/--split/--n (and "
               "--metrics/--samples/--features), or pass --mixed to show them marked")
 
-LIKELIHOOD, SAMPLES = "likelihood", "samples"
+GROUPS = (LIKELIHOOD, SAMPLES, IMAGE_TO_IMAGE)
 #: how each evaluation group is named in notes and errors
-GROUP_LABELS = {LIKELIHOOD: "NLL", SAMPLES: "sample metrics"}
+GROUP_LABELS = {LIKELIHOOD: "NLL", SAMPLES: "sample metrics",
+                IMAGE_TO_IMAGE: "image-to-image scores"}
+#: image-to-image columns: column key -> (entry key, decimals)
+_TASK_VALUES = {"psnr_y": ("psnr_y", 2), "ssim_y": ("ssim_y", 4), "psnr_rgb": ("psnr_rgb", 2),
+                "ssim_rgb": ("ssim_rgb", 4), "colourfulness": ("colourfulness", 1)}
 #: sample-metric columns: column key -> (entry key, decimals); KID is special (mean ± std)
 _SAMPLE_VALUES = {"fid": ("fid", 2), "precision": ("precision", 3), "recall": ("recall", 3),
                   "density": ("density", 3), "coverage": ("coverage", 3),
@@ -51,11 +69,8 @@ _SAMPLE_VALUES = {"fid": ("fid", 2), "precision": ("precision", 3), "recall": ("
                   "near_copies": ("near_copy_share", 3)}
 #: entry keys that make an entry count as a result of its group
 _GROUP_RESULTS = {LIKELIHOOD: ("nll_nats", "bits_per_dim"),
-                  SAMPLES: ("kid_mean", *(k for k, _ in _SAMPLE_VALUES.values()))}
-#: sample-protocol fields left out of the comparability key: the sampling seed is
-#: randomness, not protocol; the memorisation reference is each run's own training set
-#: (None when mem was not asked), so it must not stop FID of one run meeting FID of another
-_IGNORED_FIELDS = ("sample_seed", "memorisation_reference")
+                  SAMPLES: ("kid_mean", *(k for k, _ in _SAMPLE_VALUES.values())),
+                  IMAGE_TO_IMAGE: tuple(k for k, _ in _TASK_VALUES.values())}
 #: fields looked at first when naming the first difference between two protocols
 _FIELD_ORDER = ("data", "split", "n", "protocol", "source", "shape", "features", "name", "key",
                 "n_real", "n_fake", "k", "pr_k", "binarize")
@@ -90,6 +105,11 @@ COLUMNS = (
     Column("cas", "CAS", SAMPLES),
     Column("memorisation", "memorisation score", SAMPLES),
     Column("near_copies", "near copies", SAMPLES),
+    Column("psnr_y", "PSNR-Y (dB)", IMAGE_TO_IMAGE),
+    Column("ssim_y", "SSIM-Y", IMAGE_TO_IMAGE),
+    Column("psnr_rgb", "PSNR-RGB (dB)", IMAGE_TO_IMAGE),
+    Column("ssim_rgb", "SSIM-RGB", IMAGE_TO_IMAGE),
+    Column("colourfulness", "colourfulness", IMAGE_TO_IMAGE),
     Column("speed", "sampling images/s", "speed"),
 )
 
@@ -137,20 +157,12 @@ class _Run:
 
     arg: str
     path: Path
-    info: dict[str, Any]
+    info: RunInfo
     evaluations: list[dict[str, Any]]
     stats: dict[str, float]
 
 
 # ----- reading runs -----------------------------------------------------------------------
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{what} {path} is not readable JSON ({exc})",
-                        "restore the file or leave the run out") from None
-
-
 def _load_run(arg: str | Path) -> _Run:
     """Read one run directory; a missing folder or unreadable run.json is a UserError, a
     missing metrics.json means "not evaluated" (cells show "—")."""
@@ -158,33 +170,34 @@ def _load_run(arg: str | Path) -> _Run:
     if not path.is_dir():
         raise UserError(f"run directory {arg} does not exist",
                         "pass folders written by `genvision train`")
-    if not (path / RUN_FILE).is_file():
-        raise UserError(f"{arg} has no {RUN_FILE}, so it is not a genvision run",
-                        "pass folders written by `genvision train`")
-    info = _read_json(path / RUN_FILE, "run file")
-    if not isinstance(info, dict):
-        raise UserError(f"run file {path / RUN_FILE} is not a JSON object",
-                        "restore the file or leave the run out")
-    evaluations: list[dict[str, Any]] = []
-    if (path / METRICS_FILE).is_file():
-        data = _read_json(path / METRICS_FILE, "metrics file")
-        listed = data.get("evaluations") if isinstance(data, dict) else None
-        if not isinstance(listed, list):
-            raise UserError(f"{path / METRICS_FILE} is not a genvision metrics file",
-                            f"move it aside and run `genvision evaluate {arg}` again")
-        evaluations = [e for e in listed if isinstance(e, dict)]
-    stats = summarise(read_metrics(path / "metrics.jsonl"))
-    return _Run(str(arg), path, info, evaluations, stats)
+    info = read_run_info(path)
+    evaluations = [e.fields for e in read_evaluations(path)]
+    return _Run(str(arg), path, info, evaluations, _training_stats(path, info))
+
+
+def _training_stats(path: Path, info: RunInfo) -> dict[str, float]:
+    """Training time and steps from the log; a task run's stages add up."""
+    if not info.is_task:
+        return summarise(read_metrics(RunLayout(path).metrics_log))
+    total: dict[str, float] = {}
+    for stage in trained_stages(path, info):
+        stats = summarise(read_metrics(RunLayout(path).stage(stage).metrics_log))
+        for key in ("time_s", "step"):
+            if key in stats:
+                total[key] = total.get(key, 0.0) + stats[key]
+    return total
 
 
 def _dataset(run: _Run) -> tuple[str, tuple[int, ...]]:
     """(source, shape) the run was trained on, from run.json's data protocol."""
-    data = run.info.get("data")
-    source = data.get("source") if isinstance(data, dict) else None
-    shape = data.get("shape") if isinstance(data, dict) else None
+    data = run.info.data
+    source, shape = data.get("source"), data.get("shape")
+    if run.info.is_task and isinstance(data.get("patch"), int):
+        shape = [3, data["patch"], data["patch"]]  # a task run trains on patches
     if not isinstance(source, str) or not isinstance(shape, list):
-        raise UserError(f"{run.arg}/{RUN_FILE} does not record the dataset and image shape "
-                        "it was trained on", "compare runs written by `genvision train`")
+        raise UserError(f"{run.arg}/{RunLayout(run.path).run_json.name} does not record the "
+                        "dataset and image shape it was trained on",
+                        "compare runs written by `genvision train`")
     return source, tuple(int(s) for s in shape)
 
 
@@ -201,6 +214,11 @@ def _check_runs(runs: list[_Run]) -> str:
             raise UserError(f"{run.arg} is given twice (also as {seen[key]})",
                             "list each run once")
         seen[key] = run.arg
+    what = [f"a {r.info.task} run" if r.info.is_task else "a model run" for r in runs]
+    for run, kind in zip(runs[1:], what[1:], strict=True):
+        if kind != what[0]:
+            raise UserError(f"{runs[0].arg} is {what[0]} but {run.arg} is {kind}",
+                            "compare runs of one kind (models, or runs of one task)")
     first = _dataset(runs[0])
     for run in runs[1:]:
         other = _dataset(run)
@@ -212,29 +230,17 @@ def _check_runs(runs: list[_Run]) -> str:
 
 
 # ----- evaluation entries and their protocols ---------------------------------------------
-def _kind(entry: dict[str, Any]) -> str:
-    """``likelihood`` or ``samples``; entries written before kinds existed are likelihoods."""
-    return str(entry.get("kind", LIKELIHOOD))
-
-
 def _entries(run: _Run, group: str) -> list[tuple[int, dict[str, Any]]]:
     """(position in metrics.json, entry) of ``group`` that hold at least one result."""
     wanted = _GROUP_RESULTS[group]
-    return [(i, e) for i, e in enumerate(run.evaluations) if _kind(e) == group
+    return [(i, e) for i, e in enumerate(run.evaluations) if entry_kind(e) == group
             and any(as_number(e.get(k)) is not None for k in wanted)]
 
 
 def _key_dict(entry: dict[str, Any], group: str) -> dict[str, Any]:
-    """What must be equal for two entries' numbers to be comparable."""
-    key: dict[str, Any] = {"data": entry.get("data"), "split": entry.get("split")}
-    if group == LIKELIHOOD:
-        key["n"] = entry.get("n")  # old entries keep n beside a plain-string data
-    else:
-        protocol = entry.get("protocol")
-        if isinstance(protocol, dict):
-            protocol = {k: v for k, v in protocol.items() if k not in _IGNORED_FIELDS}
-        key["protocol"] = protocol
-    return key
+    """What must be equal for two entries' numbers to be comparable (the one definition:
+    :func:`genvision.runs.records.comparable`)."""
+    return comparable(entry)
 
 
 def _key(entry: dict[str, Any], group: str) -> str:
@@ -425,9 +431,23 @@ def _samples_words(entry: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _task_words(entry: dict[str, Any]) -> str:
+    """Images, method and scoring protocol of one image-to-image entry."""
+    protocol = entry.get("protocol")
+    protocol = protocol if isinstance(protocol, dict) else {}
+    data = entry.get("data")
+    images = data.get("images") if isinstance(data, dict) else data
+    parts = [f"{entry.get('task', '?')} on images {fmt_value(images)}",
+             f"method {entry.get('method', '?')}"]
+    parts += [f"{k}: {fmt_value(v)}" for k, v in sorted(protocol.items())]
+    return "; ".join(parts)
+
+
 def _protocol_words(group: str, entries: list[tuple[str, dict[str, Any]]]) -> str:
     if group == LIKELIHOOD:
         return _likelihood_words(entries)
+    if group == IMAGE_TO_IMAGE:
+        return _task_words(entries[0][1])
     return _samples_words(entries[0][1])
 
 
@@ -465,17 +485,27 @@ def _sample_cells(entry: dict[str, Any]) -> dict[str, str]:
     return cells
 
 
+def _task_cells(entry: dict[str, Any]) -> dict[str, str]:
+    cells = {}
+    for column, (key, decimals) in _TASK_VALUES.items():
+        value = as_number(entry.get(key))
+        if value is not None:
+            cells[column] = f"{value:.{decimals}f}"
+    return cells
+
+
 def _run_cells(run: _Run, name: str, chosen: list[dict[str, Any]]) -> dict[str, str]:
     """Run-level cells: model, family, parameters, training time and steps."""
-    model = run.info.get("model")
+    info = run.info.to_dict()
+    model = info.get("model")
     cells = {"run": name}
     if isinstance(model, str):
         cells["model"] = model
-    family = model_family(model if isinstance(model, str) else None, run.info)
+    family = model_family(model if isinstance(model, str) else None, info)
     if family:
         cells["family"] = family
-    if as_number(run.info.get("num_parameters")) is not None:
-        cells["params"] = fmt_number(int(run.info["num_parameters"]))
+    if as_number(info.get("num_parameters")) is not None:
+        cells["params"] = fmt_number(int(info["num_parameters"]))
     if "time_s" in run.stats:
         cells["train_time"] = fmt_duration(run.stats["time_s"])
     steps = run.stats.get("step")
@@ -584,7 +614,7 @@ def collect(run_dirs: list[Path], mixed: bool = False) -> Board:
                         "e.g. `genvision compare runs/vae runs/pixelcnn`")
     runs = [_load_run(p) for p in run_dirs]
     dataset = _check_runs(runs)
-    picks = {group: _select(runs, group, mixed) for group in (LIKELIHOOD, SAMPLES)}
+    picks = {group: _select(runs, group, mixed) for group in GROUPS}
     names = _names(runs)
     rows = []
     for i, (run, name) in enumerate(zip(runs, names, strict=True)):
@@ -594,12 +624,14 @@ def collect(run_dirs: list[Path], mixed: bool = False) -> Board:
             cells.update(_likelihood_cells(picks[LIKELIHOOD][i]))
         if i in picks[SAMPLES]:
             cells.update(_sample_cells(picks[SAMPLES][i]))
-        png = run.path / "samples.png"
+        if i in picks[IMAGE_TO_IMAGE]:
+            cells.update(_task_cells(picks[IMAGE_TO_IMAGE][i]))
+        png = RunLayout(run.path).samples_png
         rows.append(Row(name, run.path, cells.get("model"), cells,
                         png if png.is_file() else None))
     notes, footnotes = [], []
     markers = _markers()  # one sequence over both groups: every marker means one protocol
-    for group in (LIKELIHOOD, SAMPLES):
+    for group in GROUPS:
         group_notes, group_foot = _annotate(group, names, rows, picks[group], markers)
         notes += group_notes
         footnotes += group_foot

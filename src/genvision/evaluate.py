@@ -15,7 +15,6 @@ step, so re-running the same evaluation updates its entry and a different protoc
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -30,15 +29,11 @@ from .data import prepare_eval
 from .data.config import DataConfig
 from .errors import UserError
 from .evaluate_samples import SAMPLE_METRICS, SampleEvalSettings, describe_samples, evaluate_samples
-from .io import atomic_write_json, read_json
 from .metrics.likelihood import log_prob_kwargs, nll_summary
 from .models.base import GenerativeModel, load
-from .runs import read_run
+from .runs.records import entry_kind, merge_evaluation, read_run_info
 from .train.checkpoint import latest_checkpoint, list_checkpoints
 from .train.device import resolve_device
-
-METRICS_FILE = "metrics.json"
-
 
 #: every name ``--metrics`` accepts
 ALL_METRICS = ("nll", *SAMPLE_METRICS)
@@ -161,7 +156,12 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
         when any sample metric was.
     """
     run_dir = Path(run_dir)
-    info = read_run(run_dir)
+    run = read_run_info(run_dir)
+    if run.is_task:
+        raise UserError(f"{run_dir} is a {run.task} run: its models map images to images, "
+                        "so likelihood and sample metrics do not apply",
+                        f"score it with `genvision {run.task} compare {run_dir}`")
+    info = run.to_dict()
     device = resolve_device(opts.device)
     model = load(run_dir, device=device)
     metrics = parse_metrics(opts.metrics, model)
@@ -185,7 +185,7 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
     results = []
     if "nll" in metrics:
         result = _evaluate_likelihood(model, info, opts, device) | {"steps": steps}
-        _merge(run_dir / METRICS_FILE, result)
+        merge_evaluation(run_dir, result)
         results.append(result)
     sample_metrics = [m for m in metrics if m in SAMPLE_METRICS]
     if sample_metrics:
@@ -196,7 +196,7 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
         result = evaluate_samples(model, info, _eval_config(info, opts), opts.split, opts.n,
                                   settings, device=device, progress=progress)
         result["steps"] = steps
-        _merge(run_dir / METRICS_FILE, result)
+        merge_evaluation(run_dir, result)
         results.append(result)
     return results
 
@@ -233,34 +233,6 @@ def _labelled(info: dict[str, Any]) -> bool:
 def _trained_steps(run_dir: Path) -> int | None:
     latest = latest_checkpoint(run_dir)
     return next((step for step, path in list_checkpoints(run_dir) if path == latest), None)
-
-
-def entry_kind(entry: dict[str, Any]) -> str:
-    """``likelihood`` or ``samples`` (entries written before kinds existed are likelihoods)."""
-    return str(entry.get("kind", "likelihood"))
-
-
-def _protocol_key(entry: dict[str, Any]) -> str:
-    key = {k: entry.get(k) for k in ("data", "split", "protocol", "seed", "steps")}
-    return json.dumps(key | {"kind": entry_kind(entry)}, sort_keys=True)
-
-
-def _merge(path: Path, result: dict[str, Any]) -> None:
-    """Add ``result`` to ``path``; an entry with the same key is updated, not duplicated,
-    so ``--metrics fid`` then ``--metrics pr`` on one protocol give one entry with both."""
-    data = read_json(path, what="metrics file") if path.exists() else {}
-    if not isinstance(data, dict) or not isinstance(data.get("evaluations", []), list):
-        raise UserError(f"{path} is not a genvision metrics file",
-                        f"move {path} aside and evaluate again")
-    evals, merged = [], dict(result)
-    for entry in data.get("evaluations", []):
-        if isinstance(entry, dict) and _protocol_key(entry) == _protocol_key(result):
-            merged = entry | result
-        else:
-            evals.append(entry)
-    evals.append(merged)
-    data["evaluations"] = evals
-    atomic_write_json(path, data)
 
 
 def describe(result: dict[str, Any]) -> str:

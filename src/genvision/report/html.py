@@ -26,6 +26,9 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import UserError
 from ..grids import save_image_array
 from ..io import atomic_write_text
+from ..runs.layout import NOT_FIGURES, RunLayout
+from ..runs.load import trained_stages
+from ..runs.records import RunInfo, read_evaluations, read_run_info
 from . import format as fmt
 from .plots import plot_loss_curves
 from .run import (
@@ -33,16 +36,11 @@ from .run import (
     grid_first_rows,
     model_family,
     progress_grids,
-    read_json_or_none,
     read_metrics,
     summarise,
     training_warnings,
 )
 
-REPORT_FILE = "report.html"
-LOSS_PNG = "loss.png"
-#: fixed-latent progress strip (first row of every progress grid), under samples/
-STRIP_PNG = "progress_strip.png"
 #: most progress grids shown in the strip (evenly spaced, always the first and last)
 MAX_PROGRESS = 10
 #: run.json entries shown as their own config table, with their headings
@@ -97,23 +95,26 @@ def write_report(run_dir: str | os.PathLike) -> Path:
     if not run_dir.is_dir():
         raise UserError(f"run directory {run_dir} does not exist",
                         "pass the folder a training run wrote, e.g. runs/NAME")
-    out = run_dir / REPORT_FILE
+    out = RunLayout(run_dir).report_html
     atomic_write_text(out, render_report(run_dir))
     return out
 
 
 def render_report(run_dir: Path) -> str:
     """The report page of ``run_dir`` as an HTML string (writes ``loss.png`` as a side effect)."""
-    run = read_json_or_none(run_dir / "run.json")
-    run = run if isinstance(run, dict) else None
-    records = read_metrics(run_dir / "metrics.jsonl")
+    layout = RunLayout(run_dir)
+    info = _read_info(run_dir)
+    run = info.to_dict() if info is not None else None
+    records = read_metrics(layout.metrics_log)
     model = run.get("model") if run else None
     model = model if isinstance(model, str) else None
     family = model_family(model, run)
     sections = [
         ("summary", "Summary", _summary(run, records)),
         ("warnings", "Training warnings", _warnings(records)),
-        ("samples", "Samples", _samples(run_dir)),
+        ("stages", "Stages", _stages(run_dir, info)),
+        ("comparison", "Comparison", _comparison(run_dir, info)),
+        ("samples", "Samples", None if info and info.is_task else _samples(run_dir)),
         ("figures", "Figures", _figures(run_dir)),
         ("progress", "Samples during training", _progress(run_dir, run)),
         ("loss", "Loss curves", _loss(run_dir, records, family)),
@@ -192,19 +193,20 @@ def _summary(run: dict | None, records: list[dict]) -> str:
                    f"</div>" for k, v in cards)
     html = f'<div class="cards">{html}</div>' if cards else ""
     if not records:
-        html += _note("No training metrics logged (metrics.jsonl missing or empty).")
+        html += _note("Training is logged per stage (below)." if run and run.get("task")
+                      else "No training metrics logged (metrics.jsonl missing or empty).")
     return html
 
 
 def _samples(run_dir: Path) -> str:
-    path = run_dir / "samples.png"
+    path = RunLayout(run_dir).samples_png
     if not path.is_file():
         return _note("No sample grid (samples.png) in this run.")
     return _img(run_dir, path, "samples from the final model")
 
 
 def _figures(run_dir: Path) -> str | None:
-    figs = figure_files(run_dir, exclude=("samples.png", LOSS_PNG))
+    figs = figure_files(run_dir, exclude=NOT_FIGURES)
     if not figs:
         return None
     return "\n".join(_img(run_dir, p, p.stem.replace("_", " ")) for p in figs)
@@ -239,7 +241,7 @@ def _strip(run_dir: Path, run: dict | None, grids: list[tuple[int, Path]]) -> st
     arr = grid_first_rows([p for _, p in grids], size)
     if arr is None:
         return ""
-    path = run_dir / "samples" / STRIP_PNG
+    path = RunLayout(run_dir).progress_strip
     save_image_array(arr, path, scale=max(1, min(4, 480 // arr.shape[1])))
     steps = ", ".join(f"{s:,}" for s, _ in grids)
     return _img(run_dir, path, f"the same latents at steps {steps} (top to bottom)")
@@ -248,7 +250,7 @@ def _strip(run_dir: Path, run: dict | None, grids: list[tuple[int, Path]]) -> st
 def _loss(run_dir: Path, records: list[dict], family: str | None) -> str:
     unit = "value" if family in _NON_LIKELIHOOD_FAMILIES else "nats/image"
     try:
-        path = plot_loss_curves(records, run_dir / LOSS_PNG, default_unit=unit)
+        path = plot_loss_curves(records, RunLayout(run_dir).loss_png, default_unit=unit)
     except (ValueError, OSError, RuntimeError) as exc:  # a report must not die on a plot
         warnings.warn(f"loss curves not drawn: {exc}", stacklevel=2)
         return _note(f"The loss curves could not be drawn ({exc}).")
@@ -258,15 +260,73 @@ def _loss(run_dir: Path, records: list[dict], family: str | None) -> str:
                                f"unless labelled otherwise", cls="plot")
 
 
-def _load_evaluations(run_dir: Path) -> list[dict] | None:
-    data = read_json_or_none(run_dir / "metrics.json")
-    if data is None:
+def _read_info(run_dir: Path) -> RunInfo | None:
+    """The run record; a missing or corrupt one is a note on the page (with a warning)."""
+    layout = RunLayout(run_dir)
+    if not (layout.run_json.is_file() or layout.task_json.is_file()):
         return None
-    if isinstance(data, dict) and isinstance(data.get("evaluations"), list):
-        data = data["evaluations"]
-    elif isinstance(data, dict):
-        data = [data]
-    return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+    try:
+        return read_run_info(run_dir)
+    except UserError as err:
+        warnings.warn(str(err), stacklevel=3)
+        return None
+
+
+def _load_evaluations(run_dir: Path) -> list[dict] | None:
+    if not RunLayout(run_dir).evaluations.exists():
+        return None
+    try:
+        return [e.fields for e in read_evaluations(run_dir)]
+    except UserError as err:  # a report shows what it can: a corrupt file is a note
+        warnings.warn(str(err), stacklevel=3)
+        return []
+
+
+def _stages(run_dir: Path, info: RunInfo | None) -> str | None:
+    """A task run's stages: one summary row each, then each stage's loss curves."""
+    if info is None or not info.is_task:
+        return None
+    layout = RunLayout(run_dir)
+    trained = set(trained_stages(run_dir, info))
+    rows, plots = [], []
+    for name in info.stage_names:
+        record = info.stages[name]
+        val = record.get("val") if isinstance(record.get("val"), dict) else {}
+        steps = fmt.fmt_number(record.get("steps")) if name in trained else "not trained"
+        time_s = record.get("time_s")
+        rows.append([_e(name), _e(record.get("model", "?")),
+                     _e(fmt.fmt_number(record.get("num_parameters"))), _e(steps),
+                     _e(fmt.fmt_duration(time_s) if isinstance(time_s, (int, float)) else "—"),
+                     _e(", ".join(f"{k} {fmt.fmt_number(v)}" for k, v in val.items()) or "—")])
+        stage = layout.stage(name)
+        records = read_metrics(stage.metrics_log)
+        if records:
+            try:
+                path = plot_loss_curves(records, stage.loss_png, default_unit="value")
+            except (ValueError, OSError, RuntimeError) as exc:
+                warnings.warn(f"{name} loss curves not drawn: {exc}", stacklevel=2)
+                path = None
+            if path is not None:
+                plots.append(_img(run_dir, path, f"{name}: train (blue) and validation (red)",
+                                  cls="plot"))
+    table = _table(["stage", "model", "parameters", "steps", "time", "validation"], rows)
+    return table + "\n".join(plots)
+
+
+def _comparison(run_dir: Path, info: RunInfo | None) -> str | None:
+    """A task run's comparison figure and table (``genvision TASK compare``), if written."""
+    if info is None or not info.is_task:
+        return None
+    files = RunLayout(run_dir).compare_files()
+    parts = []
+    if files["figure"].is_file():
+        parts.append(_img(run_dir, files["figure"], "methods side by side"))
+    if files["table"].is_file():
+        text = files["table"].read_text(encoding="utf-8", errors="replace")
+        parts.append(f"<pre>{_e(text)}</pre>")
+    if not parts:
+        return _note(f"No comparison yet: run `genvision {info.task} compare {run_dir}`.")
+    return "\n".join(parts)
 
 
 def _metrics(run_dir: Path) -> str:

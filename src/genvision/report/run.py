@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..runs.layout import RunLayout
+
 #: keys of a metrics.jsonl record that are bookkeeping, not curves to plot
 BOOKKEEPING_KEYS = frozenset({"step", "epoch", "time_s", "split", "images_per_s", "lr"})
 
@@ -134,7 +136,7 @@ def model_family(model: str | None, run: dict | None = None) -> str | None:
 
 def progress_grids(run_dir: Path) -> list[tuple[int, Path]]:
     """``(step, path)`` of ``samples/step-*.png`` progress grids, sorted by step."""
-    folder = run_dir / "samples"
+    folder = RunLayout(run_dir).samples_dir
     if not folder.is_dir():
         return []
     found = []

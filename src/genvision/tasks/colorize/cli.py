@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 from ...errors import UserError
+from ...runs.layout import RunLayout
 from ..common.cli import add_stage_flags, data_and_train_flags, dispatch, stage_flags, task_parser
 from ..common.images import check_output_path, evaluation_images, read_image, write_image
-from ..common.runs import require_task, trained_stages
+from ..common.runs import record_comparison, require_task, trained_stages
 from .models import ColorizeConfig, ColorizeGANConfig
 
 USAGE = __doc__.strip().split("\n\n")[1]
@@ -117,7 +118,9 @@ def _compare(argv: list[str]) -> int:
                         "against", "compare on colour images (apply works on grey ones)")
     results, outputs = compare_colorizers(models, images)
     results["images_spec"] = args.images
-    paths = write_outputs(results, outputs, Path(args.out or Path(args.run) / "compare"))
+    paths = write_outputs(results, outputs, Path(args.out or RunLayout(args.run).compare_dir))
+    record_comparison(args.run, "colorize", results, [im.name for im in images], args.images,
+                      data["data"])
     print(table(results))
     print(f"table: {paths['table']}  grid: {paths['figure']}  numbers: {paths['json']}")
     return 0

@@ -173,10 +173,10 @@ def write_comparison(out_dir: Path, results: dict, table: str,
     """A task comparison's compare.md (table), compare.json (numbers with their protocol)
     and compare.png (figure) in ``out_dir``, each written atomically."""
     from ...io import atomic_write_json, atomic_write_text
+    from ...runs.layout import RunLayout
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"table": out_dir / "compare.md", "json": out_dir / "compare.json",
-             "figure": out_dir / "compare.png"}
+    paths = RunLayout(out_dir).compare_files(out_dir)
     atomic_write_text(paths["table"], table)
     atomic_write_json(paths["json"], results)
     write_image(paths["figure"], figure)

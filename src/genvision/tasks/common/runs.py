@@ -1,149 +1,140 @@
-"""Task runs: image-to-image models on the one training loop, and their run directories.
+"""Task runs: image-to-image models on the one training loop, in ordinary run directories.
 
-A task run directory (``runs/sr4``) holds ``task.json`` (the task, its data protocol and
-the stages trained) and one sub-directory per stage (``srresnet/``, ``srgan/``, or
-``regression/``, ``gan/``), each an ordinary training-loop run: ``metrics.jsonl``,
-``checkpoints/`` (``config.json`` + ``model.safetensors`` + trainer state, resumable).
+A task run directory (``runs/sr4``) is a run like any other: ``run.json`` is a
+:class:`~genvision.runs.records.RunInfo` with ``task`` (superres, colorize), the data
+protocol and ``stages``; each stage (``srresnet/``, ``srgan/``, or ``regression/``,
+``gan/``) is a sub-directory laid out as a run (``metrics.jsonl``, ``checkpoints/``), see
+:class:`~genvision.runs.layout.RunLayout`. Runs written before run.json kept the same
+record in ``task.json``; they are still read.
 
 Why the one loop (:func:`genvision.train.train`) fits: an image-to-image model's
 ``loss(x)`` takes the *target* patch and makes its own input from it (bicubic
 down-sampling, or the L channel), so the loop's ``(x, y)`` batches, per-batch augmentation,
 EMA, checkpoints, exact resume, NaN guard and progress bar all work unchanged, and the
-GAN variants use its ``training_step`` / ``configure_optimizers`` hooks. A second loop
-would only duplicate that bookkeeping.
+GAN variants use its ``training_step`` / ``configure_optimizers`` hooks.
 
-Task models are not in the registry of ``genvision train`` (they model p(y | x), not
-p(x), and have no sampler); :func:`load_task_model` rebuilds them from the same
-``config.json`` + ``model.safetensors`` files.
+Task models register in the one model registry (:mod:`genvision.models.image_to_image`),
+so :func:`genvision.load` rebuilds them; :func:`load_task_model` adds the check that a
+directory holds the expected stage's model.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
-from torch import Tensor
 
-from ... import __version__
 from ... import config as cfg_io
 from ...errors import CheckpointError, UserError
-from ...io import atomic_write_json, load_tensors, read_json
-from ...models.base import CONFIG_FILE, WEIGHTS_FILE, GenerativeModel, resolve_model_dir
+from ...models.base import GenerativeModel
+from ...models.image_to_image import ImageTaskModel, task_model
+from ...runs.layout import RunLayout
+from ...runs.load import load as load_run_model
+from ...runs.load import trained_stages as run_trained_stages
+from ...runs.records import IMAGE_TO_IMAGE, RunInfo, merge_evaluation, read_run_info, write_run_info
 from ...train import TrainConfig, TrainData, TrainResult, train
-from ...train.checkpoint import has_run
 
-TASK_FILE = "task.json"
-_TASK_MODELS: dict[str, type[GenerativeModel]] = {}
-
-
-def task_model(name: str):
-    """Class decorator: make a task model loadable by :func:`load_task_model`."""
-
-    def wrap(cls: type[GenerativeModel]) -> type[GenerativeModel]:
-        cls.name = name
-        _TASK_MODELS[name] = cls
-        return cls
-
-    return wrap
-
-
-class ImageTaskModel(GenerativeModel):
-    """Base of the image-to-image models: conditional, no density, no unconditional sampler.
-
-    ``loss(x)`` takes target images [N, C, H, W] and derives the model's input itself.
-    """
-
-    family: ClassVar[str] = "image-to-image"
-    likelihood_kind = "none"
-    supported_data_kinds = ("rgb8",)
-
-    def check_input(self, x: Tensor, y: Tensor | None = None) -> None:
-        want = self.config.channels
-        if x.dim() != 4 or x.shape[1] != want:
-            raise UserError(f"{self.name} expects images [N, {want}, H, W], got {list(x.shape)}",
-                            "pass colour images")
+__all__ = ["ImageTaskModel", "load_task_model", "new_task_info", "read_task", "require_task",
+           "split_budget", "task_model", "train_stage", "trained_stages", "write_task"]
 
 
 def load_task_model(path: str | os.PathLike, *, device: str | torch.device = "cpu",
                     expect: tuple[str, ...] = ()) -> GenerativeModel:
-    """Rebuild a task model from a stage directory, a checkpoint or a save_pretrained dir.
+    """A task model from a stage directory, a checkpoint or a save_pretrained dir.
 
     Args:
         expect: allowed model names (others raise a one-line CheckpointError).
     """
-    directory = resolve_model_dir(path)
-    meta = read_json(directory / CONFIG_FILE, what="model config")
-    name = meta.get("model") if isinstance(meta, dict) else None
-    if name not in _TASK_MODELS or "config" not in meta:
-        raise CheckpointError(f"{directory} does not hold an image-to-image task model "
-                              f"(model {name!r})", "pass a run written by this task's train")
-    if expect and name not in expect:
-        raise CheckpointError(f"{directory} holds a {name} model, not {' or '.join(expect)}",
+    model = load_run_model(path, device=device)
+    if not isinstance(model, ImageTaskModel):
+        raise CheckpointError(f"{path} does not hold an image-to-image task model "
+                              f"(model {model.name!r})", "pass a run written by this task's train")
+    if expect and model.name not in expect:
+        raise CheckpointError(f"{path} holds a {model.name} model, not {' or '.join(expect)}",
                               "pass the matching run")
-    cls = _TASK_MODELS[name]
-    model = cls(cfg_io.from_dict(cls.config_class, meta["config"], what=f"{name} config"))
-    state = load_tensors(directory / WEIGHTS_FILE)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(f"weights in {directory} do not match its config "
-                              f"({str(exc).splitlines()[0]})",
-                              "the checkpoint is damaged or from another version") from None
-    return model.to(device).eval()
+    return model
 
 
-# ----- task.json ----------------------------------------------------------------------------
+# ----- the run record ------------------------------------------------------------------------
 def read_task(out: Path, task: str) -> dict[str, Any] | None:
-    """``out/task.json`` when it exists (None otherwise); refuses another task's run."""
-    path = Path(out) / TASK_FILE
-    if not path.exists():
+    """The run record of ``out`` as a dict when it has one (None otherwise); refuses a run
+    of another task or a model run."""
+    layout = RunLayout(out)
+    if not (layout.run_json.is_file() or layout.task_json.is_file()):
         return None
-    info = read_json(path, what="task file")
-    if not isinstance(info, dict) or info.get("task") != task:
-        raise UserError(f"{out} holds a {info.get('task') if isinstance(info, dict) else '?'} "
-                        f"run, not a {task} run", "choose another --out")
-    return info
+    info = read_run_info(out)
+    if info.task != task:
+        what = f"a {info.task} run" if info.is_task else f"a {info.model} model run"
+        raise UserError(f"{out} holds {what}, not a {task} run", "choose another --out")
+    return info.to_dict()
 
 
 def require_task(run: str | os.PathLike, task: str) -> dict[str, Any]:
-    """The ``task.json`` of an existing run, with a one-line error when there is none."""
+    """The record of an existing task run, with a one-line error when there is none."""
     run = Path(run)
     info = read_task(run, task) if run.is_dir() else None
     if info is None:
-        raise UserError(f"{run} is not a {task} run (no {TASK_FILE})",
+        raise UserError(f"{run} is not a {task} run (no {RunLayout(run).run_json.name})",
                         f"pass the --out directory of `genvision {task} train`")
     return info
 
 
 def write_task(out: Path, info: dict[str, Any]) -> None:
-    atomic_write_json(Path(out) / TASK_FILE, info)
+    """Write the record as ``run.json``. Its ``model`` is the last trained stage's model,
+    so ``genvision.load``, ``info`` and ``compare`` describe what the run delivers."""
+    record = RunInfo.from_dict(info)
+    stages = run_trained_stages(out, record) or record.stage_names[-1:]
+    last = record.stages[stages[-1]] if stages else {}
+    record.model = last.get("model", record.model)
+    record.num_parameters = last.get("num_parameters", record.num_parameters)
+    record.family = "image-to-image"
+    record.likelihood_kind = "none"
+    write_run_info(out, record)
 
 
 def new_task_info(task: str, **fields: Any) -> dict[str, Any]:
-    return {"task": task, **fields, "stages": {},
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "genvision_version": __version__}
+    return RunInfo(task=task, extra=fields).to_dict()
 
 
 def trained_stages(out: Path, info: dict[str, Any], order: tuple[str, ...]) -> list[str]:
     """Stages of ``info`` whose directory holds a checkpoint, in the task's ``order``."""
-    return [s for s in order if s in info.get("stages", {}) and has_run(Path(out) / s)]
+    done = set(run_trained_stages(out, RunInfo.from_dict(info)))
+    return [s for s in order if s in done]
+
+
+def record_comparison(run: str | os.PathLike, task: str, results: dict[str, Any],
+                      images: list[str], images_spec: str, source: str) -> Path:
+    """Merge the final method's mean scores of a task comparison into ``metrics.json``
+    (an ``image-to-image`` evaluation record), so ``genvision compare`` and the report
+    show them beside other runs'. The method is the run's last trained stage."""
+    methods = [m for m in results["methods"] if m not in ("bicubic", "grey")]
+    if not methods:
+        return RunLayout(run).evaluations
+    method = methods[-1]
+    entry = {"kind": IMAGE_TO_IMAGE, "task": task, "method": method,
+             "data": {"source": source, "split": images_spec, "images": images,
+                      "n": len(images)},
+             "split": images_spec, "protocol": {**results["protocol"],
+                                               **({"scale": results["scale"]}
+                                                  if "scale" in results else {})},
+             **results["mean"][method]}
+    return merge_evaluation(run, entry)
 
 
 # ----- training one stage -------------------------------------------------------------------
 def train_stage(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,
                 out: Path, stage: str, info: dict[str, Any], stage_info: dict[str, Any],
                 resume: bool = False) -> TrainResult:
-    """Train ``model`` into ``out/stage`` with the one loop; record the stage in task.json."""
-    stage_dir = Path(out) / stage
+    """Train ``model`` into ``out/stage`` with the one loop; record the stage in run.json."""
+    stage_dir = RunLayout(out).stage(stage).root
     record = {**stage_info, "model": model.name, "model_config": cfg_io.to_dict(model.config),
               "train_config": cfg_io.to_dict(train_cfg),
               "num_parameters": model.num_parameters()}
     if not resume:
         info["stages"][stage] = record
+        info["stage_order"] = [s for s in info.get("stage_order", []) if s != stage] + [stage]
         write_task(out, info)
     result = train(model, data, train_cfg, stage_dir, resume=resume,
                    run_info={"task": info["task"], "stage": stage, **record})

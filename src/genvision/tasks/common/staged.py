@@ -125,7 +125,7 @@ def _task_info(spec: TaskSpec, req: TaskRequest) -> tuple[dict[str, Any], PatchO
         if req.resume:
             raise UserError(f"nothing to resume in {req.out}", "drop --resume to start a run")
         opts = cfg_io.from_dict(PatchOptions, req.patches, what="data option")
-        info = runs.new_task_info(spec.name, **spec.new_info(req),
+        info = runs.new_task_info(spec.name, **spec.new_info(req), command=req.command,
                                   patch_options=cfg_io.to_dict(opts))
         req.out.mkdir(parents=True, exist_ok=True)
         return info, opts

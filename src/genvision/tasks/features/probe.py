@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from ...errors import CheckpointError, UserError
-from ...runs import read_run
+from ...runs.layout import RunLayout
+from ...runs.start import read_run
 from .data import ProbeData, load_probe_data
 from .extract import FEATURE_KINDS, check_supported, extract, feature_fn, pixels
 from .maps import embed_2d, plot_maps, subset_for_map
@@ -70,7 +71,7 @@ def read_probe_run(run_dir: str | Path) -> dict[str, Any]:
     """run.json of ``run_dir``, checked to be a run whose features the probe defines."""
     info = read_run(run_dir)
     if not isinstance(info, dict) or not {"model", "data_config", "model_config"} <= set(info):
-        raise CheckpointError(f"{Path(run_dir) / 'run.json'} is not a genvision run file",
+        raise CheckpointError(f"{RunLayout(run_dir).run_json} is not a genvision run file",
                               "pass a run directory written by `genvision train`")
     check_supported(info["model"], bool(info.get("conditional")))
     return info

@@ -25,7 +25,8 @@ from typing import Any
 from ... import config as cfg
 from ...errors import UserError
 from ...models.base import GenerativeModel, load
-from ...runs import RUN_FILE, RunSpec, read_run, start
+from ...runs.layout import RunLayout
+from ...runs.start import RunSpec, read_run, start
 from ...train.config import TrainConfig
 from .data import run_data_config
 
@@ -61,7 +62,7 @@ def auto_background(info: dict[str, Any], out: Path, steps: int = DEFAULT_STEPS
     """
     spec = background_spec(info, steps)
     where = out / "background"
-    reused = (where / RUN_FILE).is_file() and _matches(read_run(where), spec)
+    reused = RunLayout(where).run_json.is_file() and _matches(read_run(where), spec)
     if not reused:
         if where.exists() and any(where.iterdir()):
             raise UserError(f"{where} holds something other than this background model",

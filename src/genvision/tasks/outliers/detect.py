@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ...errors import UserError
 from ...models.base import GenerativeModel, load
-from ...runs import read_run
+from ...runs.start import read_run
 from ...train.device import resolve_device
 from . import data as sets
 from .background import DEFAULT_STEPS, auto_background, run_background

@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 from ...errors import UserError
+from ...runs.layout import RunLayout
 from ..common.cli import add_stage_flags, data_and_train_flags, dispatch, stage_flags, task_parser
 from ..common.images import check_output_path, evaluation_images, read_image, write_image
-from ..common.runs import require_task, trained_stages
+from ..common.runs import record_comparison, require_task, trained_stages
 from .degrade import SCALES, Bicubic
 from .models import SRGANConfig, SRResNetConfig
 from .tiling import DEFAULT_TILE
@@ -151,7 +152,9 @@ def _compare(argv: list[str]) -> int:
     results, outputs = compare_methods(models, images, info["scale"], tile=args.tile)
     results["images_spec"] = args.images
     results["perceptual"] = info["stages"].get("srgan", {}).get("perceptual")
-    paths = write_outputs(results, outputs, Path(args.out or Path(args.run) / "compare"))
+    paths = write_outputs(results, outputs, Path(args.out or RunLayout(args.run).compare_dir))
+    record_comparison(args.run, "superres", results, [im.name for im in images], args.images,
+                      data["data"])
     print(table(results))
     if results["perceptual"]:
         print(f"SRGAN {results['perceptual']}")

@@ -1,0 +1,259 @@
+"""Typed records of a run directory: ``RunInfo`` (run.json) and ``EvalRecord`` (metrics.json).
+
+Each record has one reader and one writer; every command that looks at a run (``evaluate``,
+``compare``, ``report``, ``info``, ``genvision.load``) goes through them, so a corrupt or
+foreign file is refused the same way everywhere: one line, ``UserError`` (exit status 2).
+Writes are atomic (:func:`genvision.io.atomic_write_json`).
+
+``RunInfo`` keeps every key it does not know in :attr:`RunInfo.extra`, so a run.json
+written by a newer version, or a task's own fields (``scale``, ``patch_options``), survive
+a read-modify-write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import UserError
+from ..io import atomic_write_json
+from .layout import RunLayout
+
+#: evaluation kinds: a density's NLL, sample metrics, an image-to-image task's fidelity
+LIKELIHOOD, SAMPLES, IMAGE_TO_IMAGE = "likelihood", "samples", "image-to-image"
+EVAL_KINDS = (LIKELIHOOD, SAMPLES, IMAGE_TO_IMAGE)
+#: entry fields that identify an evaluation (besides its kind): re-running the same
+#: evaluation replaces its entry, any other value of these adds a new one
+_IDENTITY_FIELDS = ("data", "split", "protocol", "seed", "steps")
+#: protocol fields that do not stop two runs' numbers sharing a column (see comparable)
+COMPARE_IGNORED = ("sample_seed", "memorisation_reference")
+
+
+def _read_object(path: Path, what: str, fix: str) -> dict[str, Any]:
+    """A JSON object from ``path``; anything else is a one-line UserError."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{what} {path} does not exist", fix) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"{what} {path} is not valid JSON ({first})", fix) from None
+    if not isinstance(data, dict):
+        raise UserError(f"{what} {path} is not a JSON object", fix)
+    return data
+
+
+def now() -> str:
+    """The creation stamp of records: UTC, to the second."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ----- run.json -------------------------------------------------------------------------------
+@dataclasses.dataclass
+class RunInfo:
+    """What ``run.json`` holds: the model, its configs, the data protocol, the version.
+
+    A task run (``genvision superres train``) also has ``task`` and ``stages`` (stage name
+    -> its record: model, model_config, train_config, steps, ...), in training order; its
+    ``model`` is the model of the last stage trained.
+    """
+
+    model: str | None = None
+    family: str = ""
+    model_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    conditional: bool = False
+    train_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    data_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: the data protocol (source, split, shape, binarisation, ...)
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)
+    num_parameters: int | None = None
+    likelihood_kind: str | None = None
+    created: str = dataclasses.field(default_factory=now)
+    genvision_version: str = __version__
+    command: str = ""
+    task: str | None = None
+    stages: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    #: the stages in training order (JSON objects are written with sorted keys)
+    stage_order: list[str] = dataclasses.field(default_factory=list)
+    #: keys this version does not know (a task's scale, patch_options, ...), kept as read
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def is_task(self) -> bool:
+        return self.task is not None
+
+    @property
+    def stage_names(self) -> list[str]:
+        """The stages in training order. Records without ``stage_order`` (old task.json)
+        put stages started from another one (those with an ``init``) last."""
+        listed = [s for s in self.stage_order if s in self.stages]
+        rest = sorted((s for s in self.stages if s not in listed),
+                      key=lambda s: "init" in self.stages[s])
+        return listed + rest
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "run file") -> RunInfo:
+        """Build from a parsed run.json (or an old task.json); wrong types raise UserError."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        fields = {k: v for k, v in data.items() if k in known}
+        for name in ("model_config", "model_overrides", "train_config", "data_config", "data",
+                     "stages"):
+            if name in fields and fields[name] is None:
+                fields[name] = {}
+            if not isinstance(fields.get(name, {}), dict):
+                raise UserError(f"{where}: {name} is not a JSON object",
+                                "restore the file or train the run again")
+        if not isinstance(fields.get("stage_order", []), list):
+            raise UserError(f"{where}: stage_order is not a list",
+                            "restore the file or train the run again")
+        for name in ("model", "task"):
+            if fields.get(name) is not None and not isinstance(fields[name], str):
+                raise UserError(f"{where}: {name} is not a string",
+                                "restore the file or train the run again")
+        return cls(**fields, extra={k: v for k, v in data.items() if k not in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of run.json; a model run has no ``task``/``stages`` keys."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name != "extra"}
+        if self.task is None:
+            for name in ("task", "stages", "stage_order"):
+                out.pop(name)
+        else:
+            out["stage_order"] = self.stage_names
+        return {**out, **self.extra}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field or an extra key by name (for code that reads run.json by key)."""
+        return self.to_dict().get(key, default)
+
+
+def read_run_info(run_dir: str | os.PathLike) -> RunInfo:
+    """The RunInfo of a run directory: its run.json, or the task.json of an older task run.
+
+    Raises:
+        UserError: no such directory, no run record, or a corrupt or foreign file.
+    """
+    layout = RunLayout(run_dir)
+    if not layout.root.is_dir():
+        raise UserError(f"run directory {layout.root} does not exist", "check the path")
+    fix = "restore the file, or pass a directory written by genvision"
+    if layout.run_json.is_file():
+        return RunInfo.from_dict(_read_object(layout.run_json, "run file", fix),
+                                 str(layout.run_json))
+    if layout.task_json.is_file():  # task runs written before they had run.json
+        data = _read_object(layout.task_json, "task file", fix)
+        if not isinstance(data.get("task"), str):
+            raise UserError(f"task file {layout.task_json} names no task", fix)
+        return RunInfo.from_dict(data, str(layout.task_json))
+    raise UserError(f"{layout.root} has no {layout.run_json.name}, so it is not a genvision run",
+                    "pass a directory written by `genvision train` (or a task's train)")
+
+
+def write_run_info(run_dir: str | os.PathLike, info: RunInfo) -> Path:
+    """Write ``run.json`` atomically; returns its path."""
+    path = RunLayout(run_dir).run_json
+    atomic_write_json(path, info.to_dict())
+    return path
+
+
+# ----- metrics.json ---------------------------------------------------------------------------
+def entry_kind(entry: dict[str, Any]) -> str:
+    """``likelihood``, ``samples`` or ``image-to-image``; entries written before kinds
+    existed are likelihoods."""
+    return str(entry.get("kind", LIKELIHOOD))
+
+
+@dataclasses.dataclass
+class EvalRecord:
+    """One entry of ``metrics.json``: its kind, protocol fields and numbers, as a dict.
+
+    The entry stays a plain JSON object (``fields``) because every kind has its own
+    numbers; what is shared is how it is identified (:meth:`key`).
+    """
+
+    fields: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return entry_kind(self.fields)
+
+    def key(self) -> str:
+        """THE protocol key: equal keys mean "the same evaluation" (re-running it updates
+        the entry). Every field of the ``protocol`` dict counts, so a new protocol field
+        (e.g. the sampler) separates entries without any change here."""
+        return protocol_key(self.fields)
+
+
+def comparable(entry: dict[str, Any]) -> dict[str, Any]:
+    """What must be equal for two entries' numbers to be compared in one column.
+
+    Unlike :func:`protocol_key` the checkpoint (``steps``) and the estimator noise seed do
+    not count; the sampling seed inside ``protocol`` is randomness, not protocol, and the
+    memorisation reference is each run's own training set. A likelihood's estimator may
+    differ (a bound beside an exact NLL is labelled, not refused), so only its data count.
+    Every other ``protocol`` field counts, including ones added later (e.g. the sampler).
+    """
+    key: dict[str, Any] = {"data": entry.get("data"), "split": entry.get("split")}
+    if entry_kind(entry) == LIKELIHOOD:
+        key["n"] = entry.get("n")  # old entries keep n beside a plain-string data
+    else:
+        protocol = entry.get("protocol")
+        if isinstance(protocol, dict):
+            protocol = {k: v for k, v in protocol.items() if k not in COMPARE_IGNORED}
+        key["protocol"] = protocol
+    return key
+
+
+def protocol_key(entry: dict[str, Any]) -> str:
+    """The identity of an evaluation entry as a canonical JSON string: kind, data, split,
+    every ``protocol`` field, seed and checkpoint step."""
+    key = {k: entry.get(k) for k in _IDENTITY_FIELDS}
+    return json.dumps(key | {"kind": entry_kind(entry)}, sort_keys=True, default=str)
+
+
+def _read_metrics_file(path: Path) -> dict[str, Any]:
+    fix = f"move {path} aside and run `genvision evaluate` again"
+    data = _read_object(path, "metrics file", fix)
+    if not isinstance(data.get("evaluations", []), list):
+        raise UserError(f"{path} is not a genvision metrics file (no evaluations list)", fix)
+    return data
+
+
+def read_evaluations(run_dir: str | os.PathLike) -> list[EvalRecord]:
+    """The entries of ``metrics.json`` in file order; [] when the run was not evaluated.
+
+    Raises:
+        UserError: a corrupt file or one that is not a genvision metrics file.
+    """
+    path = RunLayout(run_dir).evaluations
+    if not path.exists():
+        return []
+    listed = _read_metrics_file(path).get("evaluations", [])
+    return [EvalRecord(e) for e in listed if isinstance(e, dict)]
+
+
+def merge_evaluation(run_dir: str | os.PathLike, result: dict[str, Any]) -> Path:
+    """Add ``result`` to ``metrics.json``; an entry with the same :func:`protocol_key` is
+    updated, not duplicated, so ``--metrics fid`` then ``--metrics pr`` on one protocol
+    give one entry with both. Other top-level keys are kept. Written atomically; returns
+    the path."""
+    path = RunLayout(run_dir).evaluations
+    data = _read_metrics_file(path) if path.exists() else {}
+    record = EvalRecord(dict(result))
+    evals, merged = [], record.fields
+    for entry in data.get("evaluations", []):
+        if isinstance(entry, dict) and EvalRecord(entry).key() == record.key():
+            merged = entry | record.fields
+        else:
+            evals.append(entry)
+    evals.append(merged)
+    data["evaluations"] = evals
+    atomic_write_json(path, data)
+    return path
