@@ -38,10 +38,10 @@ TINY: dict[str, tuple[dict, tuple[int, int, int], str]] = {
     "sngan": ({"latent_dim": 4, "g_width": 4, "d_width": 4}, (1, 8, 8), "grey8"),
     "srresnet": ({"scale": 2, "width": 4, "blocks": 1}, (3, 8, 8), "rgb8"),
     "srgan": ({"scale": 2, "width": 4, "blocks": 1, "disc_width": 4, "disc_layers": 2},
-              (3, 8, 8), "rgb8"),
+              (3, 16, 16), "rgb8"),
     "colorize-regression": ({"width": 4, "depth": 2}, (3, 8, 8), "rgb8"),
     "colorize-gan": ({"width": 4, "depth": 2, "disc_width": 4, "disc_layers": 2},
-                     (3, 8, 8), "rgb8"),
+                     (3, 16, 16), "rgb8"),
 }
 #: exact-likelihood models: a tiny binary shape small enough to enumerate every image
 NORMALISATION_SHAPE = {"pixelcnn": (2, 2), "gated-pixelcnn": (2, 2), "row-lstm": (2, 2),
