@@ -4,7 +4,9 @@ One interface for the whole taxonomy (see ``shared/GUIDE.md``):
 
 * a ``@dataclass`` config, JSON-serialisable, that rebuilds the model;
 * ``loss(x, y=None) -> dict[str, Tensor]`` with key ``"loss"`` plus named terms to log;
-* ``sample(n, y=None, generator=None) -> Tensor`` of shape [n, C, H, W] in [0, 1];
+* ``sample(n, y=None, generator=None, sampler=None) -> Tensor`` of shape [n, C, H, W] in
+  [0, 1]; ``generator`` is None, a ``torch.Generator`` or a per-sample ``SampleRNG`` and
+  ``sampler`` one of the class's ``samplers`` options (see :mod:`.sampling`);
 * ``log_prob(x, y=None) -> Tensor`` of shape [N] in **nats per image**; the class
   attribute ``likelihood_kind`` says whether it is ``"exact"``, a ``"bound"`` or ``"none"``;
 * optional ``training_step(batch, optimizers)`` for models with several optimisers (GANs);
@@ -32,6 +34,7 @@ from torch import Tensor, nn
 from .. import config as cfg
 from ..errors import CheckpointError, UserError
 from ..io import atomic_write_json, load_tensors, read_json, save_tensors
+from .sampling import AncestralSampler, SampleRNG, SamplerOptions
 
 LikelihoodKind = Literal["exact", "bound", "none"]
 
@@ -118,6 +121,18 @@ class GenerativeModel(nn.Module):
     #: model's measured best recipe); the Python API's TrainConfig does not apply them
     train_defaults: ClassVar[dict[str, Any]] = {}
 
+    # ----- sampling (owned by models/sampling.py; keep this block separate) ------------
+    #: the samplers ``sample(..., sampler=)`` accepts, by name; the first is the default
+    samplers: ClassVar[dict[str, type[SamplerOptions]]] = {"ancestral": AncestralSampler}
+
+    def sample(self, n: int, y: Tensor | None = None,
+               generator: torch.Generator | SampleRNG | None = None,
+               sampler: SamplerOptions | None = None) -> Tensor:
+        """Draw ``n`` images [n, C, H, W] in [0, 1]; sample k depends only on its seed
+        (row k of ``as_sample_rng(generator, n)``) and k, never on ``n``."""
+        raise NotImplementedError
+    # ----- end of the sampling block ---------------------------------------------------
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         if not isinstance(config, self.config_class):
@@ -134,10 +149,6 @@ class GenerativeModel(nn.Module):
         return cls.supported_data_kinds[0]
 
     def loss(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
-        raise NotImplementedError
-
-    def sample(self, n: int, y: Tensor | None = None,
-               generator: torch.Generator | None = None) -> Tensor:
         raise NotImplementedError
 
     def log_prob(self, x: Tensor, y: Tensor | None = None, **kwargs: Any) -> Tensor:

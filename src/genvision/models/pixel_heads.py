@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .sampling import SampleRNG
+
 __all__ = ["BernoulliHead", "CategoricalHead", "LogisticMixtureHead", "PixelHead", "make_head"]
 
 
@@ -38,11 +40,12 @@ class PixelHead(nn.Module):
         """Log-likelihood in nats per image, [N]."""
         return self.log_prob_map(params, x).flatten(1).sum(1)
 
-    def sample_channel(self, params: Tensor, generator: torch.Generator | None) -> Tensor:
+    def sample_channel(self, params: Tensor, rng: SampleRNG) -> Tensor:
         """Draw one channel of one pixel: params [N, P] -> values [N] in [0, 1].
 
-        Every path that samples (naive, cached, completion) calls this with the same
-        generator in the same order, so equal parameters give identical images.
+        Row k draws from ``rng``'s generator k alone (per-sample seeds). Every path that
+        samples (naive, cached, completion) calls this with the same streams in the same
+        order, so equal parameters give identical images.
         """
         raise NotImplementedError
 
@@ -67,8 +70,8 @@ class BernoulliHead(PixelHead):
     def log_prob_map(self, params: Tensor, x: Tensor) -> Tensor:
         return -F.binary_cross_entropy_with_logits(params, x, reduction="none")
 
-    def sample_channel(self, params: Tensor, generator: torch.Generator | None) -> Tensor:
-        u = torch.rand(params.shape[0], generator=generator, device=params.device)
+    def sample_channel(self, params: Tensor, rng: SampleRNG) -> Tensor:
+        u = rng.rand(dtype=params.dtype, device=params.device)  # [N]
         return (u < torch.sigmoid(params[:, 0])).to(params.dtype)
 
 
@@ -91,11 +94,10 @@ class CategoricalHead(PixelHead):
         logp = F.log_softmax(self.split(params, x.shape[1]), dim=2)  # [N, C, L, H, W]
         return logp.gather(2, self.index(x).unsqueeze(2)).squeeze(2)
 
-    def sample_channel(self, params: Tensor, generator: torch.Generator | None) -> Tensor:
+    def sample_channel(self, params: Tensor, rng: SampleRNG) -> Tensor:
         # inverse-CDF with one uniform per image: cheaper than multinomial and bit-stable
         probs = torch.softmax(params.double(), dim=1)
-        u = torch.rand(params.shape[0], 1, generator=generator, device=params.device,
-                       dtype=torch.float64)
+        u = rng.rand(1, dtype=torch.float64, device=params.device)
         k = (probs.cumsum(1) < u).sum(1).clamp_(max=self.levels - 1)
         return k.to(params.dtype) / (self.levels - 1)
 
@@ -141,13 +143,11 @@ class LogisticMixtureHead(PixelHead):
                                                                 mid))
         return torch.logsumexp(F.log_softmax(logits, dim=2) + log_bin, dim=2)
 
-    def sample_channel(self, params: Tensor, generator: torch.Generator | None) -> Tensor:
+    def sample_channel(self, params: Tensor, rng: SampleRNG) -> Tensor:
         m = self.n_mix
         logits, mu, log_s = params[:, :m], torch.sigmoid(params[:, m:2 * m]), \
             params[:, 2 * m:].clamp(min=-7.0)
-        n = params.shape[0]
-        u = torch.rand(n, 2, generator=generator, device=params.device,
-                       dtype=torch.float64).clamp_(1e-9, 1 - 1e-9)
+        u = rng.rand(2, dtype=torch.float64, device=params.device).clamp_(1e-9, 1 - 1e-9)
         probs = torch.softmax(logits.double(), dim=1)
         comp = (probs.cumsum(1) < u[:, :1]).sum(1).clamp_(max=m - 1)
         pick = comp[:, None]
