@@ -13,9 +13,15 @@ from genvision.errors import UserError
 from genvision.models import base
 from genvision.models.gan import LatentSampler
 from genvision.models.pixel_base import PixelSampler
-from genvision.models.sampling import (AncestralSampler, SampleRNG, SamplerOptions,
-                                       as_sample_rng, make_sampler, resolve_sampler,
-                                       sampler_protocol)
+from genvision.models.sampling import (
+    AncestralSampler,
+    SampleRNG,
+    SamplerOptions,
+    as_sample_rng,
+    make_sampler,
+    resolve_sampler,
+    sampler_protocol,
+)
 from genvision.models.vae import VAESampler
 
 GAN_TINY = {"image_size": (8, 8), "data_kind": "grey8", "latent_dim": 4, "g_width": 4,
