@@ -39,7 +39,8 @@ MISSING = "—"
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 REFUSE_FIX = ("re-run `genvision evaluate` with the same --data/--split/--n (and "
-              "--metrics/--samples/--features), or pass --mixed to show them marked")
+              "--metrics/--samples/--features/--sampler/--sampler-opt), or pass --mixed to "
+              "show them marked")
 
 LIKELIHOOD, SAMPLES = "likelihood", "samples"
 #: how each evaluation group is named in notes and errors
@@ -422,6 +423,12 @@ def _samples_words(entry: dict[str, Any]) -> str:
                      f"{fmt_number(protocol.get('kid_subset_size'))}")
     if protocol.get("labels"):
         parts.append(f"labels {protocol['labels']}")
+    sampler = protocol.get("sampler")
+    if isinstance(sampler, dict):  # part of the comparability key like any protocol field
+        opts = ", ".join(f"{k}={v}" for k, v in sampler.items() if k != "name")
+        parts.append(f"sampler {sampler.get('name', '?')}" + (f" ({opts})" if opts else ""))
+    elif "sampler" not in protocol:
+        parts.append("sampler not recorded (batch-seeded)")
     return "; ".join(parts)
 
 
