@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .sampling import SampleRNG
+from .sampling import SampleRNG, as_sample_rng
 
 __all__ = ["BernoulliHead", "CategoricalHead", "LogisticMixtureHead", "PixelHead", "make_head"]
 
@@ -40,10 +40,12 @@ class PixelHead(nn.Module):
         """Log-likelihood in nats per image, [N]."""
         return self.log_prob_map(params, x).flatten(1).sum(1)
 
-    def sample_channel(self, params: Tensor, rng: SampleRNG) -> Tensor:
+    def sample_channel(self, params: Tensor,
+                       rng: SampleRNG | torch.Generator | None) -> Tensor:
         """Draw one channel of one pixel: params [N, P] -> values [N] in [0, 1].
 
-        Row k draws from ``rng``'s generator k alone (per-sample seeds). Every path that
+        Row k draws from ``rng``'s generator k alone (per-sample seeds; a torch.Generator
+        or None first becomes N seeded streams, see ``as_sample_rng``). Every path that
         samples (naive, cached, completion) calls this with the same streams in the same
         order, so equal parameters give identical images.
         """
@@ -70,7 +72,9 @@ class BernoulliHead(PixelHead):
     def log_prob_map(self, params: Tensor, x: Tensor) -> Tensor:
         return -F.binary_cross_entropy_with_logits(params, x, reduction="none")
 
-    def sample_channel(self, params: Tensor, rng: SampleRNG) -> Tensor:
+    def sample_channel(self, params: Tensor,
+                       rng: SampleRNG | torch.Generator | None) -> Tensor:
+        rng = as_sample_rng(rng, params.shape[0])
         u = rng.rand(dtype=params.dtype, device=params.device)  # [N]
         return (u < torch.sigmoid(params[:, 0])).to(params.dtype)
 
@@ -94,7 +98,9 @@ class CategoricalHead(PixelHead):
         logp = F.log_softmax(self.split(params, x.shape[1]), dim=2)  # [N, C, L, H, W]
         return logp.gather(2, self.index(x).unsqueeze(2)).squeeze(2)
 
-    def sample_channel(self, params: Tensor, rng: SampleRNG) -> Tensor:
+    def sample_channel(self, params: Tensor,
+                       rng: SampleRNG | torch.Generator | None) -> Tensor:
+        rng = as_sample_rng(rng, params.shape[0])
         # inverse-CDF with one uniform per image: cheaper than multinomial and bit-stable
         probs = torch.softmax(params.double(), dim=1)
         u = rng.rand(1, dtype=torch.float64, device=params.device)
@@ -143,7 +149,9 @@ class LogisticMixtureHead(PixelHead):
                                                                 mid))
         return torch.logsumexp(F.log_softmax(logits, dim=2) + log_bin, dim=2)
 
-    def sample_channel(self, params: Tensor, rng: SampleRNG) -> Tensor:
+    def sample_channel(self, params: Tensor,
+                       rng: SampleRNG | torch.Generator | None) -> Tensor:
+        rng = as_sample_rng(rng, params.shape[0])
         m = self.n_mix
         logits, mu, log_s = params[:, :m], torch.sigmoid(params[:, m:2 * m]), \
             params[:, 2 * m:].clamp(min=-7.0)
