@@ -26,6 +26,7 @@ import torch
 import genvision
 from genvision.config import to_dict
 from genvision.models.gated_pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
+from genvision.models.pixel_base import PixelSampler
 
 
 def _timed(fn) -> tuple[torch.Tensor, float]:
@@ -38,12 +39,13 @@ def bench_batch(model: GatedPixelCNN, n: int, naive_full: bool, naive_rows: int,
                 seed: int) -> dict[str, object]:
     _, h, _ = model.config.shape
     cached, t_cached = _timed(lambda: model.sample(
-        n, generator=torch.Generator().manual_seed(seed), cached=True))
+        n, generator=torch.Generator().manual_seed(seed)))
     entry: dict[str, object] = {"batch": n, "cached_s": round(t_cached, 3),
                                 "cached_images_per_s": round(n / t_cached, 2)}
     if naive_full:
         naive, t_naive = _timed(lambda: model.sample(
-            n, generator=torch.Generator().manual_seed(seed), cached=False))
+            n, generator=torch.Generator().manual_seed(seed),
+            sampler=PixelSampler(cached=False)))
         entry.update(naive_measured="full", identical=bool(torch.equal(naive, cached)))
     else:
         keep = torch.zeros(1, *model.config.shape, dtype=torch.bool)

@@ -29,6 +29,7 @@ import time
 
 import torch
 
+from genvision.models.pixel_base import PixelSampler
 from genvision.models.pixelcnn import PixelCNN, PixelCNNConfig
 
 
@@ -43,10 +44,11 @@ def _draw(model: PixelCNN, n: int, rows: int, cached: bool, seed: int) -> torch.
     gen = torch.Generator().manual_seed(seed)
     c, h, w = model.config.shape
     if rows >= h:
-        return model.sample(n, generator=gen, cached=cached)
+        return model.sample(n, generator=gen, sampler=PixelSampler(cached=cached))
     keep = torch.zeros(1, c, h, w, dtype=torch.bool)
     keep[:, :, rows:] = True  # kept rows are skipped by both samplers
-    return model.complete(torch.zeros(n, c, h, w), keep, generator=gen, cached=cached)
+    return model.complete(torch.zeros(n, c, h, w), keep, generator=gen,
+                          sampler=PixelSampler(cached=cached))
 
 
 def bench(model: PixelCNN, n: int, naive_rows: int, seed: int = 0) -> dict:

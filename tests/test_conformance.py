@@ -19,6 +19,7 @@ import torch
 import genvision
 from genvision.errors import UserError
 from genvision.models.base import CAPABILITIES, GenerativeModel, get_model_class, load
+from genvision.models.sampling import SampleRNG
 from genvision.train import TrainConfig, TrainData, load_training_state, train
 from genvision.train.phases import Stepper
 
@@ -129,6 +130,19 @@ def test_samples_shape_range_levels_and_seeded_determinism(name):
         assert torch.equal(a, (a * 255).round() / 255)  # on the 256 levels of 8-bit data
     assert torch.equal(a, model.sample(5, generator=torch.Generator().manual_seed(3)))
     assert not torch.equal(a, model.sample(5, generator=torch.Generator().manual_seed(4)))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_sample_k_does_not_depend_on_the_batch_size(name):
+    model = build(name).eval()
+    if not can_sample(model):
+        pytest.skip(f"{name} has no unconditional sampler (image-to-image)")
+    seeds, k = [5, 6, 7, 8, 9], model.config.num_classes
+    y = torch.arange(5) % k if k else None
+    whole = model.sample(5, y=y, generator=SampleRNG(seeds))
+    parts = [model.sample(2, y=None if y is None else y[:2], generator=SampleRNG(seeds[:2])),
+             model.sample(3, y=None if y is None else y[2:], generator=SampleRNG(seeds[2:]))]
+    assert torch.equal(whole[:2], parts[0]) and torch.equal(whole[2:], parts[1])
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -18,6 +18,7 @@ from genvision.distributions import (
     DiscretizedLogisticMixture,
 )
 from genvision.models.pixel_heads import BernoulliHead, CategoricalHead, LogisticMixtureHead
+from genvision.models.sampling import SampleRNG
 from genvision.models.vae import VAE, VAEConfig
 
 
@@ -72,17 +73,15 @@ def test_heads_match_their_old_log_probs():
     torch.testing.assert_close(BernoulliHead().log_prob(p, xb), ref, rtol=1e-5, atol=0)
 
 
-def test_head_draws_are_bit_identical_and_consume_the_same_rng():
+def test_head_draws_follow_the_distributions_inverse_cdf_per_sample():
+    """The heads draw one stream per image (models/sampling.py), through the
+    distributions' ``from_uniform``: row k equals a lone draw from seed k."""
     g = _gen(6)
-    cases = [(BernoulliHead(), lambda p, gen: old.head_bernoulli_sample(p, gen)),
-             (CategoricalHead(16), lambda p, gen: old.head_categorical_sample(p, gen, 16)),
-             (LogisticMixtureHead(3, 256),
-              lambda p, gen: old.head_mixture_sample(p, gen, 3, 256))]
-    for head, ref in cases:
-        p = torch.randn(64, head.params_per_channel, generator=g) * 2
-        g_new, g_old = _gen(7), _gen(7)
-        assert torch.equal(head.sample_channel(p, g_new), ref(p, g_old))
-        assert torch.equal(torch.rand(3, generator=g_new), torch.rand(3, generator=g_old))
+    for head in (BernoulliHead(), CategoricalHead(16), LogisticMixtureHead(3, 256)):
+        p = torch.randn(8, head.params_per_channel, generator=g) * 2
+        batch = head.sample_channel(p, SampleRNG(range(8)))
+        rows = torch.cat([head.sample_channel(p[k:k + 1], SampleRNG([k])) for k in range(8)])
+        assert torch.equal(batch, rows)
 
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "logistic"])

@@ -249,3 +249,33 @@ def test_inception_features_from_a_local_weights_file(cond_run, tmp_path, capsys
     (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
     assert gv("evaluate", cond_run, "--metrics", "fid", "--features",
               f"inception:{tmp_path / 'bad.pth'}") == 2
+
+
+def test_fid_does_not_depend_on_the_batch_size_and_the_sampler_is_protocol(cond_run):
+    from genvision import compare
+
+    base = ["evaluate", cond_run, "--metrics", "fid", "--n", "40", "--seed", "21"]
+    fids = []
+    for bs in ("7", "40"):  # sample i uses seed 21 + i in any batch
+        assert gv(*base, "--batch-size", bs) == 0
+        fids.append(entries(cond_run)[-1]["fid"])
+    assert fids[0] == fids[1]
+    plain = entries(cond_run)[-1]
+    assert plain["protocol"]["sampler"] == {"name": "ancestral", "decoder": "sample"}
+    assert "base_seed + i" in plain["protocol"]["seeding"]
+    assert gv(*base, "--sampler-opt", "decoder=mean") == 0
+    means = entries(cond_run)[-1]
+    assert means["protocol"]["sampler"] == {"name": "ancestral", "decoder": "mean"}
+    assert means["fid"] != plain["fid"]
+    # a different sampler is a different protocol: compare keeps them apart and says so
+    assert compare._key(means, compare.SAMPLES) != compare._key(plain, compare.SAMPLES)
+    assert "sampler ancestral (decoder=mean)" in compare._samples_words(means)
+
+
+def test_bad_sampler_options_are_one_line_errors(cond_run, capsys):
+    for argv, message in ((["--sampler", "ddim"], "vae has no sampler 'ddim'"),
+                          (["--sampler-opt", "truncation=0.5"], "has no option 'truncation'"),
+                          (["--sampler-opt", "decoder=blurry"], "not one of sample, mean")):
+        assert gv("evaluate", cond_run, "--metrics", "fid", "--n", "20", *argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and message in err and "fix:" in err, err

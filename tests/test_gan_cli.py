@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -82,3 +83,26 @@ def test_self_conditioned_run_fits_clusters_and_samples_without_labels(tmp_path,
               "--out", tmp_path / "big", *TINY) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "needs at least 100000 training images" in err
+
+
+def test_sample_and_evaluate_reach_the_latent_sampler(cond_run, tmp_path, capsys):
+    def draw(*argv) -> np.ndarray:
+        out = tmp_path / "s.npz"
+        assert gv("sample", cond_run, "-o", out, "--label", "4", *argv) == 0
+        return np.load(out)["x"]
+
+    plain = draw("-n", "6")
+    # sample k uses seed SEED + k, whatever -n is
+    assert np.array_equal(plain[4:], draw("-n", "2", "--seed", "4"))
+    assert not np.array_equal(plain, draw("-n", "6", "--sampler-opt", "truncation=0.2"))
+    assert not np.array_equal(plain, draw("-n", "6", "--sampler", "latent",
+                                          "--sampler-opt", "ema=false"))
+    capsys.readouterr()
+    assert gv("sample", cond_run, "--label", "1", "--sampler-opt", "ema=perhaps",
+              "-o", tmp_path / "x.png") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "ema='perhaps' is not a valid bool" in err
+    assert gv("evaluate", cond_run, "--metrics", "fid", "--n", "30",
+              "--sampler-opt", "truncation=0.5", "--sampler-opt", "ema=false") == 0
+    entry = json.loads((cond_run / "metrics.json").read_text())["evaluations"][-1]
+    assert entry["protocol"]["sampler"] == {"name": "latent", "truncation": 0.5, "ema": False}

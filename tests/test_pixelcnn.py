@@ -12,8 +12,11 @@ import torch
 import genvision
 from genvision.cli import main
 from genvision.errors import UserError
+from genvision.models.pixel_base import PixelSampler
 from genvision.models.pixelcnn import PixelCNN, PixelCNNConfig, RowCroppedCausalConv2d
 from genvision.nn.masked import CausalConv2d
+
+NAIVE = PixelSampler(cached=False)  # the reference sampler
 
 TINY = {"hidden": 6, "bottleneck": 3, "layers": 2, "out_hidden": 6, "input_kernel": 3}
 
@@ -127,8 +130,8 @@ SAMPLERS = [("bernoulli", {}), ("categorical", {}), ("rgb", {"levels": 4}),
 def test_cached_sampling_equals_naive(name, extra):
     model = make(image_size=(5, 4), **{**HEADS.get(name, {}), **extra})
     n = 6
-    naive = model.sample(n, generator=torch.Generator().manual_seed(0), cached=False)
-    cached = model.sample(n, generator=torch.Generator().manual_seed(0), cached=True)
+    naive = model.sample(n, generator=torch.Generator().manual_seed(0), sampler=NAIVE)
+    cached = model.sample(n, generator=torch.Generator().manual_seed(0))
     assert naive.shape == (n, *model.config.shape)
     assert torch.equal(naive, cached)
     other = model.sample(n, generator=torch.Generator().manual_seed(1))
@@ -148,7 +151,8 @@ def test_completion_cached_equals_naive_and_keeps_values(name):
     keep[:, :, :2] = True          # top rows (seeded by the full pass)
     keep[:, :, 3, 1] = True        # an isolated kept pixel after drawn ones
     keep[:, :1, 4, 3] = True       # one channel of the last pixel (RGB: R kept, G/B drawn)
-    runs = [model.complete(x, keep, y, torch.Generator().manual_seed(s), cached=cached)
+    runs = [model.complete(x, keep, y, torch.Generator().manual_seed(s),
+                           sampler=PixelSampler(cached=cached))
             for s, cached in ((5, False), (5, True), (6, True))]
     assert torch.equal(runs[0], runs[1])
     k = keep.expand_as(x)

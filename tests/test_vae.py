@@ -9,8 +9,9 @@ import genvision
 from genvision.distributions import discretized_logistic_log_prob
 from genvision.errors import UserError
 from genvision.models.protocol import StepContext
-from genvision.models.vae import VAE, VAEConfig
+from genvision.models.vae import VAE, VAEConfig, VAESampler
 
+MEANS = VAESampler(decoder="mean")  # pixel means instead of drawn pixels
 TINY = {"latent_dim": 4, "hidden": (4, 8), "res_blocks": 1, "fc_dim": 16, "iwae_k_eval": 5,
         "ar_layers": 0}
 
@@ -142,7 +143,7 @@ def test_same_seed_same_samples_and_shapes():
     assert s1.shape == (4, 1, 28, 28)
     assert torch.equal(s1, s2) and not torch.equal(s1, s3)
     assert set(s1.unique().tolist()) <= {0.0, 1.0}  # binary model: binary samples
-    means = m.sample(4, generator=torch.Generator().manual_seed(0), mean=True)
+    means = m.sample(4, generator=torch.Generator().manual_seed(0), sampler=MEANS)
     assert ((means > 0) & (means < 1)).all()
 
 
@@ -186,8 +187,10 @@ def test_save_load_round_trip(tmp_path):
 
 def test_conditional_samples_differ_by_label():
     m = make(image_size=(8, 8), num_classes=3).eval()
-    a = m.sample(4, torch.tensor(0), generator=torch.Generator().manual_seed(0), mean=True)
-    b = m.sample(4, torch.tensor(2), generator=torch.Generator().manual_seed(0), mean=True)
+    a = m.sample(4, torch.tensor(0), generator=torch.Generator().manual_seed(0),
+                 sampler=MEANS)
+    b = m.sample(4, torch.tensor(2), generator=torch.Generator().manual_seed(0),
+                 sampler=MEANS)
     assert not torch.allclose(a, b)
     assert m.sample(5, generator=torch.Generator().manual_seed(0)).shape == (5, 1, 8, 8)
 

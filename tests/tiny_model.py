@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from genvision.models import base
+from genvision.models.sampling import SampleRNG, SamplerOptions, as_sample_rng
 from genvision.train import TrainData
 
 
@@ -62,8 +63,9 @@ class _TinyModel(base.GenerativeModel):
         return {"loss": loss, "mse": mse, "reg": reg}
 
     def sample(self, n: int, y: Tensor | None = None,
-               generator: torch.Generator | None = None) -> Tensor:
-        z = torch.rand(n, self.config.hidden, generator=generator, device=self.device)
+               generator: torch.Generator | SampleRNG | None = None,
+               sampler: SamplerOptions | None = None) -> Tensor:
+        z = as_sample_rng(generator, n).rand(self.config.hidden, device=self.device)
         return torch.sigmoid(self.dec(z)).view(n, *self.config.shape)
 
 

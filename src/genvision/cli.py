@@ -3,8 +3,8 @@
     genvision data list
     genvision train MODEL [--data SPEC] [model, data and training flags] --out DIR
     genvision train --resume DIR [--steps N | --epochs E | --minutes M]
-    genvision sample RUN -n 64 --seed 1 -o grid.png [--label 3]
-    genvision evaluate RUN [--metrics nll,fid,kid,pr,dc,cas,mem] [--n 10000] [--data SPEC]
+    genvision sample RUN -n 64 --seed 1 -o grid.png [--label 3] [--sampler-opt key=value]
+    genvision evaluate RUN [--metrics nll,fid,...] [--n 10000] [--sampler-opt key=value]
     genvision compare RUN1 RUN2 ... [-o board.html]
     genvision features train --data SPEC [--split all] [--out DIR]
     genvision superres train|apply|compare ...   (bicubic vs SRResNet vs SRGAN)
@@ -25,6 +25,7 @@ and exit with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -120,12 +121,14 @@ def cmd_sample(argv: list[str]) -> int:
     import torch
 
     from .models.base import load
+    from .models.sampling import SampleRNG, make_sampler
     from .train.device import resolve_device
 
     p = _Parser(prog="genvision sample", description="Draw samples from a trained model.")
     p.add_argument("run", help="run or model directory")
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="sample k uses seed SEED + k, whatever -n is (default 0)")
     p.add_argument("--label", type=int, help="class label for conditional models")
     p.add_argument("-o", "--output", default="samples.png", help="PNG grid or .npz file")
     p.add_argument("--nrow", type=int, help="images per row of the grid")
@@ -133,6 +136,9 @@ def cmd_sample(argv: list[str]) -> int:
                    help="fill in an image instead: keep its top rows, sample the rest "
                         "(fully visible models)")
     p.add_argument("--keep-rows", type=int, help="rows kept with --complete (default: half)")
+    p.add_argument("--sampler", help="the model's sampler (default: its first; an unknown "
+                                     "name lists them)")
+    _add_sampler_opt_flag(p)
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
     if args.n < 1:
@@ -145,11 +151,12 @@ def cmd_sample(argv: list[str]) -> int:
                         "pass --complete image.png or drop --keep-rows")
     device = resolve_device(args.device)
     model = load(args.run, device=device)
+    sampler = make_sampler(model, args.sampler, args.sampler_opt)
     if args.complete:
         from .completion import complete_image
 
         x = complete_image(model, Path(args.complete), n=args.n, keep_rows=args.keep_rows,
-                           label=args.label, seed=args.seed, device=device)
+                           label=args.label, seed=args.seed, device=device, sampler=sampler)
         _write_images(x, None, out, args.nrow or (args.n + 2))
         print(f"wrote the original, its kept rows and {args.n} completions to {out}")
         return 0
@@ -160,12 +167,17 @@ def cmd_sample(argv: list[str]) -> int:
                       None if y is None else y[:1])
     if y is None and model.config.num_classes:
         y = torch.arange(args.n, device=device) % model.config.num_classes
-    gen = torch.Generator(device=device).manual_seed(args.seed)
+    rng = SampleRNG(range(args.seed, args.seed + args.n))  # sample k: seed SEED + k
     with torch.no_grad():
-        x = model.sample(args.n, y=y, generator=gen).cpu()
+        x = model.sample(args.n, y=y, generator=rng, sampler=sampler).cpu()
     _write_images(x, y, out, args.nrow)
     print(f"wrote {args.n} samples to {out}")
     return 0
+
+
+def _add_sampler_opt_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sampler-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="a sampler option, e.g. truncation=0.7 or ema=false (repeatable)")
 
 
 def _write_images(x, y, out: Path, nrow: int | None) -> None:
@@ -196,9 +208,11 @@ def cmd_evaluate(argv: list[str]) -> int:
                             "precision/recall, density/coverage, CAS, memorisation).")
     p.add_argument("run", help="run directory")
     cfg.add_dataclass_flags(p, EvalOptions)
+    _add_sampler_opt_flag(p)
     args = p.parse_args(argv)
     opts = cfg.from_dict(EvalOptions, cfg.overrides_from_args(EvalOptions, args),
                          what="evaluate option")
+    opts = dataclasses.replace(opts, sampler_opts=tuple(args.sampler_opt))
     for result in evaluate_run(args.run, opts):
         print(describe(result))
     print(f"written to {RunLayout(args.run).evaluations}")

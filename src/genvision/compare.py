@@ -53,7 +53,8 @@ from .runs.records import (
 
 MISSING = "—"
 REFUSE_FIX = ("re-run `genvision evaluate` with the same --data/--split/--n (and "
-              "--metrics/--samples/--features), or pass --mixed to show them marked")
+              "--metrics/--samples/--features/--sampler/--sampler-opt), or pass --mixed to "
+              "show them marked")
 
 GROUPS = (LIKELIHOOD, SAMPLES, IMAGE_TO_IMAGE)
 #: how each evaluation group is named in notes and errors
@@ -428,6 +429,12 @@ def _samples_words(entry: dict[str, Any]) -> str:
                      f"{fmt_number(protocol.get('kid_subset_size'))}")
     if protocol.get("labels"):
         parts.append(f"labels {protocol['labels']}")
+    sampler = protocol.get("sampler")
+    if isinstance(sampler, dict):  # part of the comparability key like any protocol field
+        opts = ", ".join(f"{k}={v}" for k, v in sampler.items() if k != "name")
+        parts.append(f"sampler {sampler.get('name', '?')}" + (f" ({opts})" if opts else ""))
+    elif "sampler" not in protocol:
+        parts.append("sampler not recorded (batch-seeded)")
     return "; ".join(parts)
 
 

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from .errors import DataError, UserError
 from .models.base import GenerativeModel
+from .models.sampling import SampleRNG, SamplerOptions
 
 _GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
@@ -57,7 +58,8 @@ def read_image_for(model: GenerativeModel, path: Path) -> Tensor:
 
 
 def complete_image(model: GenerativeModel, path: Path, *, n: int, keep_rows: int | None,
-                   label: int | None, seed: int, device: torch.device) -> Tensor:
+                   label: int | None, seed: int, device: torch.device,
+                   sampler: SamplerOptions | None = None) -> Tensor:
     """``n`` completions of the image at ``path`` with its top ``keep_rows`` rows kept.
 
     Returns:
@@ -77,6 +79,6 @@ def complete_image(model: GenerativeModel, path: Path, *, n: int, keep_rows: int
     keep = torch.zeros(1, c, h, w, dtype=torch.bool, device=device)
     keep[:, :, :rows] = True
     y = None if label is None else torch.full((n,), label, dtype=torch.long, device=device)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    filled = model.complete(x.expand(n, -1, -1, -1), keep, y, gen)
+    rng = SampleRNG(range(seed, seed + n))  # completion k: seed + k, as `sample`
+    filled = model.complete(x.expand(n, -1, -1, -1), keep, y, rng, sampler)
     return torch.cat([x, x * keep, filled]).cpu()

@@ -31,6 +31,13 @@ from .errors import UserError
 from .evaluate_samples import SAMPLE_METRICS, SampleEvalSettings, describe_samples, evaluate_samples
 from .metrics.likelihood import log_prob_kwargs, nll_summary
 from .models.base import GenerativeModel, load
+from .models.sampling import (
+    SampleRNG,
+    SamplerOptions,
+    make_sampler,
+    resolve_sampler,
+    sampler_protocol,
+)
 from .runs.records import entry_kind, merge_evaluation, read_run_info
 from .train.checkpoint import latest_checkpoint, list_checkpoints
 from .train.device import resolve_device
@@ -64,7 +71,13 @@ class EvalOptions:
     kid_subset_size: int | None = dataclasses.field(
         default=None, metadata={"help": "images per KID subset (default min(1000, n/2))"})
     batch_size: int = dataclasses.field(default=100, metadata={"help": "images per batch"})
-    seed: int = dataclasses.field(default=0, metadata={"help": "seed of the estimator noise"})
+    seed: int = dataclasses.field(default=0, metadata={
+        "help": "seed of the estimator noise; generated image i uses seed SEED + i"})
+    sampler: str | None = dataclasses.field(
+        default=None, metadata={"help": "the model's sampler for sample metrics (default: its "
+                                        "first; an unknown name lists them)"})
+    #: ``key=value`` sampler options; the CLI fills it from repeated --sampler-opt flags
+    sampler_opts: tuple[str, ...] = dataclasses.field(default=(), metadata={"cli": False})
     device: str = dataclasses.field(default="auto", metadata={"help": "auto, cpu, cuda"})
 
 
@@ -105,15 +118,16 @@ def evaluate_nll(model: GenerativeModel, x: torch.Tensor, y: torch.Tensor | None
     return torch.cat(out)
 
 
-def sampling_speed(model: GenerativeModel, n: int = 64, *, device: torch.device) -> float:
+def sampling_speed(model: GenerativeModel, n: int = 64, *, device: torch.device,
+                   sampler: SamplerOptions | None = None) -> float:
     """Images per second of ``model.sample`` for one batch of ``n`` (after a warm-up)."""
     y = torch.arange(n, device=device) % model.config.num_classes \
         if model.config.num_classes else None
-    gen = torch.Generator(device=device).manual_seed(0)
     with torch.no_grad():
-        model.sample(min(n, 4), y=None if y is None else y[:4], generator=gen)
+        model.sample(min(n, 4), y=None if y is None else y[:4],
+                     generator=SampleRNG(range(min(n, 4))), sampler=sampler)
         t0 = time.perf_counter()
-        model.sample(n, y=y, generator=gen)
+        model.sample(n, y=y, generator=SampleRNG(range(n)), sampler=sampler)
         if device.type == "cuda":
             torch.cuda.synchronize()
     return n / (time.perf_counter() - t0)
@@ -164,6 +178,7 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
     info = run.to_dict()
     device = resolve_device(opts.device)
     model = load(run_dir, device=device)
+    sampler = resolve_sampler(model, make_sampler(model, opts.sampler, opts.sampler_opts))
     metrics = parse_metrics(opts.metrics, model)
     if opts.metrics == "auto" and opts.features == "auto" and not _labelled(info):
         # genvision's feature network is a classifier of the run's data: without labels
@@ -184,7 +199,7 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
     steps = _trained_steps(run_dir)
     results = []
     if "nll" in metrics:
-        result = _evaluate_likelihood(model, info, opts, device) | {"steps": steps}
+        result = _evaluate_likelihood(model, info, opts, device, sampler) | {"steps": steps}
         merge_evaluation(run_dir, result)
         results.append(result)
     sample_metrics = [m for m in metrics if m in SAMPLE_METRICS]
@@ -192,7 +207,7 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
         settings = SampleEvalSettings(
             metrics=sample_metrics, samples=opts.samples, features=opts.features,
             pr_k=opts.pr_k, kid_subsets=opts.kid_subsets, kid_subset_size=opts.kid_subset_size,
-            batch_size=opts.batch_size, seed=opts.seed)
+            batch_size=opts.batch_size, seed=opts.seed, sampler=sampler)
         result = evaluate_samples(model, info, _eval_config(info, opts), opts.split, opts.n,
                                   settings, device=device, progress=progress)
         result["steps"] = steps
@@ -202,7 +217,7 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
 
 
 def _evaluate_likelihood(model: GenerativeModel, info: dict[str, Any], opts: EvalOptions,
-                         device: torch.device) -> dict[str, Any]:
+                         device: torch.device, sampler: SamplerOptions) -> dict[str, Any]:
     """The ``likelihood`` entry: NLL in nats/image and bits/dim with its protocol."""
     kind = model.config.data_kind
     x, y, protocol = _eval_data(info, opts, kind)
@@ -221,8 +236,10 @@ def _evaluate_likelihood(model: GenerativeModel, info: dict[str, Any], opts: Eva
         lp_protocol["dequantized"] = "log p(y) - D ln 256: a bound on the 8-bit likelihood"
     return {"kind": "likelihood"} | nll_summary(logp, model.config.dims, lp_protocol) | {
         "data": protocol, "split": opts.split, "time_s": round(seconds, 2),
-        "seed": opts.seed, "sampling_images_per_s": round(sampling_speed(model, device=device), 1),
-        "device": str(device),
+        "seed": opts.seed, "device": str(device),
+        "sampling_images_per_s": round(sampling_speed(model, device=device, sampler=sampler), 1),
+        # the sampler only affects the speed above, not the NLL: beside, not in, the protocol
+        "sampler": sampler_protocol(sampler),
     }
 
 

@@ -5,7 +5,8 @@ PixelCNN, a GAN or a diffusion model is scored by one code path:
 
 1. the real reference set: the evaluation split, prepared exactly as for the likelihood
    (static binarisation for binary models, 8-bit pixels otherwise), first ``n`` images;
-2. ``n_fake`` samples drawn with a seeded generator (conditional models: balanced labels);
+2. ``n_fake`` samples, sample i drawn from its own seed ``seed + i`` with the chosen sampler
+   (so the numbers do not depend on the batch size; conditional models: balanced labels);
 3. both embedded in one :class:`~genvision.metrics.feature_space.FeatureSpace` (the real
    side cached by :mod:`genvision.metrics.reference`);
 4. the metrics of :mod:`genvision.metrics.sample_quality`, plus CAS
@@ -35,6 +36,13 @@ from .metrics.memorisation import memorisation
 from .metrics.reference import reference_features
 from .metrics.sample_quality import sample_quality
 from .models.base import GenerativeModel
+from .models.sampling import (
+    SEED_SCHEME,
+    SampleRNG,
+    SamplerOptions,
+    resolve_sampler,
+    sampler_protocol,
+)
 
 #: sample metrics ``--metrics`` accepts: the four of :func:`sample_quality` plus CAS and mem
 SAMPLE_METRICS = ("fid", "kid", "pr", "dc", "cas", "mem")
@@ -52,29 +60,33 @@ class SampleEvalSettings:
     kid_subset_size: int | None
     batch_size: int
     seed: int
+    #: the model's sampler options (None = its default sampler)
+    sampler: SamplerOptions | None = None
 
 
 def draw_samples(model: GenerativeModel, n: int, *, seed: int, batch_size: int,
-                 device: torch.device, progress: bool = True
-                 ) -> tuple[Tensor, Tensor | None, float]:
-    """``n`` samples in batches from one seeded generator.
+                 device: torch.device, progress: bool = True,
+                 sampler: SamplerOptions | None = None) -> tuple[Tensor, Tensor | None, float]:
+    """``n`` samples in batches; sample i uses its own seed ``seed + i`` (see
+    :data:`~genvision.models.sampling.SEED_SCHEME`), so they do not depend on ``batch_size``.
 
     Conditional models get balanced labels ``i mod num_classes`` (every class equally
     often, whatever the real set's class frequencies), recorded in the protocol.
+    ``sampler``: the model's sampler options (None = its default).
 
     Returns:
         (float [n, C, H, W] samples on the CPU, int64 [n] labels or None, images/s).
     """
     k = model.config.num_classes
     labels = torch.arange(n) % k if k else None
-    gen = torch.Generator(device=device).manual_seed(seed)
     out = []
     t0 = time.perf_counter()
     with torch.no_grad():
         for i in tqdm(range(0, n, batch_size), desc="sampling", unit="batch", leave=False,
                       disable=not progress):
             yb = None if labels is None else labels[i:i + batch_size].to(device)
-            out.append(model.sample(min(batch_size, n - i), y=yb, generator=gen).float().cpu())
+            rng = SampleRNG(range(seed + i, seed + min(i + batch_size, n)))
+            out.append(model.sample(len(rng), y=yb, generator=rng, sampler=sampler).float().cpu())
     if device.type == "cuda":
         torch.cuda.synchronize()
     speed = n / max(time.perf_counter() - t0, 1e-9)
@@ -160,7 +172,7 @@ def evaluate_samples(model: GenerativeModel, info: dict[str, Any], eval_cfg: Dat
     real_f, _ = reference_features(space, real.x, real.protocol, progress=progress)
     lap("features")
     fake, labels, speed = draw_samples(model, n_fake, seed=s.seed, batch_size=s.batch_size,
-                                       device=device, progress=progress)
+                                       device=device, progress=progress, sampler=s.sampler)
     lap("sampling")
     fake_f = space.extract(fake, desc="sample features", progress=progress)
     lap("features")
@@ -209,6 +221,7 @@ def _protocol(space: FeatureSpace, model: GenerativeModel, n_real: int, n_fake: 
         "features": space.identity, "n_real": n_real, "n_fake": n_fake,
         "pr_k": s.pr_k, "kid_subsets": s.kid_subsets, "kid_subset_size": kid_size,
         "labels": "balanced (i mod classes)" if model.config.num_classes else None,
+        "sampler": sampler_protocol(resolve_sampler(model, s.sampler)), "seeding": SEED_SCHEME,
         "memorisation_reference": None if train is None else {
             "split": train.protocol.get("split"), "n": train.protocol.get("n"),
             "space": "pixels"},

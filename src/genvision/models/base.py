@@ -4,7 +4,9 @@ One interface for the whole taxonomy (see ``docs/adding_a_model.md``):
 
 * a ``@dataclass`` config, JSON-serialisable, that rebuilds the model;
 * ``loss(x, y=None) -> dict[str, Tensor]`` with key ``"loss"`` plus named terms to log;
-* ``sample(n, y=None, generator=None) -> Tensor`` of shape [n, C, H, W] in [0, 1];
+* ``sample(n, y=None, generator=None, sampler=None) -> Tensor`` of shape [n, C, H, W] in
+  [0, 1]; ``generator`` is None, a ``torch.Generator`` or a per-sample ``SampleRNG`` and
+  ``sampler`` one of the class's ``samplers`` options (see :mod:`.sampling`);
 * ``log_prob(x, y=None, **options) -> Tensor`` of shape [N] in **nats per image**; the
   class attribute ``likelihood_kind`` says whether it is ``"exact"``, a ``"bound"`` or
   ``"none"``, and ``likelihood_options`` names the estimator options it takes (``k``
@@ -46,6 +48,7 @@ from ..callbacks import Callback
 from ..errors import CheckpointError, UserError
 from ..io import atomic_write_json, load_tensors, read_json, save_tensors
 from .protocol import OptimizerSpec, Phase, StepContext
+from .sampling import AncestralSampler, SampleRNG, SamplerOptions
 
 LikelihoodKind = Literal["exact", "bound", "none"]
 
@@ -136,6 +139,18 @@ class GenerativeModel(nn.Module):
     #: model's measured best recipe); the Python API's TrainConfig does not apply them
     train_defaults: ClassVar[dict[str, Any]] = {}
 
+    # ----- sampling (owned by models/sampling.py; keep this block separate) ------------
+    #: the samplers ``sample(..., sampler=)`` accepts, by name; the first is the default
+    samplers: ClassVar[dict[str, type[SamplerOptions]]] = {"ancestral": AncestralSampler}
+
+    def sample(self, n: int, y: Tensor | None = None,
+               generator: torch.Generator | SampleRNG | None = None,
+               sampler: SamplerOptions | None = None) -> Tensor:
+        """Draw ``n`` images [n, C, H, W] in [0, 1]; sample k depends only on its seed
+        (row k of ``as_sample_rng(generator, n)``) and k, never on ``n``."""
+        raise NotImplementedError
+    # ----- end of the sampling block ---------------------------------------------------
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         if not isinstance(config, self.config_class):
@@ -154,10 +169,6 @@ class GenerativeModel(nn.Module):
     def loss(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
         """The objective on one batch x [B, C, H, W] (labels y [B]): ``{"loss": scalar,
         <named terms>}``; validation calls it in eval mode under no_grad."""
-        raise NotImplementedError
-
-    def sample(self, n: int, y: Tensor | None = None,
-               generator: torch.Generator | None = None) -> Tensor:
         raise NotImplementedError
 
     def log_prob(self, x: Tensor, y: Tensor | None = None, **options: Any) -> Tensor:

@@ -46,7 +46,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -61,8 +61,9 @@ from ..nn.pixel_clusters import assign_clusters, fit_pixel_clusters
 from .base import GenerativeModel, ModelConfig, register
 from .gan_watch import D_WIN_LOSS, GANWatcher
 from .protocol import OptimizerSpec, Phase, PhaseLoss, StepContext
+from .sampling import SampleRNG, SamplerOptions, as_sample_rng, resolve_sampler
 
-__all__ = ["DCGAN", "GAN", "GANConfig", "SNGAN", "WGANGP", "gradient_penalty"]
+__all__ = ["DCGAN", "GAN", "GANConfig", "LatentSampler", "SNGAN", "WGANGP", "gradient_penalty"]
 
 
 
@@ -166,6 +167,26 @@ def _slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / so
 
 
+@dataclasses.dataclass(frozen=True)
+class LatentSampler(SamplerOptions):
+    """x = G(z) for z ~ N(0, I), optionally truncated (Brock et al. 2018)."""
+
+    name: ClassVar[str] = "latent"
+    #: redraw latent values beyond +-truncation (0 = plain normal; None = the config's)
+    truncation: float | None = None
+    #: sample from G's moving average (False: the raw G as last trained)
+    ema: bool = True
+
+    def __post_init__(self) -> None:
+        if self.truncation is not None and not self.truncation >= 0:
+            raise ValueError(f"truncation must be >= 0, got {self.truncation}")
+
+    def resolve(self, model: Any) -> LatentSampler:
+        if self.truncation is not None:
+            return self
+        return dataclasses.replace(self, truncation=float(model.config.truncation))
+
+
 class GAN(GenerativeModel):
     """A generator G, a discriminator D and G's moving average ``G_ema`` (used to sample).
 
@@ -177,6 +198,7 @@ class GAN(GenerativeModel):
     family = "implicit (GAN)"
     likelihood_kind = "none"
     supported_data_kinds = ("grey8", "rgb8", "continuous")
+    samplers: ClassVar[dict[str, type[SamplerOptions]]] = {"latent": LatentSampler}
 
     def __init__(self, config: GANConfig):
         super().__init__(config)
@@ -406,18 +428,28 @@ class GAN(GenerativeModel):
         raise UserError(f"{self.name} has no likelihood: a GAN learns a sampler, not a density",
                         "evaluate it with sample metrics: --metrics fid,kid,pr,dc")
 
-    def latents(self, n: int, generator: torch.Generator | None = None,
+    def latents(self, n: int, generator: torch.Generator | SampleRNG | None = None,
                 truncation: float | None = None) -> Tensor:
         """z [n, latent_dim] ~ N(0, I), truncated at +-``truncation`` when > 0 (values
-        outside are redrawn), drawn on the generator's device so a seed gives the same
-        latents on any device."""
+        outside are redrawn; default ``config.truncation``). Latent k comes from its own
+        stream of ``as_sample_rng(generator, n)`` (CPU generators), so it depends only on
+        its seed, on any device and in any batch."""
         t = self.config.truncation if truncation is None else truncation
-        dev = generator.device if generator is not None else self.device
-        z = torch.randn(n, self.config.latent_dim, generator=generator, device=dev)
-        if t > 0:
-            while (bad := z.abs() > t).any():
-                z[bad] = torch.randn(int(bad.sum()), generator=generator, device=dev)
+        rng = as_sample_rng(generator, n)
+        d = self.config.latent_dim
+        z = rng.truncated_randn(d, bound=t) if t > 0 else rng.randn(d)
         return z.to(self.device)
+
+    def _sample_g_input(self, n: int, y: Tensor | None, rng: SampleRNG) -> Tensor | None:
+        """What G gets beside z when sampling (see ``_g_input``), each image's InfoGAN code
+        or cluster drawn from its own stream: [n] or None."""
+        c = self.config
+        if c.info_codes:
+            return rng.randint(c.info_codes, device=self.device)
+        if c.self_condition and y is None:
+            self._require_clusters()
+            return rng.categorical(probs=self.cluster_freq.cpu()).to(self.device)
+        return y
 
     def _run(self, net: torch.nn.Module, z: Tensor, y: Tensor | None) -> Tensor:
         """net(z, y) in eval mode (BatchNorm running statistics), mode restored after."""
@@ -432,26 +464,31 @@ class GAN(GenerativeModel):
         return x
 
     @torch.no_grad()
-    def sample(self, n: int, y: Tensor | None = None, generator: torch.Generator | None = None,
-               truncation: float | None = None, ema: bool = True) -> Tensor:
-        """Draw ``n`` images x = G_ema(z) (``ema=False``: the raw G).
+    def sample(self, n: int, y: Tensor | None = None,
+               generator: torch.Generator | SampleRNG | None = None,
+               sampler: SamplerOptions | None = None) -> Tensor:
+        """Draw ``n`` images x = G_ema(z) (``LatentSampler(ema=False)``: the raw G).
 
         Args:
             n: number of images. y: one label or [n] labels; a conditional model given none
-                cycles through the classes. generator: all randomness comes from it (the
-                latents, then the InfoGAN codes, drawn uniformly).
-            truncation: override ``config.truncation`` (0 = plain normal latents).
+                cycles through the classes.
+            generator: None, a torch.Generator (n seeds drawn from it) or a per-sample
+                :class:`SampleRNG`: image k's latent, then its InfoGAN code or cluster, come
+                from stream k alone. G runs in eval mode, so BatchNorm is per-image too.
+            sampler: :class:`LatentSampler` options (None = config truncation, G_ema).
 
         Returns:
             [n, C, H, W] in [0, 1] (on the 256 levels for 8-bit data).
         """
+        opts = resolve_sampler(self, sampler)
         y = self._labels_for(n, y)
-        z = self.latents(n, generator, truncation)
-        return self._run(self.G_ema if ema else self.G, z, self._g_input(n, y, generator))
+        rng = as_sample_rng(generator, n)
+        z = self.latents(n, rng, opts.truncation)
+        return self._run(self.G_ema if opts.ema else self.G, z, self._sample_g_input(n, y, rng))
 
     @torch.no_grad()
     def figures(self, x: Tensor, y: Tensor | None = None,
-                generator: torch.Generator | None = None) -> dict[str, Tensor]:
+                generator: torch.Generator | SampleRNG | None = None) -> dict[str, Tensor]:
         """``interpolations``: 4 rows of 8 images along the great circle between two
         random latents (one class per row for conditional models, one InfoGAN code or
         cluster per row with ``info_codes`` / ``self_condition``), from G_ema. With

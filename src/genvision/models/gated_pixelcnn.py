@@ -29,7 +29,7 @@ Sampling (:meth:`GatedPixelCNN.sample_cached`) caches per row (Ramachandran et a
 https://arxiv.org/abs/1704.06001): when row i starts, the vertical stack is computed for
 row i-1 only (it depends on rows < i alone); per pixel, the horizontal stack is computed
 for the new column only, from cached per-layer activations of the current row. It draws
-the same values from the same generator as :meth:`sample_naive`.
+the same values from the same per-sample streams as :meth:`sample_naive`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ from torch import Tensor, nn
 from ..errors import UserError
 from ..nn.masked import CausalConv2d, causal_mask
 from .base import register
-from .pixel_base import PixelAutoregressive, PixelModelConfig
+from .pixel_base import PixelAutoregressive, PixelModelConfig, draw_channel
+from .sampling import SampleRNG, as_sample_rng
 
 __all__ = ["GatedPixelCNN", "GatedPixelCNNConfig", "single_thread"]
 
@@ -267,7 +268,7 @@ class GatedPixelCNN(PixelAutoregressive):
     # ----- incremental sampling ------------------------------------------------------------
     @torch.no_grad()
     def sample_cached(self, n: int, y: Tensor | None = None,
-                      generator: torch.Generator | None = None, *,
+                      generator: torch.Generator | SampleRNG | None = None, *,
                       x: Tensor | None = None, keep: Tensor | None = None) -> Tensor:
         """Row-cached sampler: the same draws as :meth:`sample_naive`, O(1) layers of work
         per pixel instead of a whole network pass.
@@ -282,7 +283,7 @@ class GatedPixelCNN(PixelAutoregressive):
         x = torch.zeros(n, *self.config.shape, device=self.device) if x is None else x.clone()
         keep = torch.zeros_like(x, dtype=torch.bool) if keep is None else keep.expand_as(x)
         with single_thread(x.device):
-            _RowCache(self, x, y).fill(keep, generator)
+            _RowCache(self, x, y).fill(keep, as_sample_rng(generator, n))
         return x
 
 
@@ -348,7 +349,7 @@ class _RowCache:
         hid = F.relu(torch.addmm(self.m.out1.bias, F.relu(h), self.w1))
         return torch.addmm(self.m.out2.bias, hid, self.w2)
 
-    def fill(self, keep: Tensor, generator: torch.Generator | None) -> None:
+    def fill(self, keep: Tensor, rng: SampleRNG) -> None:
         """Draw every value ``keep`` does not fix, in the order and with the draws of
         :meth:`PixelAutoregressive._fill`."""
         head, x, P = self.m.head, self.x, self.P
@@ -361,8 +362,8 @@ class _RowCache:
                     continue
                 for ch in range(self.C):
                     pc = self.column(j)[:, ch * P:(ch + 1) * P]
-                    value = head.sample_channel(pc, generator)
-                    x[:, ch, i, j] = torch.where(keep[:, ch, i, j], x[:, ch, i, j], value)
+                    x[:, ch, i, j] = draw_channel(head, pc, rng, keep[:, ch, i, j],
+                                                  x[:, ch, i, j])
                 # features at (i, j) never depend on its last channel, so only the raw
                 # input of the cached row needs the value drawn last
                 self.hbuf[0][:, :, self.m.layers[0].reach + j] = head.network_input(x[:, :, i, j])

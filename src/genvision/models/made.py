@@ -44,8 +44,9 @@ from ..errors import UserError
 from ..metrics.likelihood import bits_per_dim
 from .base import register
 from .dense_base import DenseAutoregressive
-from .pixel_base import PixelModelConfig
+from .pixel_base import PixelModelConfig, draw_channel
 from .protocol import StepContext
+from .sampling import SampleRNG, as_sample_rng
 
 __all__ = ["MADE", "MADEConfig"]
 
@@ -262,7 +263,7 @@ class MADE(DenseAutoregressive):
     # ----- sampling --------------------------------------------------------------------------
     @torch.no_grad()
     def sample_cached(self, n: int, y: Tensor | None = None,
-                      generator: torch.Generator | None = None, *,
+                      generator: torch.Generator | SampleRNG | None = None, *,
                       x: Tensor | None = None, keep: Tensor | None = None) -> Tensor:
         """Draw images from the mixture of the ``eval_masks`` models, or complete ``x``.
 
@@ -278,21 +279,21 @@ class MADE(DenseAutoregressive):
         """
         y = self._labels_for(n, y)
         xf, kf, skip = self._start(n, x, keep)
+        rng = as_sample_rng(generator, n)
         m_count = self.config.ensemble
         if x is not None or m_count == 1:
             which = torch.zeros(n, dtype=torch.long)
-        else:
-            which = torch.randint(m_count, (n,), generator=generator,
-                                  device=generator.device if generator else "cpu").cpu()
+        else:  # each image picks its mask with its own stream
+            which = rng.randint(m_count, device="cpu")
         for m in range(m_count):
             idx = (which == m).nonzero()[:, 0].to(self.device)
             if len(idx):
                 yi = None if y is None else y[idx]
-                xf[idx] = self._draw(m, xf[idx], kf[idx], skip, yi, generator)
+                xf[idx] = self._draw(m, xf[idx], kf[idx], skip, yi, rng[idx])
         return self.unflatten(xf)
 
     def _draw(self, m: int, xf: Tensor, kf: Tensor, skip: Tensor, y: Tensor | None,
-              generator: torch.Generator | None) -> Tensor:
+              rng: SampleRNG) -> Tensor:
         """Fill xf [n, D] in the order of mask ``m``; values with ``kf`` set stay."""
         hidden, out_mask, direct_mask = self.masks(m)
         p = self.head.params_per_channel
@@ -318,7 +319,6 @@ class MADE(DenseAutoregressive):
                     logits = logits + xf @ w_dir[d].t()
                 if l_out is not None:
                     logits = logits + l_out[:, d]
-                value = self.head.sample_channel(logits, generator)
-                xf[:, d] = torch.where(kf[:, d], xf[:, d], value)
+                xf[:, d] = draw_channel(self.head, logits, rng, kf[:, d], xf[:, d])
             a1 += xf[:, d, None] * w1[:, d]
         return xf

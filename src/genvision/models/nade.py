@@ -32,7 +32,8 @@ from torch import Tensor, nn
 from ..errors import UserError
 from .base import register
 from .dense_base import DenseAutoregressive
-from .pixel_base import PixelModelConfig
+from .pixel_base import PixelModelConfig, draw_channel
+from .sampling import SampleRNG, as_sample_rng
 
 __all__ = ["NADE", "NADEConfig"]
 
@@ -128,7 +129,7 @@ class NADE(DenseAutoregressive):
     # ----- sampling --------------------------------------------------------------------------
     @torch.no_grad()
     def sample_cached(self, n: int, y: Tensor | None = None,
-                      generator: torch.Generator | None = None, *,
+                      generator: torch.Generator | SampleRNG | None = None, *,
                       x: Tensor | None = None, keep: Tensor | None = None) -> Tensor:
         """Draw (or, with ``x``/``keep``, complete) images value by value, O(D*H) in all.
 
@@ -141,11 +142,11 @@ class NADE(DenseAutoregressive):
         """
         y = self._labels_for(n, y)
         xf, kf, skip = self._start(n, x, keep)
+        rng = as_sample_rng(generator, n)
         a = self._hidden_bias(y, n).clone()  # [n, H]
         for d, skipped in enumerate(skip.tolist()):
             if not skipped:
                 logits = self.b[d] + torch.sigmoid(a) @ self.V[d]  # [n, P]
-                value = self.head.sample_channel(logits, generator)
-                xf[:, d] = torch.where(kf[:, d], xf[:, d], value)
+                xf[:, d] = draw_channel(self.head, logits, rng, kf[:, d], xf[:, d])
             a += xf[:, d, None] * self.W[:, d]
         return self.unflatten(xf)

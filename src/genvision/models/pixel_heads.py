@@ -26,6 +26,7 @@ from ..distributions import (
     Categorical,
     DiscretizedLogisticMixture,
 )
+from .sampling import SampleRNG, as_sample_rng
 
 __all__ = ["BernoulliHead", "CategoricalHead", "LogisticMixtureHead", "PixelHead", "make_head"]
 
@@ -44,11 +45,14 @@ class PixelHead(nn.Module):
         """Log-likelihood in nats per image, [N]."""
         return self.log_prob_map(params, x).flatten(1).sum(1)
 
-    def sample_channel(self, params: Tensor, generator: torch.Generator | None) -> Tensor:
+    def sample_channel(self, params: Tensor,
+                       rng: SampleRNG | torch.Generator | None) -> Tensor:
         """Draw one channel of one pixel: params [N, P] -> values [N] in [0, 1].
 
-        Every path that samples (naive, cached, completion) calls this with the same
-        generator in the same order, so equal parameters give identical images.
+        Row k draws from ``rng``'s generator k alone (per-sample seeds; a torch.Generator
+        or None first becomes N seeded streams, see ``as_sample_rng``). Every path that
+        samples (naive, cached, completion) calls this with the same streams in the same
+        order, so equal parameters give identical images.
         """
         raise NotImplementedError
 
@@ -75,8 +79,11 @@ class BernoulliHead(PixelHead):
     def log_prob_map(self, params: Tensor, x: Tensor) -> Tensor:
         return Bernoulli(params).log_prob_map(x)
 
-    def sample_channel(self, params: Tensor, generator: torch.Generator | None) -> Tensor:
-        return Bernoulli(params[:, 0]).sample(generator)
+    def sample_channel(self, params: Tensor,
+                       rng: SampleRNG | torch.Generator | None) -> Tensor:
+        rng = as_sample_rng(rng, params.shape[0])
+        return Bernoulli(params[:, 0]).from_uniform(
+            rng.rand(dtype=params.dtype, device=params.device))  # one uniform per image
 
 
 class CategoricalHead(PixelHead):
@@ -95,8 +102,11 @@ class CategoricalHead(PixelHead):
     def log_prob_map(self, params: Tensor, x: Tensor) -> Tensor:
         return Categorical(self.split(params, x.shape[1]), dim=2).log_prob_map(x)
 
-    def sample_channel(self, params: Tensor, generator: torch.Generator | None) -> Tensor:
-        return Categorical(params, dim=1).sample(generator)
+    def sample_channel(self, params: Tensor,
+                       rng: SampleRNG | torch.Generator | None) -> Tensor:
+        rng = as_sample_rng(rng, params.shape[0])
+        return Categorical(params, dim=1).from_uniform(
+            rng.rand(1, dtype=torch.float64, device=params.device))  # [N, 1]
 
     def protocol(self) -> dict[str, object]:
         return {"likelihood": self.kind, "levels": self.levels}
@@ -127,8 +137,11 @@ class LogisticMixtureHead(PixelHead):
     def log_prob_map(self, params: Tensor, x: Tensor) -> Tensor:
         return self._mixture(self.split(params, x.shape[1]), 2).log_prob_map(x)
 
-    def sample_channel(self, params: Tensor, generator: torch.Generator | None) -> Tensor:
-        return self._mixture(params, 1).sample(generator)
+    def sample_channel(self, params: Tensor,
+                       rng: SampleRNG | torch.Generator | None) -> Tensor:
+        rng = as_sample_rng(rng, params.shape[0])
+        return self._mixture(params, 1).from_uniform(
+            rng.rand(2, dtype=torch.float64, device=params.device))  # [N, 2]
 
     def protocol(self) -> dict[str, object]:
         return {"likelihood": self.kind, "levels": self.levels, "n_mix": self.n_mix}

@@ -36,6 +36,7 @@ from ..errors import UserError
 from ..nn.masked import CausalConv2d
 from .base import register
 from .pixel_base import PixelAutoregressive, PixelModelConfig
+from .sampling import SampleRNG, as_sample_rng
 
 __all__ = ["PixelCNN", "PixelCNNConfig"]
 
@@ -200,7 +201,7 @@ class PixelCNN(PixelAutoregressive):
     # ----- fast sampling ---------------------------------------------------------------------
     @torch.no_grad()
     def sample_cached(self, n: int, y: Tensor | None = None,
-                      generator: torch.Generator | None = None, *,
+                      generator: torch.Generator | SampleRNG | None = None, *,
                       x: Tensor | None = None, keep: Tensor | None = None) -> Tensor:
         """Draw (or, with ``x``/``keep``, complete) ``n`` images one network column at a time.
 
@@ -217,7 +218,7 @@ class PixelCNN(PixelAutoregressive):
         keep = torch.zeros_like(x, dtype=torch.bool) if keep is None else keep.expand_as(x)
         column = _ColumnCache(self, x, keep, y)
         with _one_cpu_thread(x.device):
-            return self._fill(x, keep, y, generator, column.params_at)
+            return self._fill(x, keep, y, as_sample_rng(generator, n), column.params_at)
 
 
 class _ColumnCache:

@@ -42,7 +42,8 @@ from ..errors import UserError
 from ..nn.masked import CausalConv2d
 from .base import register
 from .gated_pixelcnn import single_thread
-from .pixel_base import PixelAutoregressive, PixelModelConfig
+from .pixel_base import PixelAutoregressive, PixelModelConfig, draw_channel
+from .sampling import SampleRNG, as_sample_rng
 
 __all__ = ["RowLSTM", "RowLSTMConfig"]
 
@@ -191,7 +192,7 @@ class RowLSTM(PixelAutoregressive):
 
     @torch.no_grad()
     def sample_cached(self, n: int, y: Tensor | None = None,
-                      generator: torch.Generator | None = None, *,
+                      generator: torch.Generator | SampleRNG | None = None, *,
                       x: Tensor | None = None, keep: Tensor | None = None) -> Tensor:
         """Row-cached sampler: per drawn value only the current row is recomputed from the
         cached LSTM states of the row above; same draws as :meth:`sample_naive`."""
@@ -199,10 +200,10 @@ class RowLSTM(PixelAutoregressive):
         x = torch.zeros(n, *self.config.shape, device=self.device) if x is None else x.clone()
         keep = torch.zeros_like(x, dtype=torch.bool) if keep is None else keep.expand_as(x)
         with single_thread(x.device):
-            return self._fill_rows(x, keep, y, generator)
+            return self._fill_rows(x, keep, y, as_sample_rng(generator, n))
 
     def _fill_rows(self, x: Tensor, keep: Tensor, y: Tensor | None,
-                   generator: torch.Generator | None) -> Tensor:
+                   rng: SampleRNG) -> Tensor:
         n, (C, H, W) = x.shape[0], self.config.shape
         P, k2 = self.head.params_per_channel, self.config.input_kernel // 2
         xin = x.new_zeros(n, C, H + k2, W + 2 * k2)
@@ -219,8 +220,8 @@ class RowLSTM(PixelAutoregressive):
                 for ch in range(C):
                     refresh(i)
                     pc = self._row(xin, i, above, y)[0][:, ch * P:(ch + 1) * P, j]
-                    value = self.head.sample_channel(pc, generator)
-                    x[:, ch, i, j] = torch.where(keep[:, ch, i, j], x[:, ch, i, j], value)
+                    x[:, ch, i, j] = draw_channel(self.head, pc, rng, keep[:, ch, i, j],
+                                                  x[:, ch, i, j])
             refresh(i)
             above = self._row(xin, i, above, y)[1]  # the finished row's states
         return x

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +43,7 @@ from ..nn.blocks import ResBlock, pad_to_multiple
 from ..nn.masked import CausalConv2d
 from .base import GenerativeModel, ModelConfig, register
 from .protocol import StepContext
+from .sampling import SampleRNG, SamplerOptions, as_sample_rng, resolve_sampler
 
 __all__ = ["VAE", "VAEConfig", "LIKELIHOOD_DATA_KINDS"]
 
@@ -117,6 +118,16 @@ class VAEConfig(ModelConfig):
                 raise UserError(f"invalid VAE config: {msg}", "change the option value")
 
 
+@dataclasses.dataclass(frozen=True)
+class VAESampler(SamplerOptions):
+    """Ancestral sampling z ~ p(z), x ~ p(x|z)."""
+
+    name: ClassVar[str] = "ancestral"
+    #: ``sample``: draw the pixels (what the likelihood scores); ``mean``: the decoder's
+    #: pixel means (Bernoulli probabilities; smoother, not data values)
+    decoder: Literal["sample", "mean"] = "sample"
+
+
 @register("vae")
 class VAE(GenerativeModel):
     """Convolutional VAE for any image size and channel count.
@@ -135,6 +146,7 @@ class VAE(GenerativeModel):
     likelihood_kind = "bound"
     likelihood_options = ("k", "generator")  # IWAE importance samples, their noise
     supported_data_kinds = ("binary", "grey8", "rgb8", "continuous")
+    samplers: ClassVar[dict[str, type[SamplerOptions]]] = {"ancestral": VAESampler}
 
     def __init__(self, config: VAEConfig):
         super().__init__(config)
@@ -262,11 +274,12 @@ class VAE(GenerativeModel):
         mean, log_s = params.chunk(2, dim=-3)
         return DiscretizedLogistic(mean, log_s).log_prob(x)
 
-    def _draw(self, params: Tensor, generator: torch.Generator | None, mean: bool) -> Tensor:
+    def _draw(self, params: Tensor, generator: torch.Generator | SampleRNG | None,
+              mean: bool) -> Tensor:
         """Pixels from p(x|z): params [N, P, ...] -> [N, C, ...] in [0, 1]."""
         if self.likelihood == "bernoulli":
             bern = Bernoulli(params)
-            return bern.mean if mean else bern.sample(generator)
+            return bern.mean if mean else bern.from_uniform(_noise(params, generator, "rand"))
         if self.likelihood == "gaussian":
             if mean:
                 return params.clamp(0, 1)
@@ -274,7 +287,9 @@ class VAE(GenerativeModel):
             noise = _noise(params, generator, "randn")
             return (params + sigma * noise).clamp(0, 1)
         logistic = DiscretizedLogistic(*params.chunk(2, dim=1))
-        return logistic.mean if mean else logistic.sample(generator)  # on the 256 levels
+        if mean:
+            return logistic.mean  # on the 256 levels
+        return logistic.from_uniform(_noise(logistic.loc, generator, "rand"))
 
     # ----- objective ---------------------------------------------------------------------
     def beta_at(self, step: int | None) -> float:
@@ -415,8 +430,12 @@ class VAE(GenerativeModel):
     # ----- sampling ----------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, z: Tensor, y: Tensor | None = None,
-                 generator: torch.Generator | None = None, mean: bool = False) -> Tensor:
+                 generator: torch.Generator | SampleRNG | None = None,
+                 mean: bool = False) -> Tensor:
         """Images from latent codes: z [N, D] -> [N, C, H, W] in [0, 1].
+
+        Pixel noise comes from ``generator``: a :class:`SampleRNG` gives image k its own
+        stream (what :meth:`sample` passes); a torch.Generator or None draws batch-wide.
 
         ``mean=True`` returns the pixel means (Bernoulli probabilities); with an
         autoregressive head pixels are still drawn one at a time (each conditions the next)
@@ -439,25 +458,30 @@ class VAE(GenerativeModel):
         return shown
 
     @torch.no_grad()
-    def sample(self, n: int, y: Tensor | None = None, generator: torch.Generator | None = None,
-               mean: bool = False) -> Tensor:
-        """Draw ``n`` images: z ~ N(0, I) from ``generator``, then x ~ p(x|z).
+    def sample(self, n: int, y: Tensor | None = None,
+               generator: torch.Generator | SampleRNG | None = None,
+               sampler: SamplerOptions | None = None) -> Tensor:
+        """Draw ``n`` images: z ~ N(0, I), then x ~ p(x|z), image k from its own stream.
 
         By default the images are true model samples in the data's value range (binary for
         a Bernoulli model, 256 levels for the logistic one) -- what the likelihood scores.
-        ``mean=True`` shows the decoder means instead (smoother Bernoulli digits).
+        ``VAESampler(decoder="mean")`` shows the decoder means instead (smoother digits).
 
         Args:
             n: number of images. y: one label or [n] labels; a conditional model given none
-                cycles through the classes. generator: all randomness comes from it.
-            mean: return pixel means rather than sampled pixels.
+                cycles through the classes.
+            generator: None, a torch.Generator (n seeds drawn from it) or a per-sample
+                :class:`SampleRNG`; image k's latent and pixel noise use only stream k.
+            sampler: :class:`VAESampler` options (None = sampled pixels).
 
         Returns:
             [n, C, H, W] in [0, 1].
         """
+        opts = resolve_sampler(self, sampler)
         y = self._labels_for(n, y)
-        z = _noise(torch.empty(n, self.config.latent_dim, device=self.device), generator, "randn")
-        return self.generate(z, y, generator, mean)
+        rng = as_sample_rng(generator, n)
+        z = rng.randn(self.config.latent_dim, device=self.device)
+        return self.generate(z, y, rng, opts.decoder == "mean")
 
     @torch.no_grad()
     def figures(self, x: Tensor, y: Tensor | None = None,
@@ -483,13 +507,17 @@ class VAE(GenerativeModel):
         return figs
 
 
-def _noise(like: Tensor, generator: torch.Generator | None,
+def _noise(like: Tensor, generator: torch.Generator | SampleRNG | None,
            kind: Literal["rand", "randn"]) -> Tensor:
     """Uniform / normal noise shaped like ``like``, drawn on the generator's device.
 
     Drawing where the generator lives (then moving) lets a CPU generator seed a CUDA
-    model, so a seed gives the same images on any device.
+    model, so a seed gives the same images on any device. A :class:`SampleRNG` draws
+    row k of ``like`` [n, ...] from its generator k (per-sample seeds).
     """
+    if isinstance(generator, SampleRNG):
+        draw = generator.rand if kind == "rand" else generator.randn
+        return draw(*like.shape[1:], dtype=like.dtype, device=like.device)
     fn = torch.rand if kind == "rand" else torch.randn
     dev = generator.device if generator is not None else like.device
     return fn(like.shape, generator=generator, device=dev, dtype=like.dtype).to(like.device)
