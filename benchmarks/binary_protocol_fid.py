@@ -25,7 +25,7 @@ import torch
 import genvision
 from genvision.data import prepare_eval
 from genvision.data.config import DataConfig
-from genvision.evaluate_samples import draw_samples
+from genvision.evaluation.samples import draw_samples
 from genvision.metrics.feature_space import resolve_feature_space
 from genvision.metrics.reference import reference_features
 from genvision.metrics.sample_quality import sample_quality

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from genvision.tasks.colorize.compare import compare_colorizers
-from genvision.tasks.colorize.train import STAGES, load_colorizer
-from genvision.tasks.common.images import evaluation_images
-from genvision.tasks.common.runs import require_task, trained_stages
+from genvision.apps.colorize.compare import compare_colorizers
+from genvision.apps.colorize.train import STAGES, load_colorizer
+from genvision.apps.common.images import evaluation_images
+from genvision.apps.common.runs import require_task, trained_stages
 
 
 def main() -> None:

@@ -57,7 +57,7 @@ def main() -> None:
     sampling_s = None
     if args.run:
         import genvision
-        from genvision.evaluate_samples import draw_samples
+        from genvision.evaluation.samples import draw_samples
 
         model = genvision.load(args.run)
         t0 = time.perf_counter()

@@ -24,7 +24,7 @@ import time
 import torch
 
 import genvision
-from genvision.config import to_dict
+from genvision.dataclass_config import to_dict
 from genvision.models.gated_pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
 from genvision.models.pixel_base import PixelSampler
 

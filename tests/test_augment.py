@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from genvision.apps.augment.classic import ShiftRotate
+from genvision.apps.augment.experiment import summarise
+from genvision.apps.augment.synthetic import balanced_labels, generate
+from genvision.apps.classify.generative import GenBudget, train_conditional
 from genvision.cli import main
-from genvision.tasks.augment.classic import ShiftRotate
-from genvision.tasks.augment.experiment import summarise
-from genvision.tasks.augment.synthetic import balanced_labels, generate
-from genvision.tasks.classify.generative import GenBudget, train_conditional
 
 
 def test_shift_moves_a_pixel_by_whole_pixels_and_stays_binary():

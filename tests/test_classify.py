@@ -7,19 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from genvision.cli import main
-from genvision.errors import DataError, UserError
-from genvision.tasks.classify.bayes import (
+from genvision.apps.classify.bayes import (
     BernoulliNaiveBayes,
     class_log_likelihoods,
     log_prior,
     posterior_log_proba,
 )
-from genvision.tasks.classify.classifiers import build_classifier, parse_classifiers
-from genvision.tasks.classify.data import balanced_order, load_task_data, parse_task
-from genvision.tasks.classify.experiment import parse_sizes
-from genvision.tasks.classify.generative import GenBudget
-from genvision.tasks.classify.metrics import accuracy, expected_calibration_error, log_loss
+from genvision.apps.classify.classifiers import build_classifier, parse_classifiers
+from genvision.apps.classify.data import balanced_order, load_task_data, parse_task
+from genvision.apps.classify.experiment import parse_sizes
+from genvision.apps.classify.generative import GenBudget
+from genvision.apps.classify.metrics import accuracy, expected_calibration_error, log_loss
+from genvision.cli import main
+from genvision.errors import DataError, UserError
 
 
 # ----- task names and sizes -----------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""The shared small CNN classifier (genvision.tasks.common.small_cnn)."""
+"""The shared small CNN classifier (genvision.apps.common.small_cnn)."""
 
 import pytest
 import torch
 
+from genvision.apps.classify.data import load_task_data
+from genvision.apps.common.small_cnn import SmallCNN
 from genvision.errors import UserError
-from genvision.tasks.classify.data import load_task_data
-from genvision.tasks.common.small_cnn import SmallCNN
 
 
 @pytest.fixture(scope="module")

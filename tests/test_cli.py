@@ -208,7 +208,7 @@ def test_top_level_help_lists_the_commands(capsys):
 def test_dequantized_density_is_reported_on_the_8bit_scale(tmp_path):
     import math
 
-    from genvision.evaluate import EvalOptions, _eval_data, evaluate_nll
+    from genvision.evaluation.evaluate import EvalOptions, _eval_data, evaluate_nll
     from genvision.runs.start import read_run
 
     out = tmp_path / "cont"

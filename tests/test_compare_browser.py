@@ -12,8 +12,8 @@ import numpy as np
 from PIL import Image
 
 from browser import chromium, count_colour, run_chromium
-from genvision.compare import collect
 from genvision.report.board import write_board
+from genvision.report.compare import collect
 from test_compare import make_run, nll_entry, samples_entry
 
 MAGENTA = (255, 0, 255)  # run a's grid colour: appears nowhere else on the page

@@ -84,7 +84,7 @@ def test_separate_metric_calls_merge_into_one_entry(cond_run):
 
 
 def test_memorisation_flags_a_model_that_returns_training_images(cond_run, monkeypatch):
-    import genvision.evaluate_samples as es
+    import genvision.evaluation.samples as es
     from genvision.data import prepare_eval
     from genvision.data.config import DataConfig
 
@@ -232,8 +232,8 @@ def test_dropping_half_the_classes_halves_recall_and_coverage(digits_net, digit_
 
 
 def test_inception_features_from_a_local_weights_file(cond_run, tmp_path, capsys):
-    from genvision.io import save_tensors
     from genvision.metrics.inception import FIDInceptionV3
+    from genvision.storage import save_tensors
 
     torch.manual_seed(0)
     weights = tmp_path / "inception.safetensors"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from genvision.errors import CheckpointError
-from genvision.io import atomic_write_bytes, load_tensors, read_json, save_tensors
+from genvision.storage import atomic_write_bytes, load_tensors, read_json, save_tensors
 
 
 def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from genvision.apps.features import data as fdata
+from genvision.apps.features.extract import feature_fn
+from genvision.apps.features.scores import balanced_subset, cluster_scores, linear_probe
 from genvision.cli import main
 from genvision.data import DataConfig
 from genvision.errors import UserError
-from genvision.tasks.features import data as fdata
-from genvision.tasks.features.extract import feature_fn
-from genvision.tasks.features.scores import balanced_subset, cluster_scores, linear_probe
 
 FAST = ["--seeds", "2", "--map-n", "120", "--kmeans-init", "1", "--no-progress"]
 

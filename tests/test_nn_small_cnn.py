@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
+from genvision.apps.common.small_cnn import SmallCNN
 from genvision.metrics.features import FeatureNetConfig, extract_features, train_feature_net
 from genvision.nn.small_cnn import conv_body, shuffled_batches
-from genvision.tasks.common.small_cnn import SmallCNN
 
 
 def _data() -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,19 +9,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from genvision.cli import main
-from genvision.data.config import DataConfig
-from genvision.models.pixelcnn import PixelCNN, PixelCNNConfig
-from genvision.runs import start as runs
-from genvision.tasks.outliers import (
+from genvision.apps.outliers import (
     batch_typicality,
     detection_metrics,
     nll_bits,
     ratio_score,
     typicality_score,
 )
-from genvision.tasks.outliers.data import check_ood_names, ood_set
-from genvision.tasks.outliers.likelihood import log_probs
+from genvision.apps.outliers.data import check_ood_names, ood_set
+from genvision.apps.outliers.likelihood import log_probs
+from genvision.cli import main
+from genvision.data.config import DataConfig
+from genvision.models.pixelcnn import PixelCNN, PixelCNNConfig
+from genvision.runs import start as runs
 from genvision.train import TrainConfig
 
 

@@ -11,10 +11,12 @@ import pytest
 import torch
 
 import genvision
+from genvision.apps.colorize.cli import cmd_colorize
+from genvision.apps.superres.cli import cmd_superres
 from genvision.cli import main
-from genvision.compare import collect
 from genvision.errors import UserError
 from genvision.models.image_to_image import ImageTaskModel
+from genvision.report.compare import collect
 from genvision.runs import layout
 from genvision.runs.records import (
     EvalRecord,
@@ -25,8 +27,6 @@ from genvision.runs.records import (
     read_run_info,
     write_run_info,
 )
-from genvision.tasks.colorize.cli import cmd_colorize
-from genvision.tasks.superres.cli import cmd_superres
 from genvision.train import TrainConfig, TrainData
 from genvision.train import checkpoint as ckpt
 
@@ -181,7 +181,7 @@ def test_task_runs_and_model_runs_are_not_mixed(sr_run, tmp_path):
     with pytest.raises(UserError, match="model run"):
         collect([sr_run, tmp_path])
     with pytest.raises(UserError, match="superres run"):
-        from genvision.evaluate import EvalOptions, evaluate_run
+        from genvision.evaluation.evaluate import EvalOptions, evaluate_run
 
         evaluate_run(sr_run, EvalOptions())
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from genvision.apps.superres import load_sr_model
+from genvision.apps.superres.cli import cmd_superres
 from genvision.errors import UserError
-from genvision.tasks.superres import load_sr_model
-from genvision.tasks.superres.cli import cmd_superres
 from genvision.train.checkpoint import latest_checkpoint
 
 TINY = ["--width", "4", "--blocks", "1", "--disc-width", "4", "--disc-layers", "2",

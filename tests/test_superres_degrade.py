@@ -7,14 +7,14 @@ import pytest
 import torch
 from PIL import Image
 
-from genvision.errors import UserError
-from genvision.tasks.superres.degrade import (
+from genvision.apps.superres.degrade import (
     Bicubic,
     check_scale,
     downscale,
     mod_crop,
     upscale_bicubic,
 )
+from genvision.errors import UserError
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

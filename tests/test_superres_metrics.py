@@ -13,7 +13,7 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from genvision.tasks.common.metrics import (
+from genvision.apps.common.metrics import (
     colourfulness,
     fidelity,
     psnr,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from genvision.tasks.superres.models import SRResNet, SRResNetConfig
-from genvision.tasks.superres.tiling import (
+from genvision.apps.superres.models import SRResNet, SRResNetConfig
+from genvision.apps.superres.tiling import (
     _spans,
     image_tensor,
     iter_tiles,

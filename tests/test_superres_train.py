@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from genvision.tasks.superres.cli import cmd_superres
-from genvision.tasks.superres.models import SRResNet, SRResNetConfig
+from genvision.apps.superres.cli import cmd_superres
+from genvision.apps.superres.models import SRResNet, SRResNetConfig
 
 TINY = ["--width", "4", "--blocks", "1", "--patch", "24", "--patches", "32",
         "--val-patches", "8", "--batch-size", "8", "--no-progress"]
@@ -59,7 +59,7 @@ def test_heldout_photos_are_never_read_while_training(tmp_path, monkeypatch):
 
 
 def test_heldout_folder_images_are_never_read_while_training(tmp_path, monkeypatch):
-    from genvision.tasks.common import images
+    from genvision.apps.common import images
 
     folder = tmp_path / "photos"
     folder.mkdir()

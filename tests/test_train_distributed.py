@@ -16,7 +16,7 @@ SCRIPT = """
 import importlib.util, json, sys
 import torch
 from safetensors.torch import save_file
-import genvision.io as gio
+import genvision.storage as gio
 from genvision.train import TrainConfig, train
 from genvision.train import distributed as dist
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import __version__
-from . import config as cfg
+from . import dataclass_config as cfg
 from .data.config import DataConfig
 from .errors import UserError
 from .train.config import TrainConfig
@@ -189,7 +189,7 @@ def _write_images(x, y, out: Path, nrow: int | None) -> None:
 
         import numpy as np
 
-        from .io import atomic_write_bytes
+        from .storage import atomic_write_bytes
 
         buf = io.BytesIO()
         arrays = {"x": x.numpy()} | ({} if y is None else {"y": y.cpu().numpy()})
@@ -200,7 +200,7 @@ def _write_images(x, y, out: Path, nrow: int | None) -> None:
 
 
 def cmd_evaluate(argv: list[str]) -> int:
-    from .evaluate import EvalOptions, describe, evaluate_run
+    from .evaluation.evaluate import EvalOptions, describe, evaluate_run
     from .runs.layout import RunLayout
 
     p = _Parser(prog="genvision evaluate",
@@ -223,7 +223,7 @@ def cmd_features(argv: list[str]) -> int:
     import dataclasses
 
     if argv[:1] == ["probe"]:
-        from .tasks.features.cli import cmd_probe
+        from .apps.features.cli import cmd_probe
 
         return cmd_probe(argv[1:])
 
@@ -323,37 +323,37 @@ def cmd_data(argv: list[str]) -> int:
 
 
 def cmd_compare(argv: list[str]) -> int:
-    from .compare import cmd_compare as run_compare
+    from .report.compare import cmd_compare as run_compare
 
     return run_compare(argv)
 
 
 def cmd_superres(argv: list[str]) -> int:
-    from .tasks.superres.cli import cmd_superres as run_superres
+    from .apps.superres.cli import cmd_superres as run_superres
 
     return run_superres(argv)
 
 
 def cmd_colorize(argv: list[str]) -> int:
-    from .tasks.colorize.cli import cmd_colorize as run_colorize
+    from .apps.colorize.cli import cmd_colorize as run_colorize
 
     return run_colorize(argv)
 
 
 def cmd_classify(argv: list[str]) -> int:
-    from .tasks.classify.cli import cmd_classify as run_classify
+    from .apps.classify.cli import cmd_classify as run_classify
 
     return run_classify(argv)
 
 
 def cmd_augment(argv: list[str]) -> int:
-    from .tasks.augment.cli import cmd_augment as run_augment
+    from .apps.augment.cli import cmd_augment as run_augment
 
     return run_augment(argv)
 
 
 def cmd_outliers(argv: list[str]) -> int:
-    from .tasks.outliers.cli import cmd_outliers as run_outliers
+    from .apps.outliers.cli import cmd_outliers as run_outliers
 
     return run_outliers(argv)
 

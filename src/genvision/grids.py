@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from .io import atomic_write_bytes
+from .storage import atomic_write_bytes
 
 
 def make_grid(images: Tensor, nrow: int | None = None, padding: int = 2,

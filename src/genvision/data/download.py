@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
-from ..io import atomic_write_bytes
+from ..storage import atomic_write_bytes
 from .base import ImageSet, check_split
 from .cifar import META, TEST_BATCH, TRAIN_BATCHES, load_cifar
 from .idx import load_idx

@@ -44,8 +44,8 @@ from ..data import load_dataset
 from ..data.download import cache_root
 from ..data.transforms import binarize_dynamic, binarize_static
 from ..errors import CheckpointError, DataError, UserError
-from ..io import atomic_write_json, load_tensors, read_json, save_tensors
 from ..nn.small_cnn import conv_body, fit_classifier
+from ..storage import atomic_write_json, load_tensors, read_json, save_tensors
 
 __all__ = [
     "FEATURE_NET_VERSION",

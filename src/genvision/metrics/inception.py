@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, UserError
-from ..io import load_tensors
+from ..storage import load_tensors
 
 __all__ = ["INCEPTION_DIM", "FIDInceptionV3", "load_inception"]
 

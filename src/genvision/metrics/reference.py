@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..data.download import cache_root
 from ..errors import CheckpointError
-from ..io import atomic_write_json, load_tensors, read_json, save_tensors
+from ..storage import atomic_write_json, load_tensors, read_json, save_tensors
 from .feature_space import FeatureSpace
 from .fid import feature_stats
 

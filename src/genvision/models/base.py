@@ -43,10 +43,10 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from .. import config as cfg
+from .. import dataclass_config as cfg
 from ..callbacks import Callback
 from ..errors import CheckpointError, UserError
-from ..io import atomic_write_json, load_tensors, read_json, save_tensors
+from ..storage import atomic_write_json, load_tensors, read_json, save_tensors
 from .protocol import OptimizerSpec, Phase, StepContext
 from .sampling import AncestralSampler, SampleRNG, SamplerOptions
 

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image, UnidentifiedImageError
 
-from ..io import atomic_write_text
+from ..storage import atomic_write_text
 from .html import _CSS, _table
 
 if TYPE_CHECKING:
-    from ..compare import Board, Row
+    from .compare import Board, Row
 
 #: grids larger than this are not embedded (a note instead): a board should stay light
 MAX_EMBED_BYTES = 8 * 1024 * 1024

@@ -25,10 +25,10 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import UserError
 from ..grids import save_image_array
-from ..io import atomic_write_text
 from ..runs.layout import NOT_FIGURES, RunLayout
 from ..runs.load import trained_stages
 from ..runs.records import RunInfo, read_evaluations, read_run_info
+from ..storage import atomic_write_text
 from . import format as fmt
 from .plots import plot_loss_curves
 from .run import (

@@ -16,7 +16,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..io import atomic_write_bytes
+from ..storage import atomic_write_bytes
 from .run import as_number, curve_terms, read_metrics
 
 _SPLIT_STYLE = {"train": {"color": "#1f77b4", "lw": 1.4},

@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UserError
-from ..io import atomic_write_json
+from ..storage import atomic_write_json
 from .layout import RunLayout
 
 #: evaluation kinds: a density's NLL, sample metrics, an image-to-image task's fidelity

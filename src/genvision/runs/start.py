@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .. import config as cfg
+from .. import dataclass_config as cfg
 from ..data import prepare
 from ..data.config import DataConfig
 from ..errors import UserError

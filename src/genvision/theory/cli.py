@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
-from ..io import atomic_write_json
+from ..storage import atomic_write_json
 from .kl_mle import FAMILIES, TARGETS, fit, max_identity_error, target_distribution
 from .plot import plot_kl_mle
 

@@ -9,7 +9,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from ..io import atomic_write_bytes
+from ..storage import atomic_write_bytes
 from .kl_mle import FitResult, all_states
 
 

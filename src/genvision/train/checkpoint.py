@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from ..errors import CheckpointError
-from ..io import atomic_write_json, atomic_write_text, load_tensors, read_json, save_tensors
+from ..storage import atomic_write_json, atomic_write_text, load_tensors, read_json, save_tensors
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"

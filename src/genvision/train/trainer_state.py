@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import config as cfg_io
+from .. import dataclass_config as cfg_io
 from . import checkpoint as ckpt
 from . import distributed as dist
 from .helpers import derive_seed

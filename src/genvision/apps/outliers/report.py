@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ...io import atomic_write_bytes
+from ...storage import atomic_write_bytes
 from ..common.figures import markdown_table
 from .detect import Scored
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from ... import config as cfg_io
+from ... import dataclass_config as cfg_io
 from ...errors import UserError
-from ...io import read_json
 from ...models.base import CONFIG_FILE, GenerativeModel
+from ...storage import read_json
 from ...train import TrainConfig, TrainData
 from ...train.checkpoint import has_run, latest_checkpoint
 from . import runs

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from ...io import atomic_write_bytes
+from ...storage import atomic_write_bytes
 
 METHODS = ("pca", "tsne")
 TSNE_PCA_DIMS = 50

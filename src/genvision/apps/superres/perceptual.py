@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from ...errors import CheckpointError, UserError
-from ...io import load_tensors
+from ...storage import load_tensors
 
 #: torchvision's VGG19 ``features``: channels per conv, "M" = 2x2 max pooling
 VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",

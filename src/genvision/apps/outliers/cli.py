@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ... import config as cfg
+from ... import dataclass_config as cfg
 from ...errors import UserError
-from ...io import atomic_write_json, atomic_write_text
+from ...storage import atomic_write_json, atomic_write_text
 from .detect import OutlierOptions, detect_outliers
 from .report import histogram, table
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...io import atomic_write_json, atomic_write_text
+from ...storage import atomic_write_json, atomic_write_text
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"

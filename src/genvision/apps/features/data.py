@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ... import config as cfg
+from ... import dataclass_config as cfg
 from ...data import DataConfig, prepare_eval
 from ...data.idx import OFFICIAL_MNIST_TEST, has_idx_test_split
 from ...errors import DataError, UserError

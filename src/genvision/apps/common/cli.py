@@ -8,7 +8,7 @@ import argparse
 import dataclasses
 from collections.abc import Callable
 
-from ... import config as cfg
+from ... import dataclass_config as cfg
 from ...errors import UserError
 from ...train.config import TrainConfig
 from .patch_data import PatchOptions

@@ -18,7 +18,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ... import config as cfg_io
+from ... import dataclass_config as cfg_io
 from ...models.base import GenerativeModel, get_model_class, load
 from ...train import TrainConfig, TrainData, train
 

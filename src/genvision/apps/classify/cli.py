@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UserError
-from ...io import atomic_write_json
+from ...storage import atomic_write_json
 from .classifiers import ALL_CLASSIFIERS, DEFAULT_CLASSIFIERS, build_classifier, parse_classifiers
 from .data import load_task_data, task_slug
 from .experiment import keep_dir_for, parse_sizes, run_curve

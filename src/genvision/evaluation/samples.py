@@ -26,17 +26,17 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from . import config as cfg
-from .data import prepare_eval
-from .data.config import DataConfig
-from .errors import UserError
-from .metrics.cas import classification_accuracy_score
-from .metrics.feature_space import FeatureSpace, resolve_feature_space
-from .metrics.memorisation import memorisation
-from .metrics.reference import reference_features
-from .metrics.sample_quality import sample_quality
-from .models.base import GenerativeModel
-from .models.sampling import (
+from .. import dataclass_config as cfg
+from ..data import prepare_eval
+from ..data.config import DataConfig
+from ..errors import UserError
+from ..metrics.cas import classification_accuracy_score
+from ..metrics.feature_space import FeatureSpace, resolve_feature_space
+from ..metrics.memorisation import memorisation
+from ..metrics.reference import reference_features
+from ..metrics.sample_quality import sample_quality
+from ..models.base import GenerativeModel
+from ..models.sampling import (
     SEED_SCHEME,
     SampleRNG,
     SamplerOptions,

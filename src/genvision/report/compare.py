@@ -35,12 +35,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
-from .report.format import fmt_duration, fmt_number, fmt_value
-from .report.run import as_number, model_family, read_metrics, summarise
-from .runs.layout import RunLayout
-from .runs.load import trained_stages
-from .runs.records import (
+from ..errors import UserError
+from ..runs.layout import RunLayout
+from ..runs.load import trained_stages
+from ..runs.records import (
     IMAGE_TO_IMAGE,
     LIKELIHOOD,
     SAMPLES,
@@ -50,6 +48,8 @@ from .runs.records import (
     read_evaluations,
     read_run_info,
 )
+from .format import fmt_duration, fmt_number, fmt_value
+from .run import as_number, model_family, read_metrics, summarise
 
 MISSING = "—"
 REFUSE_FIX = ("re-run `genvision evaluate` with the same --data/--split/--n (and "
@@ -672,7 +672,7 @@ def cmd_compare(argv: list[str]) -> int:
     raised as :class:`UserError` before anything is written, so a failed comparison never
     replaces an existing board.
     """
-    from .cli import _Parser  # one-line argparse errors, as every other command
+    from ..cli import _Parser  # one-line argparse errors, as every other command
 
     p = _Parser(prog="genvision compare",
                 description="Compare runs trained on the same data: one table of training "
@@ -690,7 +690,7 @@ def cmd_compare(argv: list[str]) -> int:
     board = collect([Path(r) for r in args.runs], mixed=args.mixed)
     print(render_markdown(board), end="")
     if out is not None:
-        from .report.board import write_board
+        from .board import write_board
 
         print(f"board: {write_board(board, out)}")
     return 0

@@ -24,23 +24,23 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from . import config as cfg
-from .data import prepare_eval
-from .data.config import DataConfig
-from .errors import UserError
-from .evaluate_samples import SAMPLE_METRICS, SampleEvalSettings, describe_samples, evaluate_samples
-from .metrics.likelihood import log_prob_kwargs, nll_summary
-from .models.base import GenerativeModel, load
-from .models.sampling import (
+from .. import dataclass_config as cfg
+from ..data import prepare_eval
+from ..data.config import DataConfig
+from ..errors import UserError
+from ..metrics.likelihood import log_prob_kwargs, nll_summary
+from ..models.base import GenerativeModel, load
+from ..models.sampling import (
     SampleRNG,
     SamplerOptions,
     make_sampler,
     resolve_sampler,
     sampler_protocol,
 )
-from .runs.records import entry_kind, merge_evaluation, read_run_info
-from .train.checkpoint import latest_checkpoint, list_checkpoints
-from .train.device import resolve_device
+from ..runs.records import entry_kind, merge_evaluation, read_run_info
+from ..train.checkpoint import latest_checkpoint, list_checkpoints
+from ..train.device import resolve_device
+from .samples import SAMPLE_METRICS, SampleEvalSettings, describe_samples, evaluate_samples
 
 #: every name ``--metrics`` accepts
 ALL_METRICS = ("nll", *SAMPLE_METRICS)

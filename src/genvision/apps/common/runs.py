@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from ... import config as cfg_io
+from ... import dataclass_config as cfg_io
 from ...errors import CheckpointError, UserError
 from ...models.base import GenerativeModel
 from ...models.image_to_image import ImageTaskModel, task_model

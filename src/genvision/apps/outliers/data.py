@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ... import config as cfg
+from ... import dataclass_config as cfg
 from ...data import prepare_eval
 from ...data.config import DataConfig
 from ...data.idx import OFFICIAL_MNIST_TEST, has_idx_test_split

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ... import config as cfg_io
+from ... import dataclass_config as cfg_io
 from ...errors import UserError
 from ...train import TrainData
 from ..common import runs

@@ -172,8 +172,8 @@ def write_comparison(out_dir: Path, results: dict, table: str,
                      figure: np.ndarray) -> dict[str, Path]:
     """A task comparison's compare.md (table), compare.json (numbers with their protocol)
     and compare.png (figure) in ``out_dir``, each written atomically."""
-    from ...io import atomic_write_json, atomic_write_text
     from ...runs.layout import RunLayout
+    from ...storage import atomic_write_json, atomic_write_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = RunLayout(out_dir).compare_files(out_dir)

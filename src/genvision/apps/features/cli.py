@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ... import config as cfg
+from ... import dataclass_config as cfg
 from .probe import PROBE_DIR, ProbeOptions, probe_run
 from .report import RESULTS_JSON, markdown_table
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ... import config as cfg
+from ... import dataclass_config as cfg
 from ...errors import UserError
 from ...models.base import GenerativeModel, load
 from ...runs.layout import RunLayout

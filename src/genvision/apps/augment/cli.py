@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UserError
-from ...io import atomic_write_json
+from ...storage import atomic_write_json
 from ..classify.cli import check_out_dir, parse_gen_options
 from ..classify.data import load_task_data
 from ..classify.generative import GenBudget, effective_lr, model_config

@@ -1,0 +1,1 @@
+"""Scoring runs: likelihoods and sample metrics, each number with its protocol."""
