@@ -30,9 +30,9 @@ from PIL import Image
 from genvision.apps.common.images import evaluation_images, write_image
 from genvision.apps.common.runs import require_task, trained_stages
 from genvision.apps.superres.compare import compare_methods
-from genvision.apps.superres.degrade import Bicubic
 from genvision.apps.superres.tiling import upscale_tensor, upscale_to_pil
 from genvision.apps.superres.train import STAGES, load_sr_model
+from genvision.data.degrade import Bicubic
 
 PUBLISHED_SET5_X4 = {
     "protocol": "Ledig et al. 2017 (arXiv:1609.04802), Table 2: Set5 x4, Y channel, trained "

@@ -100,7 +100,7 @@ def test_no_import_from_a_lower_layer_to_a_higher_one():
 def test_no_import_cycle_between_modules():
     graph: dict[str, set[str]] = {}
     names = set(modules())
-    for mod, target, _, nested in imports(module_level_only=True):
+    for mod, target, _, _nested in imports(module_level_only=True):
         # an import of a package runs its __init__; map to the module file
         t = target if target in names else f"{target}.__init__"
         if t not in names:

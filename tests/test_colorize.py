@@ -12,10 +12,10 @@ from PIL import Image
 
 from genvision.apps.colorize import load_colorizer
 from genvision.apps.colorize.cli import cmd_colorize
-from genvision.apps.colorize.lab import lab_to_rgb, patches_to_lab, rgb_to_lab
-from genvision.apps.colorize.models import ColorizeConfig, ColorizeRegression
 from genvision.apps.common.metrics import colourfulness
+from genvision.data.lab import lab_to_rgb, patches_to_lab, rgb_to_lab
 from genvision.errors import UserError
+from genvision.models.colorize import ColorizeConfig, ColorizeRegression
 
 TINY = ["--width", "4", "--depth", "2", "--disc-width", "4", "--disc-layers", "2",
         "--patch", "24", "--patches", "32", "--val-patches", "8", "--batch-size", "8",

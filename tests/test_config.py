@@ -8,7 +8,7 @@ from typing import Literal
 
 import pytest
 
-from genvision import config as cfg
+from genvision import dataclass_config as cfg
 from genvision.errors import UserError
 
 

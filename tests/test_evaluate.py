@@ -252,7 +252,7 @@ def test_inception_features_from_a_local_weights_file(cond_run, tmp_path, capsys
 
 
 def test_fid_does_not_depend_on_the_batch_size_and_the_sampler_is_protocol(cond_run):
-    from genvision import compare
+    from genvision.report import compare
 
     base = ["evaluate", cond_run, "--metrics", "fid", "--n", "40", "--seed", "21"]
     fids = []

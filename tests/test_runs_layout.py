@@ -45,7 +45,7 @@ NAMES = ("run.json", "task.json", "metrics.json", "metrics.jsonl", "samples.png"
 #: the names it writes; the loader resolves checkpoints/latest below runs/ too
 EXCEPTIONS = {"train/checkpoint.py": {"metrics.jsonl"},
               # not run files: `genvision sample -o`'s default and the augment experiment's
-              "cli.py": {"samples.png"}, "tasks/augment/cli.py": {"samples.png"}}
+              "cli.py": {"samples.png"}, "apps/augment/cli.py": {"samples.png"}}
 
 
 def test_the_layout_is_the_only_place_with_run_file_names():

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from genvision.apps.superres.degrade import (
+from genvision.data.degrade import (
     Bicubic,
     check_scale,
     downscale,

@@ -10,15 +10,15 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from genvision.apps.superres.models import SRGAN, SRGANConfig
-from genvision.apps.superres.perceptual import (
+from genvision.errors import CheckpointError, UserError
+from genvision.models.superres import SRGAN, SRGANConfig
+from genvision.nn.perceptual import (
     VGG19_RELUS,
     describe,
     load_vgg19,
     parse_spec,
     vgg19_features,
 )
-from genvision.errors import CheckpointError, UserError
 from genvision.train import TrainConfig
 from genvision.train.phases import Stepper
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from genvision.apps.superres.models import SRResNet, SRResNetConfig
 from genvision.apps.superres.tiling import (
     _spans,
     image_tensor,
@@ -15,6 +14,7 @@ from genvision.apps.superres.tiling import (
     upscale_array,
     upscale_tensor,
 )
+from genvision.models.superres import SRResNet, SRResNetConfig
 
 
 @pytest.fixture(scope="module", params=[(2, "espcn"), (3, "srresnet"), (4, "espcn"),

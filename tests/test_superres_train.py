@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from genvision.apps.superres.cli import cmd_superres
-from genvision.apps.superres.models import SRResNet, SRResNetConfig
+from genvision.models.superres import SRResNet, SRResNetConfig
 
 TINY = ["--width", "4", "--blocks", "1", "--patch", "24", "--patches", "32",
         "--val-patches", "8", "--batch-size", "8", "--no-progress"]

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import tiny_model as tiny
-from genvision.apps.colorize.models import ColorizeGAN, ColorizeGANConfig
-from genvision.apps.superres.models import SRGAN, SRGANConfig
 from genvision.errors import TrainingDiverged
+from genvision.models.colorize import ColorizeGAN, ColorizeGANConfig
 from genvision.models.protocol import OptimizerSpec, Phase
+from genvision.models.superres import SRGAN, SRGANConfig
 from genvision.train import TrainConfig
 from genvision.train.phases import PhaseRunner, Stepper
 

@@ -6,8 +6,8 @@ Example:
     >>> color = colorize_image(load_colorizer("runs/colorize", "gan"), rgb_uint8)
 """
 
+from ...models.colorize import ColorizeConfig, ColorizeGAN, ColorizeGANConfig, ColorizeRegression
 from .compare import colorize_image
-from .models import ColorizeConfig, ColorizeGAN, ColorizeGANConfig, ColorizeRegression
 from .train import load_colorizer
 
 __all__ = ["ColorizeConfig", "ColorizeGAN", "ColorizeGANConfig", "ColorizeRegression",

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 from ...errors import UserError
+from ...models.colorize import ColorizeConfig, ColorizeGANConfig
 from ...runs.layout import RunLayout
 from ..common.cli import add_stage_flags, data_and_train_flags, dispatch, stage_flags, task_parser
 from ..common.images import check_output_path, evaluation_images, read_image, write_image
 from ..common.runs import record_comparison, require_task, trained_stages
-from .models import ColorizeConfig, ColorizeGANConfig
 
 USAGE = __doc__.strip().split("\n\n")[1]
 

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...data.lab import compose, lightness
 from ..common import figures
 from ..common.images import NamedImage, write_comparison
 from ..common.metrics import colourfulness, fidelity
-from .lab import compose, lightness
 
 LABELS = {"grey": "grey input (ab = 0)", "regression": "regression (L1)",
           "gan": "GAN (pix2pix)", "truth": "truth"}

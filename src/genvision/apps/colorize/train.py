@@ -16,14 +16,14 @@ from typing import Any
 import torch
 
 from ... import dataclass_config as cfg_io
+from ...data.lab import patches_to_lab
 from ...errors import UserError
+from ...models.colorize import ColorizeConfig, ColorizeGAN, ColorizeGANConfig, ColorizeRegression
 from ...train import TrainData
 from ..common import runs
 from ..common.patch_data import PatchOptions
 from ..common.patches import augment_dihedral
 from ..common.staged import Log, TaskRequest, TaskSpec, init_source, load_stage, train_task
-from .lab import patches_to_lab
-from .models import ColorizeConfig, ColorizeGAN, ColorizeGANConfig, ColorizeRegression
 
 TASK = "colorize"
 STAGES = ("regression", "gan")

@@ -7,8 +7,8 @@ Example:
     >>> big = upscale_array(model, photo_uint8)              # [4H, 4W, 3] uint8, in tiles
 """
 
-from .degrade import SCALES, downscale, upscale_bicubic
-from .models import SRGAN, SRGANConfig, SRResNet, SRResNetConfig
+from ...data.degrade import SCALES, downscale, upscale_bicubic
+from ...models.superres import SRGAN, SRGANConfig, SRResNet, SRResNetConfig
 from .tiling import upscale_array, upscale_tensor
 from .train import load_sr_model
 

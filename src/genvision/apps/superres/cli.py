@@ -14,13 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+from ...data.degrade import SCALES, Bicubic
 from ...errors import UserError
+from ...models.superres import SRGANConfig, SRResNetConfig
 from ...runs.layout import RunLayout
 from ..common.cli import add_stage_flags, data_and_train_flags, dispatch, stage_flags, task_parser
 from ..common.images import check_output_path, evaluation_images, read_image, write_image
 from ..common.runs import record_comparison, require_task, trained_stages
-from .degrade import SCALES, Bicubic
-from .models import SRGANConfig, SRResNetConfig
 from .tiling import DEFAULT_TILE
 
 USAGE = __doc__.strip().split("\n\n")[1]
@@ -66,7 +66,7 @@ def _train(argv: list[str]) -> int:
         raise UserError("--resume continues a stage with its own model options",
                         "pass only budget/training flags with --resume")
     if args.perceptual:  # refuse a bad spec or VGG19 file before minutes of SRResNet training
-        from .perceptual import load_vgg19, parse_spec
+        from ...nn.perceptual import load_vgg19, parse_spec
 
         kind, path = parse_spec(args.perceptual)
         if kind == "vgg19" and args.method != "srresnet":

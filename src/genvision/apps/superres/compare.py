@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...data.degrade import DEGRADATION_SHORT, Bicubic, downscale, mod_crop
 from ...errors import DataError
 from ..common import figures
 from ..common.images import NamedImage, write_comparison
 from ..common.metrics import MIN_SCORED_SIDE, fidelity, protocol
-from .degrade import DEGRADATION_SHORT, Bicubic, downscale, mod_crop
 from .tiling import DEFAULT_TILE, image_tensor, to_uint8, upscale_tensor
 
 LABELS = {"bicubic": "bicubic", "srresnet": "SRResNet", "srgan": "SRGAN", "original": "original"}

@@ -15,14 +15,14 @@ from typing import Any
 import torch
 
 from ... import dataclass_config as cfg_io
+from ...data.degrade import check_scale
 from ...errors import UserError
+from ...models.superres import SRGAN, SRResNet, SRResNetConfig, srgan_from_srresnet
 from ...train import TrainData
 from ..common import runs
 from ..common.patch_data import PatchOptions
 from ..common.patches import augment_dihedral
 from ..common.staged import Log, TaskRequest, TaskSpec, init_source, load_stage, train_task
-from .degrade import check_scale
-from .models import SRGAN, SRResNet, SRResNetConfig, srgan_from_srresnet
 
 TASK = "superres"
 STAGES = ("srresnet", "srgan")

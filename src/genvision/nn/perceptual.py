@@ -28,8 +28,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...errors import CheckpointError, UserError
-from ...storage import load_tensors
+from ..errors import CheckpointError, UserError
+from ..storage import load_tensors
 
 #: torchvision's VGG19 ``features``: channels per conv, "M" = 2x2 max pooling
 VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...errors import UserError
-from ...nn.srresnet import upscale_bicubic
+from ..errors import UserError
+from ..nn.srresnet import upscale_bicubic
 
 SCALES = (2, 3, 4)
 DEGRADATION_SHORT = "bicubic with antialiasing (torch, a=-0.5 as Pillow/MATLAB), 8-bit LR"

@@ -33,15 +33,14 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from ...models.base import ModelConfig
-from ...models.protocol import OptimizerSpec, Phase, PhaseLoss, StepContext
-from ...nn.adversarial import d_objective, g_objective
-from ...nn.patchgan import PatchDiscriminator
-from ...nn.srresnet import SRNet
-from ...train.config import TrainConfig
-from ..common.runs import ImageTaskModel, task_model
-from . import perceptual as perc
-from .degrade import downscale, upscale_bicubic
+from ..data.degrade import downscale, upscale_bicubic
+from ..nn import perceptual as perc
+from ..nn.adversarial import d_objective, g_objective
+from ..nn.patchgan import PatchDiscriminator
+from ..nn.srresnet import SRNet
+from .base import ModelConfig
+from .image_to_image import ImageTaskModel, task_model
+from .protocol import OptimizerSpec, Phase, PhaseLoss, StepContext
 
 #: ReLU outputs of VGG19 a perceptual loss can compare (keys of perceptual.VGG19_RELUS)
 VGGLayer = Literal["relu1_2", "relu2_2", "relu3_4", "relu4_4", "relu5_4"]
@@ -171,7 +170,7 @@ class SRGAN(_SRBase):
             self._vgg.append(perc.VGGLoss(net).to(self.device))
         return perc.describe(self.config.perceptual, self.perceptual_info)
 
-    def phases(self, train: TrainConfig) -> list[Phase]:
+    def phases(self, train: Any) -> list[Phase]:
         """A discriminator phase, then a generator phase on the same SR images (one Adam
         each at the run's ``--lr`` and betas; the loop clips, scales and steps both)."""
         spec = OptimizerSpec("adam", train.lr, (train.beta1, train.beta2))

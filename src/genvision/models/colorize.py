@@ -16,19 +16,19 @@ convolution starts at zero, so an untrained colorizer returns the grey input (ab
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...models.base import ModelConfig
-from ...models.protocol import OptimizerSpec, Phase, PhaseLoss, StepContext
-from ...nn.adversarial import d_objective, g_objective
-from ...nn.patchgan import PatchDiscriminator
-from ...nn.unet import UNet
-from ...train.config import TrainConfig
-from ..common.runs import ImageTaskModel, task_model
-from .lab import AB_SCALE
+from ..data.lab import AB_SCALE
+from ..nn.adversarial import d_objective, g_objective
+from ..nn.patchgan import PatchDiscriminator
+from ..nn.unet import UNet
+from .base import ModelConfig
+from .image_to_image import ImageTaskModel, task_model
+from .protocol import OptimizerSpec, Phase, PhaseLoss, StepContext
 
 
 @dataclasses.dataclass
@@ -109,7 +109,7 @@ class ColorizeGAN(_ColorizeBase):
         super().__init__(config)
         self.discriminator = PatchDiscriminator(3, config.disc_width, config.disc_layers)
 
-    def phases(self, train: TrainConfig) -> list[Phase]:
+    def phases(self, train: Any) -> list[Phase]:
         """A PatchGAN phase on (L, ab) pairs, then a generator phase (one Adam each at the
         run's ``--lr`` and betas; the loop clips, scales and steps both)."""
         spec = OptimizerSpec("adam", train.lr, (train.beta1, train.beta2))
