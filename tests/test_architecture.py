@@ -19,7 +19,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "genvision"
 
 #: top-level module or package -> layer (lower may not import higher)
 LAYERS = {
-    "__init__": 99, "__main__": 99, "errors": 0, "storage": 0, "dataclass_config": 0,
+    "__init__": 99, "__main__": 99, "version": 0, "errors": 0, "storage": 0,
+    "dataclass_config": 0,
     "grids": 0, "callbacks": 0,
     "data": 1, "nn": 1, "distributions": 1,
     "models": 2, "train": 3, "runs": 4, "metrics": 5, "evaluation": 6, "report": 7,
