@@ -352,7 +352,7 @@ class VAE(GenerativeModel):
             objective = -(torch.logsumexp(log_w, 1) - math.log(k)).mean()
         recon = -log_px[:, 0]
         return {"loss": objective, "recon": recon.mean(), "kl": kl.mean(),
-                "elbo": -(recon + kl).mean(), "beta": torch.tensor(float(beta))}
+                "elbo": -(recon + kl).mean(), "beta": torch.tensor(float(beta), device=x.device)}
 
     # ----- likelihood --------------------------------------------------------------------
     @torch.no_grad()

@@ -130,8 +130,10 @@ class PhaseRunner:
         """The terms as floats; every rank stops together when one of them, or the loss
         the phase minimises, is NaN or infinite (before anything is stepped)."""
         names = list(out)
-        values = torch.stack([t.detach().float().mean() for t in [*out.values(), loss]])
-        values = values.cpu().tolist()
+        # one device-to-host copy for all terms (a term may live on the CPU, e.g. a
+        # schedule's weight, while the loss is on the GPU)
+        values = torch.stack([t.detach().float().mean().to(loss.device)
+                              for t in [*out.values(), loss]]).cpu().tolist()
         bad = [0.0 if math.isfinite(v) else 1.0 for v in values]
         bad = dist.all_max(bad) if self.world > 1 else bad
         for name, flag in zip(names, bad, strict=False):
