@@ -64,6 +64,17 @@ def build(name: str, **overrides) -> GenerativeModel:
                                    **fields, **overrides}))
 
 
+def sensitive(model: GenerativeModel) -> GenerativeModel:
+    """The model with weights large enough that every input (latent, earlier pixel,
+    label) changes the output: at initialisation a latent may barely move a Bernoulli
+    draw, and a sampler that ignored its seed would go unnoticed."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.5)
+    return model
+
+
 def images(model: GenerativeModel, n: int = 6, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n, *model.config.shape, generator=g)
@@ -109,16 +120,20 @@ def test_loss_terms_are_finite_scalars_with_a_loss_key(name):
 def test_one_training_step_through_the_phases_changes_the_weights(name):
     model = build(name)
     before = flat_state(model)
+    pair = model.ema_pair()
+    shadow = flat_state(pair[1]) if pair is not None else None
     stepper = Stepper(model, TrainConfig(), torch.device("cpu"))
     terms = stepper.step(images(model), None, 0)
     assert terms and all(math.isfinite(v) for v in terms.values())
     assert not torch.equal(before, flat_state(model))
+    if pair is not None:  # the loop averages into the model's own shadow network
+        assert pair[1] is not pair[0] and not torch.equal(shadow, flat_state(pair[1]))
     assert not hasattr(model, "step")  # the loop passes the step; it never sets it
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_samples_shape_range_levels_and_seeded_determinism(name):
-    model = build(name).eval()
+    model = sensitive(build(name)).eval()
     if not can_sample(model):
         pytest.skip(f"{name} has no unconditional sampler (image-to-image)")
     a = model.sample(5, generator=torch.Generator().manual_seed(3))
@@ -134,7 +149,7 @@ def test_samples_shape_range_levels_and_seeded_determinism(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_sample_k_does_not_depend_on_the_batch_size(name):
-    model = build(name).eval()
+    model = sensitive(build(name)).eval()
     if not can_sample(model):
         pytest.skip(f"{name} has no unconditional sampler (image-to-image)")
     seeds, k = [5, 6, 7, 8, 9], model.config.num_classes
