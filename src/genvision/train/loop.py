@@ -12,11 +12,10 @@ Under torchrun every rank starts from rank 0's weights, gradients are averaged b
 clipping and buffers (e.g. BatchNorm statistics) follow rank 0 after every step, so the
 replicas stay identical.
 
-Budgets (``cfg.steps`` / ``cfg.epochs`` / ``cfg.minutes``) are *additional* work from where
-the run stands: resuming the checkpoint at step 13 with ``steps=7`` stops at step 20; with
-``epochs=1`` it trains one more epoch's worth of steps (ending mid-epoch when it started
-mid-epoch); with ``minutes=2`` two more minutes. Several budgets: the first reached wins.
-None given: one epoch.
+Budgets (``cfg.steps`` / ``cfg.epochs`` / ``cfg.minutes``, see :mod:`.budget`) are
+*additional* work from where the run stands: resuming the checkpoint at step 13 with
+``steps=7`` stops at step 20; with ``epochs=1`` it trains one more epoch's worth of steps;
+with ``minutes=2`` two more minutes.
 """
 
 from __future__ import annotations
@@ -38,22 +37,22 @@ from ..models.base import GenerativeModel
 from . import checkpoint as ckpt
 from . import distributed as dist
 from . import trainer_state
+from .budget import Budget
 from .callbacks import SampleGrids
 from .config import TrainConfig
 from .device import resolve_device
-from .ema import EMA
 from .helpers import (
     check_config,
     check_data,
     check_run_dir,
     deferred_sigint,
     derive_seed,
-    schedule_factor,
 )
 from .lock import RunLock
 from .metrics_log import MetricsLog
 from .phases import Stepper
 from .types import Callback, TrainData, TrainResult, TrainState
+from .validation import validate
 
 
 def train(model: GenerativeModel, data: TrainData, cfg: TrainConfig, run_dir: str | Path, *,
@@ -141,14 +140,15 @@ class _Trainer:
             self.model.init_from_data(self.data.x)
         if self.world > 1:
             dist.broadcast_state(self.model)  # every rank starts from rank 0's weights
-        self._start, self._target = self.step, self._target_step()
-        self.t_start, self._agreed_elapsed = time.monotonic(), 0.0
+        self.budget = Budget(self.cfg, self.step, self.steps_per_epoch)
+        self.t_start = time.monotonic()
         state = TrainState(self.step, self.epoch(), {}, self.model, self.runner.optimizers,
                            self.run_dir, self.rank, eval_mode=self._eval_weights)
         for cb in self.callbacks if self.main else ():
             cb.on_train_start(state)
-        bar = tqdm(total=None if math.isinf(self._target) else self._target,
-                   initial=self._start, unit="step", dynamic_ncols=True,
+        target = self.budget.target
+        bar = tqdm(total=None if math.isinf(target) else target,
+                   initial=self.budget.start, unit="step", dynamic_ncols=True,
                    disable=not (self.cfg.progress and self.main and sys.stderr.isatty()))
         try:
             with deferred_sigint() as sigint:
@@ -164,7 +164,7 @@ class _Trainer:
             bar.close()
 
     def _loop(self, state: TrainState, sigint: dict[str, bool], bar: tqdm) -> None:
-        while self.step < self._target:
+        while self.step < self.budget.target:
             terms = self._train_one(state)
             self._after_step(terms)
             state.step, state.epoch, state.terms = self.step, self.epoch(), terms
@@ -172,7 +172,7 @@ class _Trainer:
                 cb.on_step_end(state)
             self._drain_warnings(state)
             bar.update(1)
-            if self.step % 10 == 0 or self.step == self._target:
+            if self.step % 10 == 0 or self.step == self.budget.target:
                 bar.set_postfix(loss=f"{terms.get('loss', math.nan):.4g}",
                                 img_s=f"{self.log.rate() or self._rate:.0f}")
             # Under torchrun the ranks agree on the slowest rank's clock: the next step's
@@ -181,23 +181,13 @@ class _Trainer:
             elapsed, stop, interrupted = dist.all_max([
                 time.monotonic() - self.t_start, float(state.should_stop),
                 float(sigint["set"])])
-            self._agreed_elapsed = elapsed
-            if self.cfg.minutes is not None and elapsed >= self.cfg.minutes * 60:
+            self.budget.elapsed = elapsed
+            if self.budget.out_of_time():
                 stop = 1.0
             if interrupted:
                 raise KeyboardInterrupt
             if stop:
                 break
-
-    def _target_step(self) -> float:
-        cfg, budgets = self.cfg, []
-        if cfg.steps is not None:
-            budgets.append(cfg.steps)
-        if cfg.epochs is not None:
-            budgets.append(max(1, math.ceil(cfg.epochs * self.steps_per_epoch - 1e-9)))
-        if not budgets and cfg.minutes is None:
-            budgets.append(self.steps_per_epoch)  # documented default: one epoch
-        return self.step + min(budgets) if budgets else math.inf
 
     def epoch(self) -> float:
         return self.epoch_index + self.batch_in_epoch / self.steps_per_epoch
@@ -225,31 +215,12 @@ class _Trainer:
         y = None if self.data.y is None else self.data.y[idx].to(self.device)
         return x.to(self.device, non_blocking=True), y
 
-    def _lr_factor(self) -> float:
-        warm = self.cfg.warmup_steps
-        factor = min(1.0, (self.step + 1) / warm) if warm > 0 else 1.0
-        return factor * schedule_factor(self.cfg.lr_schedule, self._budget_progress())
-
-    def _budget_progress(self) -> float:
-        """Share of this call's budget used before the current step, in [0, 1].
-
-        With several budgets the one that ends first counts. A schedule spans one call:
-        ``--resume`` with a new budget starts a new decay from the base learning rate.
-        """
-        done = []
-        if not math.isinf(self._target):
-            done.append((self.step - self._start) / max(1.0, self._target - self._start))
-        if self.cfg.minutes is not None:
-            # the clock as of the last step's end, agreed by every rank (see _loop)
-            done.append(self._agreed_elapsed / (self.cfg.minutes * 60))
-        return max(done, default=0.0)
-
     def _train_one(self, state: TrainState) -> dict[str, float]:
         # RNG states at the step's start: a raw KeyboardInterrupt mid-step saves these.
         self._rng_snapshot = trainer_state.rng_states(self.device, self.data_gen)
         t0 = time.perf_counter()
         x, y = self._next_batch()
-        self.runner.set_lr_factor(self._lr_factor())
+        self.runner.set_lr_factor(self.budget.lr_factor(self.step))
         terms = self.stepper.step(x, y, self.step, self._diverged)
         state.batch = (x, y)
         self._step_seconds = time.perf_counter() - t0
@@ -323,19 +294,9 @@ class _Trainer:
     def _evaluate(self) -> None:
         if self.data.val_x is None or not self.main:
             return
-        vx, vy, b = self.data.val_x, self.data.val_y, self.cfg.batch_size
-        sums: dict[str, float] = {}
-        t0 = time.perf_counter()
         with self._eval_weights(derive_seed(self.cfg.seed, "val")):
-            for i in range(0, len(vx), b):
-                x = vx[i:i + b].to(self.device)
-                y = None if vy is None else vy[i:i + b].to(self.device)
-                with self.runner.autocast():
-                    out = self.model.loss(x, y)
-                for k, v in out.items():
-                    sums[k] = sums.get(k, 0.0) + float(v.float().mean()) * len(x)
-        rate = len(vx) / max(time.perf_counter() - t0, 1e-9)
-        self.last_val = {k: v / len(vx) for k, v in sums.items()}
+            self.last_val, rate = validate(self.model, self.data.val_x, self.data.val_y,
+                                           self.cfg.batch_size, self.runner.autocast)
         self.evaluated_step = self.step
         line = self._line("val", rate, self.last_val)
         self.log.write(line)
@@ -346,15 +307,8 @@ class _Trainer:
     def _checkpoint(self, rng: dict[str, Tensor] | None = None) -> None:
         if self.saved_step == self.step:
             return
-        tensors = trainer_state.trainer_tensors(
-            self, rng or trainer_state.rng_states(self.device, self.data_gen))
-        if self.main:
-            opt_tensors, meta = trainer_state.trainer_meta(self)
-            tensors.update(opt_tensors)
-            ema = self.ema if isinstance(self.ema, EMA) else None
-            path = ckpt.save_checkpoint(self.run_dir, self.step, model=self.model,
-                                        tensors=tensors, meta=meta,
-                                        keep=self.cfg.keep_checkpoints, ema=ema)
+        path = trainer_state.save(self, rng)
+        if path is not None:
             self.last_checkpoint = path
             for cb in self.callbacks:
                 cb.on_checkpoint(self.step, path)
@@ -376,7 +330,7 @@ class _Trainer:
         if self.evaluated_step != self.step:
             self._evaluate()
         elapsed = time.monotonic() - self.t_start
-        done = (self.step - self._start) * self.cfg.batch_size * self.world
+        done = (self.step - self.budget.start) * self.cfg.batch_size * self.world
         result = TrainResult(
             step=self.step, epochs=self.epoch(), time_s=self.elapsed(),
             images_per_s=done / elapsed if elapsed > 0 else 0.0,

@@ -7,6 +7,7 @@ weights (``model/...``), the loop's EMA (``ema/...``), every rank's RNG states
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,6 +16,7 @@ from torch import Tensor
 from .. import dataclass_config as cfg_io
 from . import checkpoint as ckpt
 from . import distributed as dist
+from .ema import EMA
 from .helpers import derive_seed
 
 
@@ -55,6 +57,22 @@ def trainer_meta(trainer: Any) -> tuple[dict[str, Tensor], dict[str, Any]]:
         "train_config": cfg_io.to_dict(trainer.cfg), "run_info": trainer.run_info,
     }
     return tensors, meta
+
+
+def save(trainer: Any, rng: dict[str, Tensor] | None = None) -> Path | None:
+    """Write a checkpoint of ``trainer`` (a collective: every rank calls it; rank 0
+    writes and returns the checkpoint directory, the others None). ``rng``: the RNG
+    states to store (default: the current ones)."""
+    tensors = trainer_tensors(trainer, rng or rng_states(trainer.device, trainer.data_gen))
+    if not trainer.main:
+        return None
+    opt_tensors, meta = trainer_meta(trainer)
+    tensors.update(opt_tensors)
+    # the loop's own EMA weights become model.safetensors; a model's shadow is in its state
+    ema = trainer.ema if isinstance(trainer.ema, EMA) else None
+    return ckpt.save_checkpoint(trainer.run_dir, trainer.step, model=trainer.model,
+                                tensors=tensors, meta=meta, keep=trainer.cfg.keep_checkpoints,
+                                ema=ema)
 
 
 def restore(trainer: Any, state: ckpt.TrainingState) -> None:
