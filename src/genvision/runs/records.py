@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from ..version import __version__
 from ..errors import UserError
 from ..storage import atomic_write_json
 from .layout import RunLayout
