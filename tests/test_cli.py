@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import genvision
-from genvision.cli import main
+from genvision.cli import COMMANDS, main
 
 TINY_MODEL = ["--latent-dim", "4", "--hidden", "8", "16", "--fc-dim", "32", "--res-blocks", "0",
               "--ar-layers", "1", "--ar-channels", "4", "--kl-warmup-steps", "10"]
@@ -203,6 +203,23 @@ def test_top_level_help_lists_the_commands(capsys):
     for command in ("data list", "train MODEL", "train --resume", "sample RUN", "evaluate RUN",
                     "info RUN"):
         assert f"genvision {command}" in out
+    for name in COMMANDS:  # every command of the table is in the usage
+        assert f"genvision {name} " in out, name
+
+
+def test_every_command_of_the_table_resolves_to_its_entry_point():
+    for name, command in COMMANDS.items():
+        assert command.help and "\n" not in command.help, name
+        assert command.target.startswith("genvision.cli."), name
+        assert callable(command.resolve()), name
+
+
+def test_the_cli_imports_a_command_module_only_when_it_runs():
+    code = ("import sys; from genvision.cli import main; main(['--help']); "
+            "print(sorted(m for m in sys.modules if m.startswith('genvision.cli.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()[-1]
+    assert out == "[]", out  # `genvision --help` stays fast: no command module loaded
 
 
 def test_dequantized_density_is_reported_on_the_8bit_scale(tmp_path):

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from genvision.cli.runs import cmd_compare
 from genvision.errors import UserError
 from genvision.report.board import render_board_html, write_board
-from genvision.report.compare import cmd_compare, collect, render_markdown
+from genvision.report.compare import collect, render_markdown
 
 DATA = {"source": "mnist5k", "split": "test", "n": 500, "shape": [1, 28, 28],
         "num_classes": 10, "split_seed": 0, "binarize": {"scheme": "static", "seed": 0},

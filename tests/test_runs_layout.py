@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import genvision
-from genvision.apps.colorize.cli import cmd_colorize
-from genvision.apps.superres.cli import cmd_superres
 from genvision.cli import main
+from genvision.cli.colorize import cmd_colorize
+from genvision.cli.superres import cmd_superres
 from genvision.errors import UserError
 from genvision.models.image_to_image import ImageTaskModel
 from genvision.report.compare import collect
@@ -45,7 +45,7 @@ NAMES = ("run.json", "task.json", "metrics.json", "metrics.jsonl", "samples.png"
 #: the names it writes; the loader resolves checkpoints/latest below runs/ too
 EXCEPTIONS = {"train/checkpoint.py": {"metrics.jsonl"},
               # not run files: `genvision sample -o`'s default and the augment experiment's
-              "cli.py": {"samples.png"}, "apps/augment/cli.py": {"samples.png"}}
+              "cli/sample.py": {"samples.png"}, "cli/augment.py": {"samples.png"}}
 
 
 def test_the_layout_is_the_only_place_with_run_file_names():

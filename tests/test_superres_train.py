@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from genvision.apps.superres.cli import cmd_superres
+from genvision.cli.superres import cmd_superres
 from genvision.models.superres import SRResNet, SRResNetConfig
 
 TINY = ["--width", "4", "--blocks", "1", "--patch", "24", "--patches", "32",

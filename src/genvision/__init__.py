@@ -20,19 +20,20 @@ import os
 # Must be set before torch is first imported; a user's own setting wins.
 os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
-__version__ = "0.1.0"  # before the imports below: runs.records stamps it into run.json
+import importlib  # noqa: E402
 
 from .models.base import list_models  # noqa: E402
 from .runs.load import load  # noqa: E402
+from .version import __version__  # noqa: E402
+
+#: public names resolved on first use (PEP 562): train_run pulls in data preparation and
+#: the report (PIL, matplotlib), which `import genvision` and the CLI's start must not pay
+_LAZY = {"train_run": "genvision.report.finish"}
 
 
 def __getattr__(name: str):
-    # train_run pulls in data preparation and the report (PIL, matplotlib): deferred so
-    # `import genvision` and the CLI's start stay light
-    if name == "train_run":
-        from .runs.start import train_run
-
-        return train_run
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'genvision' has no attribute {name!r}")
 
 

@@ -662,35 +662,3 @@ def render_markdown(board: Board) -> str:
     if board.footnotes:
         lines += ["", *(" ".join(f.split()) for f in board.footnotes)]
     return "\n".join(lines) + "\n"
-
-
-# ----- command line -----------------------------------------------------------------------
-def cmd_compare(argv: list[str]) -> int:
-    """``genvision compare RUN1 RUN2 ... [-o board.html] [--mixed]``.
-
-    Prints the Markdown table (and writes the HTML board with ``-o``). Every problem is
-    raised as :class:`UserError` before anything is written, so a failed comparison never
-    replaces an existing board.
-    """
-    from ..cli import _Parser  # one-line argparse errors, as every other command
-
-    p = _Parser(prog="genvision compare",
-                description="Compare runs trained on the same data: one table of training "
-                            "cost, NLL and sample metrics, each group under one protocol.")
-    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
-    p.add_argument("-o", "--output", metavar="BOARD.html",
-                   help="also write a self-contained HTML page with the sample grids")
-    p.add_argument("--mixed", action="store_true",
-                   help="show numbers of different evaluation protocols, marked [a], [b], ... "
-                        "with footnotes, instead of refusing")
-    args = p.parse_args(argv)
-    out = Path(args.output) if args.output else None
-    if out is not None and (out.suffix.lower() not in (".html", ".htm") or out.is_dir()):
-        raise UserError(f"cannot write the board to {out}", "pass -o NAME.html")
-    board = collect([Path(r) for r in args.runs], mixed=args.mixed)
-    print(render_markdown(board), end="")
-    if out is not None:
-        from .board import write_board
-
-        print(f"board: {write_board(board, out)}")
-    return 0

@@ -4,9 +4,10 @@
 * :mod:`.records`: :class:`RunInfo` (run.json) and :class:`EvalRecord` (metrics.json),
   each with one reader and writer;
 * :mod:`.load`: ``genvision.load`` for model runs, task runs and checkpoints;
-* :mod:`.start`: starting, resuming and finishing a run (``genvision train``) and
-  :func:`~.start.train_run` for Python. Not imported here: it pulls in data preparation
-  and the report, which the record readers must not need.
+* :mod:`.start`: starting and resuming a run (``genvision train``), its sample grids,
+  and :func:`~.start.train_run` for Python. Not imported here: it pulls in data
+  preparation, which the record readers must not need. The report is a layer above
+  (:mod:`genvision.report.finish`).
 """
 
 from .layout import RunLayout

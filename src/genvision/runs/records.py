@@ -19,9 +19,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..errors import UserError
 from ..storage import atomic_write_json
+from ..version import __version__
 from .layout import RunLayout
 
 #: evaluation kinds: a density's NLL, sample metrics, an image-to-image task's fidelity

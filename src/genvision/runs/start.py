@@ -1,12 +1,14 @@
-"""A training run from start to report: the glue between data, model, loop and report.
+"""A training run from start to its sample grids: the glue between data, model and loop.
 
 Data flows one way (see the guide): ``DataConfig -> data.prepare -> model config ->
-train.train -> checkpoint -> samples/figures -> report``. This module only wires those
-pieces; each lives in its own package. The files of a run directory are named by
-:mod:`genvision.runs.layout`; ``run.json`` is a :class:`~genvision.runs.records.RunInfo`.
+train.train -> checkpoint -> samples/figures``; the report sits a layer above and is
+written by :func:`genvision.report.finish.finish_run` (``genvision train`` calls it after
+training). This module only wires those pieces; each lives in its own package. The files
+of a run directory are named by :mod:`genvision.runs.layout`; ``run.json`` is a
+:class:`~genvision.runs.records.RunInfo`.
 
-:func:`train_run` is the Python entry point: the loop plus the run record, so a run
-trained from Python is evaluated, reported and compared like one of ``genvision train``.
+:func:`train_run` is the loop plus the run record, so a run trained from Python is
+evaluated, reported and compared like one of ``genvision train``.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from .. import dataclass_config as cfg
 from ..data import prepare
 from ..data.config import DataConfig
 from ..errors import UserError
+from ..grids import save_grid
 from ..models.base import GenerativeModel, get_model_class
 from ..models.image_to_image import ImageTaskModel
-from ..report import save_grid, write_report
 from ..train import TrainConfig, TrainData, TrainResult, train
 from ..train.distributed import is_main
 from .layout import RunLayout
@@ -111,7 +113,10 @@ def _refuse_existing(out: Path) -> None:
 
 
 def start(spec: RunSpec, out: str | Path, *, argv: list[str] | None = None):
-    """Start a new run in ``out`` (which must not already hold one) and train it."""
+    """Start a new run in ``out`` (which must not already hold one) and train it.
+
+    Writes no samples or report: :func:`genvision.report.finish.finish_run` does, after.
+    """
     out = Path(out)
     _refuse_existing(out)
     model, data, protocol = _build(spec)
@@ -120,21 +125,20 @@ def start(spec: RunSpec, out: str | Path, *, argv: list[str] | None = None):
     if is_main():
         out.mkdir(parents=True, exist_ok=True)
         write_run_info(out, info)
-    result = train(model, data, spec.train, out, run_info=info.to_dict())
-    if is_main():
-        finish(out)
-    return result
+    return train(model, data, spec.train, out, run_info=info.to_dict())
 
 
 def train_run(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,
               out: str | Path, *, data_config: DataConfig | str | None = None,
-              protocol: dict[str, Any] | None = None, resume: bool = False,
-              report: bool = True) -> TrainResult:
+              protocol: dict[str, Any] | None = None, resume: bool = False) -> TrainResult:
     """Train ``model`` from Python into a run directory that has a ``run.json``.
 
     The loop (:func:`genvision.train.train`) only writes checkpoints and the training
     log; this adds the run record, so ``genvision evaluate``/``report``/``info``/``compare``
-    accept the run.
+    accept the run. It writes no sample grid or report: ``genvision.train_run``
+    (:func:`genvision.report.finish.train_run`) does both, or call
+    :func:`genvision.report.finish.finish_run` (or ``genvision.report.write_report(out)``
+    for the page alone) afterwards.
 
     Args:
         model: any registered model, built by the caller.
@@ -146,11 +150,6 @@ def train_run(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,
             run records only the image shape, and ``evaluate`` needs ``--data``.
         protocol: the data protocol to record (default: that of ``data_config``).
         resume: continue the run in ``out`` (its run.json is kept).
-        report: write samples.png, the figures and report.html when done.
-
-    Example:
-        >>> genvision.train_run(model, TrainData(x), TrainConfig(steps=100), "runs/mine",
-        ...                     data_config="mnist5k")          # doctest: +SKIP
     """
     out = Path(out)
     if isinstance(data_config, str):
@@ -170,10 +169,7 @@ def train_run(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,
             write_run_info(out, info)
     else:
         info = read_run_info(out)
-    result = train(model, data, train_cfg, out, resume=resume, run_info=info.to_dict())
-    if is_main() and report:
-        finish(out)
-    return result
+    return train(model, data, train_cfg, out, resume=resume, run_info=info.to_dict())
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
@@ -182,7 +178,10 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
 
 
 def resume(run_dir: str | Path, train_overrides: dict[str, Any]):
-    """Continue the run in ``run_dir`` with a new budget (and any other train options)."""
+    """Continue the run in ``run_dir`` with a new budget (and any other train options).
+
+    Like :func:`start`, writes no samples or report.
+    """
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
     if info.is_task:
@@ -206,22 +205,20 @@ def resume(run_dir: str | Path, train_overrides: dict[str, Any]):
     if {k: v for k, v in saved.items() if k in trained} != trained:
         raise UserError(f"the data of {run_dir} no longer matches its model "
                         "(shape or classes changed)", "restore the dataset or start a new run")
-    result = train(model, data, train_cfg, run_dir, resume=True, run_info=info.to_dict())
-    if is_main():
-        finish(run_dir)
-    return result
+    return train(model, data, train_cfg, run_dir, resume=True, run_info=info.to_dict())
 
 
-def finish(run_dir: str | Path, n_samples: int = 64) -> Path:
-    """Write samples.png, the model's figures and report.html for a trained run.
+def write_samples(run_dir: str | Path, n_samples: int = 64) -> None:
+    """Write samples.png and the model's figures (reconstructions, ...) for a trained run.
 
-    A task run has no unconditional sampler: its report is written from its stages.
+    A task run has no unconditional sampler: nothing is written (its report is drawn from
+    its stages).
     """
     run_dir = Path(run_dir)
     layout = RunLayout(run_dir)
     info = read_run_info(run_dir)
     if info.is_task:
-        return write_report(run_dir)
+        return
     model = load(run_dir)
     gen = torch.Generator().manual_seed(SAMPLE_SEED)
     y = None
@@ -238,7 +235,6 @@ def finish(run_dir: str | Path, n_samples: int = 64) -> Path:
             figures = model.figures(xb, yb, generator=torch.Generator().manual_seed(SAMPLE_SEED))
             for name, images in figures.items():
                 save_grid(images, layout.figure(name), nrow=8)  # rows of 8 by protocol
-    return write_report(run_dir)
 
 
 def _figure_batch(info: RunInfo, n: int = 16):

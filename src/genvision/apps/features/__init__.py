@@ -18,5 +18,6 @@ features as a feature extractor).
 
 Modules: :mod:`.data` (which images, with their protocol), :mod:`.extract` (features of a
 run), :mod:`.scores` (probe and clustering), :mod:`.maps` (2-D figures), :mod:`.report`
-(JSON and Markdown), :mod:`.probe` (the whole probe of one run), :mod:`.cli`.
+(JSON and Markdown), :mod:`.probe` (the whole probe of one run); the command line is
+:mod:`genvision.cli.probe`.
 """

@@ -8,8 +8,8 @@ https://arxiv.org/abs/1906.02994), reported as AUROC and FPR at 95% TPR per outl
 
 Modules: :mod:`.data` (sets, prepared like the model's inputs), :mod:`.likelihood`
 (log p(x) in batches), :mod:`.background` (the background model), :mod:`.scores`,
-:mod:`.metrics`, :mod:`.detect` (the pipeline), :mod:`.report` (table, histogram),
-:mod:`.cli`.
+:mod:`.metrics`, :mod:`.detect` (the pipeline), :mod:`.report` (table, histogram); the
+command line is :mod:`genvision.cli.outliers`.
 """
 
 from .detect import OutlierOptions, detect_outliers

@@ -25,6 +25,7 @@ from typing import Any
 from ... import dataclass_config as cfg
 from ...errors import UserError
 from ...models.base import GenerativeModel, load
+from ...report.finish import finish_run
 from ...runs.layout import RunLayout
 from ...runs.start import RunSpec, read_run, start
 from ...train.config import TrainConfig
@@ -69,6 +70,7 @@ def auto_background(info: dict[str, Any], out: Path, steps: int = DEFAULT_STEPS
                             "remove it, or pass another --out")
         print(f"training the background model ({BACKGROUND_MODEL}, {steps} steps) in {where}")
         start(spec, where, argv=["genvision outliers --background auto"])
+        finish_run(where)  # its samples and report, as any run trained by genvision
     model = load(where)
     return model, {"run": str(where), "model": BACKGROUND_MODEL, "reused": reused,
                    "overrides": BACKGROUND_OVERRIDES, "steps": steps,

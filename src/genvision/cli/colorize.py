@@ -13,12 +13,16 @@ import argparse
 import time
 from pathlib import Path
 
-from ...errors import UserError
-from ...models.colorize import ColorizeConfig, ColorizeGANConfig
-from ...runs.layout import RunLayout
-from ..common.cli import add_stage_flags, data_and_train_flags, dispatch, stage_flags, task_parser
-from ..common.images import check_output_path, evaluation_images, read_image, write_image
-from ..common.runs import record_comparison, require_task, trained_stages
+from ..apps.colorize.compare import colorize_image, compare_colorizers, table, write_outputs
+from ..apps.colorize.train import STAGES, load_colorizer, train_colorize
+from ..apps.common.images import check_output_path, evaluation_images, read_image, write_image
+from ..apps.common.runs import record_comparison, require_task, trained_stages
+from ..apps.common.staged import TaskRequest
+from ..errors import UserError
+from ..models.colorize import ColorizeConfig, ColorizeGANConfig
+from ..runs.layout import RunLayout
+from ..train.device import resolve_device
+from .stages import add_stage_flags, data_and_train_flags, dispatch, stage_flags, task_parser
 
 USAGE = __doc__.strip().split("\n\n")[1]
 
@@ -34,9 +38,6 @@ def cmd_colorize(argv: list[str]) -> int:
 
 
 def _train(argv: list[str]) -> int:
-    from ..common.staged import TaskRequest
-    from .train import train_colorize
-
     p = _parser("train", "Train the L1 regression colorizer, then the pix2pix GAN from it, on "
                          "Lab patches of the training images. Stage defaults: batch 16; lr "
                          "5e-4 (regression), 2e-4 with beta1 0.5 (GAN); validation every 250 "
@@ -67,10 +68,6 @@ def _train(argv: list[str]) -> int:
 
 
 def _apply(argv: list[str]) -> int:
-    from ...train.device import resolve_device
-    from .compare import colorize_image
-    from .train import load_colorizer
-
     p = _parser("apply", "Colour a greyscale image (a colour image is coloured anew from its "
                          "lightness).")
     p.add_argument("run", help="run directory of `genvision colorize train`")
@@ -93,10 +90,6 @@ def _apply(argv: list[str]) -> int:
 
 
 def _compare(argv: list[str]) -> int:
-    from ...train.device import resolve_device
-    from .compare import compare_colorizers, table, write_outputs
-    from .train import STAGES, load_colorizer
-
     p = _parser("compare", "Regression vs GAN colorization: PSNR/SSIM, colourfulness and a "
                            "grid (grey input | regression | GAN | truth).")
     p.add_argument("run", help="run directory of `genvision colorize train`")

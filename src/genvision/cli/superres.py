@@ -14,14 +14,19 @@ import sys
 import time
 from pathlib import Path
 
-from ...data.degrade import SCALES, Bicubic
-from ...errors import UserError
-from ...models.superres import SRGANConfig, SRResNetConfig
-from ...runs.layout import RunLayout
-from ..common.cli import add_stage_flags, data_and_train_flags, dispatch, stage_flags, task_parser
-from ..common.images import check_output_path, evaluation_images, read_image, write_image
-from ..common.runs import record_comparison, require_task, trained_stages
-from .tiling import DEFAULT_TILE
+from ..apps.common.images import check_output_path, evaluation_images, read_image, write_image
+from ..apps.common.runs import record_comparison, require_task, trained_stages
+from ..apps.common.staged import TaskRequest
+from ..apps.superres.compare import compare_methods, table, write_outputs
+from ..apps.superres.tiling import DEFAULT_TILE, upscale_to_pil
+from ..apps.superres.train import STAGES, load_sr_model, train_superres
+from ..data.degrade import SCALES, Bicubic
+from ..errors import UserError
+from ..models.superres import SRGANConfig, SRResNetConfig
+from ..nn.perceptual import load_vgg19, parse_spec
+from ..runs.layout import RunLayout
+from ..train.device import resolve_device
+from .stages import add_stage_flags, data_and_train_flags, dispatch, stage_flags, task_parser
 
 USAGE = __doc__.strip().split("\n\n")[1]
 
@@ -57,17 +62,12 @@ def _train_parser() -> argparse.ArgumentParser:
 
 
 def _train(argv: list[str]) -> int:
-    from ..common.staged import TaskRequest
-    from .train import train_superres
-
     args = _train_parser().parse_args(argv)
     model, gan = stage_flags(args, SRResNetConfig, SRGANConfig)
     if args.resume and (model or gan or args.perceptual or args.init):
         raise UserError("--resume continues a stage with its own model options",
                         "pass only budget/training flags with --resume")
     if args.perceptual:  # refuse a bad spec or VGG19 file before minutes of SRResNet training
-        from ...nn.perceptual import load_vgg19, parse_spec
-
         kind, path = parse_spec(args.perceptual)
         if kind == "vgg19" and args.method != "srresnet":
             load_vgg19(path, gan.get("perceptual_layer", "relu5_4"))
@@ -85,10 +85,6 @@ def _train(argv: list[str]) -> int:
 
 # ----- apply --------------------------------------------------------------------------------
 def _apply(argv: list[str]) -> int:
-    from ...train.device import resolve_device
-    from .tiling import upscale_to_pil
-    from .train import load_sr_model
-
     p = _parser("apply", "Upscale an image with a trained run (in tiles, bounded memory).")
     p.add_argument("run", help="run directory of `genvision superres train`")
     p.add_argument("image", help="image file to upscale (colour)")
@@ -129,10 +125,6 @@ def _apply(argv: list[str]) -> int:
 
 # ----- compare ------------------------------------------------------------------------------
 def _compare(argv: list[str]) -> int:
-    from ...train.device import resolve_device
-    from .compare import compare_methods, table, write_outputs
-    from .train import STAGES, load_sr_model
-
     p = _parser("compare", "Bicubic vs SRResNet vs SRGAN: PSNR/SSIM table (Y channel and "
                            "RGB) and a side-by-side figure of zoomed crops.")
     p.add_argument("run", help="run directory of `genvision superres train`")

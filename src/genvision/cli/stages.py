@@ -8,19 +8,18 @@ import argparse
 import dataclasses
 from collections.abc import Callable
 
-from ... import dataclass_config as cfg
-from ...errors import UserError
-from ...train.config import TrainConfig
-from .patch_data import PatchOptions
+from .. import dataclass_config as cfg
+from ..apps.common.patch_data import PatchOptions
+from ..errors import UserError
+from ..train.config import TrainConfig
+from .parser import Parser
 
 Action = Callable[[list[str]], int]
 
 
 def task_parser(task: str, action: str, description: str) -> argparse.ArgumentParser:
     """An argparse parser for ``genvision TASK ACTION`` whose errors are one line, exit 2."""
-    from ...cli import _Parser  # late: genvision.cli imports the task modules lazily
-
-    return _Parser(prog=f"genvision {task} {action}", description=description)
+    return Parser(prog=f"genvision {task} {action}", description=description)
 
 
 def dispatch(task: str, title: str, usage: str, actions: dict[str, Action],

@@ -5,7 +5,8 @@
 
 Prints the table (latent features and raw pixels: linear-probe accuracy, k-means NMI and
 ARI) and writes ``results.json``, ``results.md``, ``pca.png`` and ``tsne.png`` to --out
-(default RUN/probe/). Options are derived from :class:`.probe.ProbeOptions`.
+(default RUN/probe/). Options are derived from
+:class:`genvision.apps.features.probe.ProbeOptions`.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from ... import dataclass_config as cfg
-from .probe import PROBE_DIR, ProbeOptions, probe_run
-from .report import RESULTS_JSON, markdown_table
+from .. import dataclass_config as cfg
+from ..apps.features.probe import PROBE_DIR, ProbeOptions, probe_run
+from ..apps.features.report import RESULTS_JSON, markdown_table
+from .parser import Parser
 
 
 def _parser() -> argparse.ArgumentParser:
-    from ...cli import _Parser  # late: genvision.cli imports this module
-
-    p = _Parser(prog="genvision features probe",
+    p = Parser(prog="genvision features probe",
                 description="Linear probe (logistic regression on 100 / 1000 labels), k-means "
                             "NMI/ARI and PCA / t-SNE maps of a run's latent features (VAE: "
                             "encoder mean; GAN: discriminator features), against raw pixels.")

@@ -18,13 +18,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ...errors import UserError
-from ...storage import atomic_write_json
-from .classifiers import ALL_CLASSIFIERS, DEFAULT_CLASSIFIERS, build_classifier, parse_classifiers
-from .data import load_task_data, task_slug
-from .experiment import keep_dir_for, parse_sizes, run_curve
-from .generative import GENERATIVE_MODELS, GenBudget
-from .report import (
+from ..apps.classify.classifiers import (
+    ALL_CLASSIFIERS,
+    DEFAULT_CLASSIFIERS,
+    build_classifier,
+    parse_classifiers,
+)
+from ..apps.classify.data import load_task_data, task_slug
+from ..apps.classify.experiment import keep_dir_for, parse_sizes, run_curve
+from ..apps.classify.generative import GENERATIVE_MODELS, GenBudget
+from ..apps.classify.report import (
     crossover,
     crossover_sentence,
     curve_table,
@@ -34,14 +37,15 @@ from .report import (
     plot_reliability,
     protocol_line,
 )
+from ..errors import UserError
+from ..storage import atomic_write_json
+from .parser import Parser
 
 DEFAULT_CURVE = "10,30,100,300,1000,all"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from ...cli import _Parser  # late: genvision.cli imports this module lazily
-
-    p = _Parser(prog="genvision classify",
+    p = Parser(prog="genvision classify",
                 description="Generative (Bayes' rule on p(x|y) p(y)) versus discriminative "
                             "(p(y|x) directly) classifiers on binary images: accuracy, "
                             "log-loss, calibration, and learning curves.")

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..storage import atomic_write_json
-from .kl_mle import FAMILIES, TARGETS, fit, max_identity_error, target_distribution
-from .plot import plot_kl_mle
+from ..theory.kl_mle import FAMILIES, TARGETS, fit, max_identity_error, target_distribution
+from ..theory.plot import plot_kl_mle
+from .parser import Parser
 
 USAGE = __doc__.strip().split("\n\n")[1]
 #: the identity holds to rounding in float64; anything above this is a bug
@@ -23,9 +24,7 @@ TOLERANCE = 1e-6
 
 
 def _parser() -> argparse.ArgumentParser:
-    from ..cli import _Parser  # late: genvision.cli imports this module lazily
-
-    p = _Parser(prog="genvision theory kl-mle",
+    p = Parser(prog="genvision theory kl-mle",
                 description="Fit a model to a known distribution over 2x2 binary images by "
                             "maximum likelihood and show, by exact enumeration, that KL(p_D || "
                             "p_theta) falls in step with the NLL, the gap being H(p_D).")

@@ -15,9 +15,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from .errors import DataError, UserError
-from .models.base import GenerativeModel
-from .models.sampling import SampleRNG, SamplerOptions
+from ..errors import DataError, UserError
+from ..models.base import GenerativeModel
+from ..models.sampling import SampleRNG, SamplerOptions
 
 _GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 

@@ -10,20 +10,20 @@ likelihood ratio against a background model and by the typicality test, and writ
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
-from ... import dataclass_config as cfg
-from ...errors import UserError
-from ...storage import atomic_write_json, atomic_write_text
-from .detect import OutlierOptions, detect_outliers
-from .report import histogram, table
+from .. import dataclass_config as cfg
+from ..apps.outliers.detect import OutlierOptions, detect_outliers
+from ..apps.outliers.report import histogram, table
+from ..errors import UserError
+from ..storage import atomic_write_json, atomic_write_text
+from .parser import Parser
 
 
-def _parser():
-    from ...cli import _Parser  # late: genvision.cli imports this module lazily
-
-    p = _Parser(prog="genvision outliers",
+def _parser() -> argparse.ArgumentParser:
+    p = Parser(prog="genvision outliers",
                 description="Detect outliers with a likelihood model: NLL, likelihood ratio "
                             "against a background model, and the typicality test; AUROC and "
                             "FPR at 95% TPR per outlier set.")

@@ -1,0 +1,21 @@
+"""``genvision data list``: the datasets genvision can read."""
+
+from __future__ import annotations
+
+from ..data import list_datasets
+from .parser import Parser
+
+
+def cmd_data(argv: list[str]) -> int:
+    """Entry point of ``genvision data``; returns the exit status."""
+    p = Parser(prog="genvision data", description="Datasets genvision can read.")
+    p.add_argument("action", choices=["list"])
+    p.parse_args(argv)
+    rows = list_datasets()
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        shape = "x".join(str(s) for s in r["shape"]) if r.get("shape") else "any"
+        size = r.get("size") or ""
+        print(f"{r['name']:<{width}}  {r['kind']:<9} {shape:<9} {str(size):>7}  "
+              f"{r['description']}")
+    return 0

@@ -1,0 +1,45 @@
+"""The parser every ``genvision`` command uses, and flags derived from config dataclasses.
+
+:class:`Parser` turns argparse's usage dump into genvision's one-line error style
+(``error: problem (fix: ...)``, exit status 2); the helpers add a model's, a sampler's or
+any config dataclass's options as flags, so each option is declared once, on its field.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from .. import dataclass_config as cfg
+from ..errors import UserError
+from ..models.base import get_model_class
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) instead of a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message}", f"see `{self.prog} --help`")
+
+
+def add_model_flags(parser: argparse.ArgumentParser, model_name: str) -> type:
+    """Add the flags of ``model_name``'s config dataclass; returns the model class.
+
+    A model with measured training defaults (``train_defaults``) says so in the epilog.
+    """
+    model_cls = get_model_class(model_name)
+    group = parser.add_argument_group(f"{model_name} options")
+    cfg.add_dataclass_flags(group, model_cls.config_class)
+    if model_cls.train_defaults:
+        recipe = " ".join(f"--{k.replace('_', '-')} {v}"
+                          for k, v in model_cls.train_defaults.items())
+        parser.epilog = (f"{model_name} trains with {recipe} unless you pass those flags "
+                         "(its measured recipe; the training defaults above are the "
+                         "generic ones).")
+    return model_cls
+
+
+def add_sampler_opt_flag(p: argparse.ArgumentParser) -> None:
+    """``--sampler-opt KEY=VALUE`` (repeatable), read by :func:`models.sampling.make_sampler`."""
+    p.add_argument("--sampler-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="a sampler option, e.g. truncation=0.7 or ema=false (repeatable)")
