@@ -252,7 +252,7 @@ def test_inception_features_from_a_local_weights_file(cond_run, tmp_path, capsys
 
 
 def test_fid_does_not_depend_on_the_batch_size_and_the_sampler_is_protocol(cond_run):
-    from genvision.report import compare
+    from genvision.report import compare, compare_table
 
     base = ["evaluate", cond_run, "--metrics", "fid", "--n", "40", "--seed", "21"]
     fids = []
@@ -269,7 +269,7 @@ def test_fid_does_not_depend_on_the_batch_size_and_the_sampler_is_protocol(cond_
     assert means["fid"] != plain["fid"]
     # a different sampler is a different protocol: compare keeps them apart and says so
     assert compare._key(means, compare.SAMPLES) != compare._key(plain, compare.SAMPLES)
-    assert "sampler ancestral (decoder=mean)" in compare._samples_words(means)
+    assert "sampler ancestral (decoder=mean)" in compare_table._samples_words(means)
 
 
 def test_bad_sampler_options_are_one_line_errors(cond_run, capsys):

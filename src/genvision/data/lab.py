@@ -11,7 +11,6 @@ import warnings
 
 import numpy as np
 import torch
-from skimage.color import lab2rgb, rgb2lab
 from torch import Tensor
 
 L_SCALE = 100.0
@@ -20,12 +19,18 @@ AB_SCALE = 110.0
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """RGB [..., 3] (uint8, or float in [0, 1]) -> Lab float64 [..., 3] (D65)."""
+    # deferred: skimage.color pulls in scipy (~0.3 s), and genvision.models imports the
+    # colorize family (which imports this module) on every start
+    from skimage.color import rgb2lab
+
     x = rgb.astype(np.float64) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float64)
     return rgb2lab(x)
 
 
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     """Lab [..., 3] -> RGB float64 [..., 3] in [0, 1] (out-of-gamut colours clipped)."""
+    from skimage.color import lab2rgb  # deferred, see rgb_to_lab
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Color data out of range": clipped, as documented
         return np.clip(lab2rgb(lab), 0.0, 1.0)

@@ -15,6 +15,7 @@ Values are floats in [0, 1]: binary {0, 1}; ``levels`` levels as ``k / (levels -
   2016, https://arxiv.org/abs/1601.06759).
 * :class:`DiscretizedLogistic` and :class:`DiscretizedLogisticMixture` -- PixelCNN++
   (Salimans et al. 2017, https://arxiv.org/abs/1701.05517), edge bins open to -inf / +inf.
+* :func:`bits_per_dim` -- nats per image to bits per dimension (:mod:`.units`).
 
 This package sits beside :mod:`genvision.nn` and imports only torch.
 """
@@ -27,6 +28,7 @@ from .logistic import (
     DiscretizedLogisticMixture,
     discretized_logistic_log_prob,
 )
+from .units import bits_per_dim
 
 __all__ = ["Bernoulli", "Categorical", "DiscretizedLogistic", "DiscretizedLogisticMixture",
-           "discretized_logistic_log_prob", "uniform"]
+           "bits_per_dim", "discretized_logistic_log_prob", "uniform"]

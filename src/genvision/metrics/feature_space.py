@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from ..data.config import DataConfig
 from ..errors import UserError
 from .features import FeatureNet, load_feature_net, load_or_train_feature_net
+from .inception import load_inception
 
 __all__ = ["FeatureSpace", "resolve_feature_space"]
 
@@ -102,8 +103,6 @@ def _classifier_space(net: FeatureNet, info: dict[str, Any], source: str,
 
 
 def _inception_space(path: str, device: torch.device) -> FeatureSpace:
-    from .inception import load_inception
-
     net, info = load_inception(path)
     net = net.to(device).eval()
     identity = {"name": info["name"], "key": f"inception-{info['sha256']}", "dim": info["dim"],

@@ -1,7 +1,8 @@
 """Likelihood bookkeeping: nats per image, bits per dimension and the protocol record.
 
 Every likelihood number genvision reports is computed in **nats per image** by a model's
-``log_prob`` and converted here, and only here, to bits per dimension. A summary always
+``log_prob`` and converted to bits per dimension by :func:`bits_per_dim` (written
+once, in :mod:`genvision.distributions.units`, and re-exported here). A summary always
 carries the protocol that produced it (exact / bound, estimator, k, binarisation, ...)
 because numbers without their protocol are not comparable (see ``shared/GUIDE.md``).
 """
@@ -14,26 +15,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..distributions.units import bits_per_dim
 from ..errors import UserError
 
 __all__ = ["bits_per_dim", "log_prob_kwargs", "nll_summary"]
-
-_LN2 = math.log(2.0)
-
-
-def bits_per_dim(nats_per_image: Tensor | float, dims: int) -> Tensor | float:
-    """Convert a negative log-likelihood in nats per image to bits per dimension.
-
-    Args:
-        nats_per_image: NLL in nats per image, a float or a tensor of any shape.
-        dims: number of dimensions per image (C * H * W).
-
-    Returns:
-        ``nats / (dims * ln 2)``, with the type (float or tensor) of the input.
-    """
-    if dims <= 0:
-        raise ValueError(f"dims must be positive, got {dims}")
-    return nats_per_image / (dims * _LN2)
 
 
 def nll_summary(log_probs: Tensor, dims: int, protocol: dict[str, Any]) -> dict[str, Any]:

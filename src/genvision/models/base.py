@@ -112,9 +112,8 @@ def register(name: str):
 
 
 def list_models() -> list[str]:
-    """Names of every registered model, sorted."""
-    from . import _load_all  # noqa: F401  (imports every family so they register)
-
+    """Names of every registered model, sorted (``genvision.models`` imports every family
+    when the package is first imported, before this can be called)."""
     return sorted(_REGISTRY)
 
 

@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..distributions.units import bits_per_dim
 from ..errors import UserError
-from ..metrics.likelihood import bits_per_dim
 from .base import register
 from .dense_base import DenseAutoregressive
 from .pixel_base import PixelModelConfig, draw_channel

@@ -22,8 +22,8 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
+from ..distributions.units import bits_per_dim
 from ..errors import UserError
-from ..metrics.likelihood import bits_per_dim
 from .base import GenerativeModel, ModelConfig
 from .pixel_heads import PixelHead, make_head
 from .sampling import SampleRNG, SamplerOptions, as_sample_rng, resolve_sampler

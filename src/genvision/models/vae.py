@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import field
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -41,81 +40,14 @@ from ..distributions import Bernoulli, DiscretizedLogistic
 from ..errors import UserError
 from ..nn.blocks import ResBlock, pad_to_multiple
 from ..nn.masked import CausalConv2d
-from .base import GenerativeModel, ModelConfig, register
+from .base import GenerativeModel, register
 from .protocol import StepContext
 from .sampling import SampleRNG, SamplerOptions, as_sample_rng, resolve_sampler
+from .vae_config import AUTO_LIKELIHOOD, LIKELIHOOD_DATA_KINDS, VAEConfig
 
 __all__ = ["VAE", "VAEConfig", "LIKELIHOOD_DATA_KINDS"]
 
 _LOG2PI = math.log(2 * math.pi)
-#: which data kinds each pixel likelihood is a proper likelihood for
-LIKELIHOOD_DATA_KINDS: dict[str, tuple[str, ...]] = {
-    "bernoulli": ("binary",),
-    "logistic": ("grey8", "rgb8"),
-    "gaussian": ("continuous",),
-}
-_AUTO = {"binary": "bernoulli", "grey8": "logistic", "rgb8": "logistic",
-         "continuous": "gaussian"}
-
-
-@dataclasses.dataclass
-class VAEConfig(ModelConfig):
-    """Hyper-parameters of :class:`VAE`.
-
-    Defaults were chosen on the MNIST-5k benchmark (dynamic binarisation, 2 CPU cores):
-    a small conv VAE (16-d z) with a 3-layer masked-conv autoregressive head reaches an
-    IWAE-1000 NLL of 81.6 nats (first 2,000 test digits) after 10 minutes. In 3-minute
-    runs the head is worth ~8 nats (IWAE-100: 82.5 vs 90.4 with ``ar_layers=0``); a
-    16-channel full-resolution decoder keeps the k decoder passes of evaluation cheap.
-    Set ``ar_layers=0`` for a classic factorised VAE.
-    """
-
-    latent_dim: int = field(default=16, metadata={"help": "size of the latent code z"})
-    hidden: tuple[int, ...] = field(
-        default=(16, 64), metadata={"help": "conv channels per stride-2 stage (images are "
-                                            "padded to a multiple of 2**len(hidden))"})
-    res_blocks: int = field(default=0, metadata={"help": "residual blocks per stage"})
-    fc_dim: int = field(default=256, metadata={"help": "dense layer between conv features "
-                                                       "and z (0 = none)"})
-    dropout: float = field(default=0.0, metadata={"help": "dropout inside residual blocks"})
-    likelihood: Literal["auto", "bernoulli", "gaussian", "logistic"] = field(
-        default="auto", metadata={"help": "pixel likelihood p(x|z): bernoulli (binary data), "
-                                          "logistic (discretised, 8-bit data), gaussian "
-                                          "(continuous data, learned variance), auto = by "
-                                          "data kind"})
-    beta: float = field(default=1.0, metadata={"help": "KL weight (beta-VAE; 1 = plain VAE)"})
-    kl_warmup_steps: int = field(
-        default=1000, metadata={"help": "ramp the KL weight linearly from 0 to beta over "
-                                        "this many training steps (0 = off)"})
-    free_bits: float = field(default=0.0, metadata={"help": "minimum KL in nats per latent "
-                                                            "dimension in the training loss"})
-    train_k: int = field(default=1, metadata={"help": "importance samples of the training "
-                                                      "objective (1 = ELBO, >1 = IWAE)"})
-    iwae_k_eval: int = field(default=1000, metadata={"help": "importance samples k used by "
-                                                             "log_prob (IWAE-k bound)"})
-    ar_layers: int = field(default=3, metadata={"help": "masked-conv layers of the "
-                                                        "autoregressive (PixelVAE) head, 0 = "
-                                                        "factorised decoder"})
-    ar_channels: int = field(default=16, metadata={"help": "channels of the autoregressive "
-                                                           "head"})
-    ar_kernel: int = field(default=7, metadata={"help": "kernel of the head's first masked "
-                                                        "conv (odd)"})
-    label_dim: int = field(default=16, metadata={"help": "label embedding size (conditional)"})
-
-    def __post_init__(self) -> None:
-        checks = [(self.latent_dim >= 1, "latent_dim must be >= 1"),
-                  (len(self.hidden) >= 1 and min(self.hidden) >= 1,
-                   "hidden needs at least one positive width"),
-                  (self.res_blocks >= 0 and self.fc_dim >= 0, "res_blocks, fc_dim must be >= 0"),
-                  (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
-                  (self.beta >= 0 and self.kl_warmup_steps >= 0 and self.free_bits >= 0,
-                   "beta, kl_warmup_steps and free_bits must be >= 0"),
-                  (self.train_k >= 1 and self.iwae_k_eval >= 1, "train_k, iwae_k_eval >= 1"),
-                  (self.ar_layers >= 0 and self.ar_kernel % 2 == 1,
-                   "ar_layers must be >= 0 and ar_kernel odd")]
-        for ok, msg in checks:
-            if not ok:
-                raise UserError(f"invalid VAE config: {msg}", "change the option value")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +83,7 @@ class VAE(GenerativeModel):
     def __init__(self, config: VAEConfig):
         super().__init__(config)
         c = config
-        self.likelihood = _AUTO[c.data_kind] if c.likelihood == "auto" else c.likelihood
+        self.likelihood = AUTO_LIKELIHOOD[c.data_kind] if c.likelihood == "auto" else c.likelihood
         if c.data_kind not in LIKELIHOOD_DATA_KINDS[self.likelihood]:
             fits = ", ".join(k for k, v in LIKELIHOOD_DATA_KINDS.items() if c.data_kind in v)
             raise UserError(

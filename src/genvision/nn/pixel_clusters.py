@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 from torch import Tensor
 
 #: images used to fit the centroids (k-means on more adds time, not better centroids)
@@ -28,6 +27,10 @@ def fit_pixel_clusters(x: Tensor, k: int, seed: int = 0) -> tuple[Tensor, Tensor
         ``centroids`` [k, C*H*W] float32 and ``freq`` [k] float32, the fraction of all N
         images nearest each centroid (sums to 1).
     """
+    # deferred: scikit-learn takes ~1.4 s to import and only a self-conditioned GAN's
+    # first step needs it; every model family is imported with genvision.models
+    from sklearn.cluster import KMeans
+
     if x.shape[0] < k:
         raise ValueError(f"{x.shape[0]} images cannot make {k} clusters")
     flat = x.detach().flatten(1).float().cpu()

@@ -1,6 +1,6 @@
 """The comparison board: ``genvision compare RUN1 RUN2 ... -o board.html``.
 
-One static page holding the table of :func:`genvision.compare.collect` (training cost, NLL
+One static page holding the table of :func:`genvision.report.compare.collect` (training cost, NLL
 and sample metrics per run), the protocol each column group was measured under (and the
 ``--mixed`` footnotes), and the runs' ``samples.png`` grids side by side, captioned by
 run and model. Unlike a run's ``report.html``, the board usually lives away from the runs
@@ -15,15 +15,13 @@ import base64
 import os
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
 from ..storage import atomic_write_text
+from .compare_table import Board, Row
 from .html import _CSS, _table
-
-if TYPE_CHECKING:
-    from .compare import Board, Row
 
 #: grids larger than this are not embedded (a note instead): a board should stay light
 MAX_EMBED_BYTES = 8 * 1024 * 1024

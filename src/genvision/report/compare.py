@@ -22,7 +22,9 @@ table that silently mixes them is the commonest way results stop meaning anythin
 ``--mixed`` they are shown anyway, marked ``[a]``, ``[b]``, ... with the protocols as
 footnotes. A run without a number (a GAN has no likelihood) shows "—".
 
-The page (``-o board.html``) is drawn by :mod:`genvision.report.board`.
+This module reads the runs and chooses what to compare (:func:`collect`); the table's
+columns, cells, protocol words and Markdown are in :mod:`genvision.report.compare_table`, and
+the page (``-o board.html``) is drawn by :mod:`genvision.report.board`.
 """
 
 from __future__ import annotations
@@ -48,108 +50,36 @@ from ..runs.records import (
     read_evaluations,
     read_run_info,
 )
+from .compare_table import (
+    COLUMNS,
+    GROUP_LABELS,
+    GROUP_RESULTS,
+    GROUPS,
+    Board,
+    Column,
+    Row,
+    describe_data,
+    estimator,
+    features_text,
+    likelihood_cells,
+    protocol_words,
+    render_markdown,
+    sample_cells,
+    task_cells,
+)
 from .format import fmt_duration, fmt_number, fmt_value
 from .run import as_number, model_family, read_metrics, summarise
 
-MISSING = "—"
+__all__ = ["Board", "Column", "Row", "collect", "describe_data", "estimator", "first_difference",
+           "render_markdown"]
+
 REFUSE_FIX = ("re-run `genvision evaluate` with the same --data/--split/--n (and "
               "--metrics/--samples/--features/--sampler/--sampler-opt), or pass --mixed to "
               "show them marked")
 
-GROUPS = (LIKELIHOOD, SAMPLES, IMAGE_TO_IMAGE)
-#: how each evaluation group is named in notes and errors
-GROUP_LABELS = {LIKELIHOOD: "NLL", SAMPLES: "sample metrics",
-                IMAGE_TO_IMAGE: "image-to-image scores"}
-#: image-to-image columns: column key -> (entry key, decimals)
-_TASK_VALUES = {"psnr_y": ("psnr_y", 2), "ssim_y": ("ssim_y", 4), "psnr_rgb": ("psnr_rgb", 2),
-                "ssim_rgb": ("ssim_rgb", 4), "colourfulness": ("colourfulness", 1)}
-#: sample-metric columns: column key -> (entry key, decimals); KID is special (mean ± std)
-_SAMPLE_VALUES = {"fid": ("fid", 2), "precision": ("precision", 3), "recall": ("recall", 3),
-                  "density": ("density", 3), "coverage": ("coverage", 3),
-                  "cas": ("cas_accuracy", 3), "memorisation": ("memorisation_score", 3),
-                  "near_copies": ("near_copy_share", 3)}
-#: entry keys that make an entry count as a result of its group
-_GROUP_RESULTS = {LIKELIHOOD: ("nll_nats", "bits_per_dim"),
-                  SAMPLES: ("kid_mean", *(k for k, _ in _SAMPLE_VALUES.values())),
-                  IMAGE_TO_IMAGE: tuple(k for k, _ in _TASK_VALUES.values())}
 #: fields looked at first when naming the first difference between two protocols
 _FIELD_ORDER = ("data", "split", "n", "protocol", "source", "shape", "features", "name", "key",
                 "n_real", "n_fake", "k", "pr_k", "binarize")
-
-
-@dataclasses.dataclass(frozen=True)
-class Column:
-    """One table column: ``key`` into :attr:`Row.cells`, its header and its group
-    (``run``, ``likelihood``, ``samples`` or ``speed``)."""
-
-    key: str
-    label: str
-    group: str
-    numeric: bool = True
-
-
-COLUMNS = (
-    Column("run", "run", "run", numeric=False),
-    Column("model", "model", "run", numeric=False),
-    Column("family", "family", "run", numeric=False),
-    Column("params", "params", "run"),
-    Column("train_time", "training time", "run"),
-    Column("steps", "steps", "run"),
-    Column("nll", "NLL (nats)", LIKELIHOOD),
-    Column("bpd", "bits/dim", LIKELIHOOD),
-    Column("fid", "FID", SAMPLES),
-    Column("kid", "KID", SAMPLES),
-    Column("precision", "precision", SAMPLES),
-    Column("recall", "recall", SAMPLES),
-    Column("density", "density", SAMPLES),
-    Column("coverage", "coverage", SAMPLES),
-    Column("cas", "CAS", SAMPLES),
-    Column("memorisation", "memorisation score", SAMPLES),
-    Column("near_copies", "near copies", SAMPLES),
-    Column("psnr_y", "PSNR-Y (dB)", IMAGE_TO_IMAGE),
-    Column("ssim_y", "SSIM-Y", IMAGE_TO_IMAGE),
-    Column("psnr_rgb", "PSNR-RGB (dB)", IMAGE_TO_IMAGE),
-    Column("ssim_rgb", "SSIM-RGB", IMAGE_TO_IMAGE),
-    Column("colourfulness", "colourfulness", IMAGE_TO_IMAGE),
-    Column("speed", "sampling images/s", "speed"),
-)
-
-
-@dataclasses.dataclass
-class Row:
-    """One run: its name (directory name), folder, model and cell texts by column key
-    (``"—"`` where the run has no number; ``--mixed`` markers are part of the text)."""
-
-    name: str
-    path: Path
-    model: str | None
-    cells: dict[str, str]
-    samples_png: Path | None
-
-
-@dataclasses.dataclass
-class Board:
-    """Everything the Markdown table and the HTML page show.
-
-    Attributes:
-        columns: columns some run has a value for, in display order.
-        rows: one per run, in the order given.
-        notes: one line per column group stating its protocol in words.
-        footnotes: ``[a] ...`` lines describing each protocol of a ``--mixed`` group.
-        dataset: the shared training data, e.g. ``"mnist5k 1x28x28"``.
-        mixed: whether different protocols were allowed (``--mixed``).
-    """
-
-    columns: list[Column]
-    rows: list[Row]
-    notes: list[str]
-    footnotes: list[str]
-    dataset: str
-    mixed: bool = False
-
-    def table(self) -> list[list[str]]:
-        """The cell texts, one list per row, in column order."""
-        return [[row.cells.get(c.key, MISSING) for c in self.columns] for row in self.rows]
 
 
 @dataclasses.dataclass
@@ -233,7 +163,7 @@ def _check_runs(runs: list[_Run]) -> str:
 # ----- evaluation entries and their protocols ---------------------------------------------
 def _entries(run: _Run, group: str) -> list[tuple[int, dict[str, Any]]]:
     """(position in metrics.json, entry) of ``group`` that hold at least one result."""
-    wanted = _GROUP_RESULTS[group]
+    wanted = GROUP_RESULTS[group]
     return [(i, e) for i, e in enumerate(run.evaluations) if entry_kind(e) == group
             and any(as_number(e.get(k)) is not None for k in wanted)]
 
@@ -323,7 +253,7 @@ def _where(entry: dict[str, Any], group: str) -> str:
     else:
         source, split, n = data, entry.get("split"), entry.get("n")
     text = f"{source or '?'} {split or '?'} n={fmt_number(n) if n is not None else '?'}"
-    features = _features(entry)
+    features = features_text(entry)
     if group == SAMPLES and features:
         text += f" in {features}"
     return text
@@ -348,159 +278,7 @@ def _conflict(runs: list[_Run], group: str, latest: dict[int, dict[str, Any]]) -
         f"{label} protocol is shared by all runs", REFUSE_FIX)
 
 
-# ----- protocol in words ------------------------------------------------------------------
-def describe_data(data: Any, split: Any = None, n: Any = None) -> str:
-    """An evaluation set in words: ``mnist5k test split, n=500, static binarisation seed 0``."""
-    if not isinstance(data, dict):
-        return f"{data or '?'} {split or '?'} split, n={fmt_number(n) if n else '?'}"
-    n = data.get("n", n)
-    parts = [f"{data.get('source', '?')} {data.get('split', split) or '?'} split",
-             f"n={fmt_number(n) if n is not None else '?'}"]
-    binar = data.get("binarize")
-    if isinstance(binar, dict) and binar.get("scheme") not in (None, "none"):
-        seed = binar.get("seed")
-        parts.append(f"{binar['scheme']} binarisation" + ("" if seed is None else f" seed {seed}"))
-    elif isinstance(binar, str) and binar != "none":
-        parts.append(f"{binar} binarisation")
-    if data.get("dequantize"):
-        parts.append("dequantised")
-    if data.get("resize"):
-        parts.append(f"resized to {fmt_value(data['resize'])}")
-    if data.get("grayscale"):
-        parts.append("greyscale")
-    return ", ".join(parts)
-
-
-def estimator(entry: dict[str, Any]) -> str:
-    """The likelihood estimator of an entry (``IWAE-100``, ``ELBO``, ``exact``)."""
-    protocol = entry.get("protocol")
-    protocol = protocol if isinstance(protocol, dict) else {}
-    return str(protocol.get("estimator") or protocol.get("kind") or "estimator not recorded")
-
-
-def _is_bound(entry: dict[str, Any]) -> bool:
-    protocol = entry.get("protocol")
-    return isinstance(protocol, dict) and protocol.get("kind") == "bound"
-
-
-def _features(entry: dict[str, Any]) -> str:
-    """``genvision-classifier features ab12cd (128-d)``, or "" when not recorded."""
-    protocol = entry.get("protocol")
-    feats = protocol.get("features") if isinstance(protocol, dict) else None
-    if not isinstance(feats, dict):
-        return ""
-    text = f"{feats.get('name', '?')} features"
-    if feats.get("key"):
-        text += f" {feats['key']}"
-    return text + (f" ({feats['dim']}-d)" if feats.get("dim") else "")
-
-
-def _likelihood_words(entries: list[tuple[str, dict[str, Any]]]) -> str:
-    """Data and estimators of likelihood entries ((run name, entry) pairs, one protocol)."""
-    by_est: dict[str, list[str]] = {}
-    for name, entry in entries:
-        by_est.setdefault(estimator(entry), []).append(name)
-    if len(by_est) == 1:
-        est = f"estimator {next(iter(by_est))}"
-    else:
-        est = "estimators " + "; ".join(f"{e} ({', '.join(names)})" for e, names in by_est.items())
-    entry = entries[0][1]
-    text = f"{describe_data(entry.get('data'), entry.get('split'), entry.get('n'))}; {est}"
-    bounds = sorted({estimator(e) for _, e in entries if _is_bound(e)})
-    if bounds:  # say which numbers are upper bounds, so a bound is not read as exact
-        verb = "are bounds" if len(bounds) > 1 else "is a bound"
-        text += f"; {', '.join(bounds)} {verb}: the true NLL is at most the value shown"
-    return text
-
-
-def _samples_words(entry: dict[str, Any]) -> str:
-    """Feature space, sample counts and settings of one samples entry."""
-    protocol = entry.get("protocol")
-    protocol = protocol if isinstance(protocol, dict) else {}
-    data = describe_data(entry.get("data"), entry.get("split"))
-    parts = [_features(entry) or "features not recorded",
-             f"{fmt_number(protocol.get('n_fake'))} generated vs "
-             f"{fmt_number(protocol.get('n_real'))} real images of {data}"]
-    k = protocol.get("k", protocol.get("pr_k"))
-    if k is not None:
-        parts.append(f"k={k}")
-    if protocol.get("kid_subsets") is not None:
-        parts.append(f"KID {protocol['kid_subsets']} subsets of "
-                     f"{fmt_number(protocol.get('kid_subset_size'))}")
-    if protocol.get("labels"):
-        parts.append(f"labels {protocol['labels']}")
-    sampler = protocol.get("sampler")
-    if isinstance(sampler, dict):  # part of the comparability key like any protocol field
-        opts = ", ".join(f"{k}={v}" for k, v in sampler.items() if k != "name")
-        parts.append(f"sampler {sampler.get('name', '?')}" + (f" ({opts})" if opts else ""))
-    elif "sampler" not in protocol:
-        parts.append("sampler not recorded (batch-seeded)")
-    return "; ".join(parts)
-
-
-def _task_words(entry: dict[str, Any]) -> str:
-    """Images, method and scoring protocol of one image-to-image entry."""
-    protocol = entry.get("protocol")
-    protocol = protocol if isinstance(protocol, dict) else {}
-    data = entry.get("data")
-    images = data.get("images") if isinstance(data, dict) else data
-    parts = [f"{entry.get('task', '?')} on images {fmt_value(images)}",
-             f"method {entry.get('method', '?')}"]
-    parts += [f"{k}: {fmt_value(v)}" for k, v in sorted(protocol.items())]
-    return "; ".join(parts)
-
-
-def _protocol_words(group: str, entries: list[tuple[str, dict[str, Any]]]) -> str:
-    if group == LIKELIHOOD:
-        return _likelihood_words(entries)
-    if group == IMAGE_TO_IMAGE:
-        return _task_words(entries[0][1])
-    return _samples_words(entries[0][1])
-
-
-# ----- cells ------------------------------------------------------------------------------
-def _pm(entry: dict[str, Any], key: str, err_key: str, decimals: int) -> str | None:
-    value = as_number(entry.get(key))
-    if value is None:
-        return None
-    err = as_number(entry.get(err_key))
-    return f"{value:.{decimals}f}" + ("" if err is None else f" ± {err:.{decimals}f}")
-
-
-def _likelihood_cells(entry: dict[str, Any]) -> dict[str, str]:
-    cells = {}
-    # early entries named the standard error nll_stderr
-    err_key = "nll_nats_stderr" if "nll_nats_stderr" in entry else "nll_stderr"
-    nll = _pm(entry, "nll_nats", err_key, 2)
-    if nll is not None:
-        cells["nll"] = f"{nll} ({estimator(entry)})"
-    bpd = _pm(entry, "bits_per_dim", "bits_per_dim_stderr", 4)
-    if bpd is not None:
-        cells["bpd"] = bpd
-    return cells
-
-
-def _sample_cells(entry: dict[str, Any]) -> dict[str, str]:
-    cells = {}
-    kid = _pm(entry, "kid_mean", "kid_std", 5)
-    if kid is not None:
-        cells["kid"] = kid
-    for column, (key, decimals) in _SAMPLE_VALUES.items():
-        value = as_number(entry.get(key))
-        if value is not None:
-            cells[column] = f"{value:.{decimals}f}"
-    return cells
-
-
-def _task_cells(entry: dict[str, Any]) -> dict[str, str]:
-    cells = {}
-    for column, (key, decimals) in _TASK_VALUES.items():
-        value = as_number(entry.get(key))
-        if value is not None:
-            cells[column] = f"{value:.{decimals}f}"
-    return cells
-
-
+# ----- run-level cells ----------------------------------------------------------------------
 def _run_cells(run: _Run, name: str, chosen: list[dict[str, Any]]) -> dict[str, str]:
     """Run-level cells: model, family, parameters, training time and steps."""
     info = run.info.to_dict()
@@ -582,13 +360,13 @@ def _annotate(group: str, runs_names: list[str], rows: list[Row],
     title = _group_columns(group, rows)
     if len(by_key) == 1:
         pairs = [(runs_names[i], picked[i]) for i in sorted(picked)]
-        return [f"{title}: {_protocol_words(group, pairs)}"], []
+        return [f"{title}: {protocol_words(group, pairs)}"], []
     footnotes, used = [], []
     for indices in by_key.values():
         marker = next(markers)
         used.append(marker)
         pairs = [(runs_names[i], picked[i]) for i in indices]
-        footnotes.append(f"{marker} {GROUP_LABELS[group]}: {_protocol_words(group, pairs)} "
+        footnotes.append(f"{marker} {GROUP_LABELS[group]}: {protocol_words(group, pairs)} "
                          f"(runs: {', '.join(runs_names[i] for i in indices)})")
         for i in indices:
             for col in columns:
@@ -628,11 +406,11 @@ def collect(run_dirs: list[Path], mixed: bool = False) -> Board:
         chosen = [picks[g][i] for g in picks if i in picks[g]]
         cells = _run_cells(run, name, chosen)
         if i in picks[LIKELIHOOD]:
-            cells.update(_likelihood_cells(picks[LIKELIHOOD][i]))
+            cells.update(likelihood_cells(picks[LIKELIHOOD][i]))
         if i in picks[SAMPLES]:
-            cells.update(_sample_cells(picks[SAMPLES][i]))
+            cells.update(sample_cells(picks[SAMPLES][i]))
         if i in picks[IMAGE_TO_IMAGE]:
-            cells.update(_task_cells(picks[IMAGE_TO_IMAGE][i]))
+            cells.update(task_cells(picks[IMAGE_TO_IMAGE][i]))
         png = RunLayout(run.path).samples_png
         rows.append(Row(name, run.path, cells.get("model"), cells,
                         png if png.is_file() else None))
@@ -645,20 +423,3 @@ def collect(run_dirs: list[Path], mixed: bool = False) -> Board:
     notes += _speed(rows, picks)
     columns = [c for c in COLUMNS if c.key == "run" or any(c.key in r.cells for r in rows)]
     return Board(columns, rows, notes, footnotes, dataset, mixed)
-
-
-# ----- Markdown -----------------------------------------------------------------------------
-def _md_cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
-
-
-def render_markdown(board: Board) -> str:
-    """The table as GitHub Markdown, then one protocol line per group and the footnotes."""
-    header = "| " + " | ".join(_md_cell(c.label) for c in board.columns) + " |"
-    rule = "|" + "|".join("---:" if c.numeric else "---" for c in board.columns) + "|"
-    body = ["| " + " | ".join(_md_cell(cell) for cell in row) + " |" for row in board.table()]
-    lines = [header, rule, *body, ""]
-    lines += [" ".join(n.split()) for n in board.notes]
-    if board.footnotes:
-        lines += ["", *(" ".join(f.split()) for f in board.footnotes)]
-    return "\n".join(lines) + "\n"

@@ -17,6 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
+
 from ..runs.layout import RunLayout
 
 #: keys of a metrics.jsonl record that are bookkeeping, not curves to plot
@@ -167,7 +170,8 @@ def training_warnings(records: list[dict]) -> list[tuple[int | None, str]]:
     return out
 
 
-def grid_first_rows(paths: list[Path], image_size: Any, max_cols: int = 8):
+def grid_first_rows(paths: list[Path], image_size: Any, max_cols: int = 8
+                    ) -> np.ndarray | None:
     """The first row of tiles of each grid PNG (as ``save_grid`` writes them: 2-pixel
     padding, nearest-neighbour upscaling), stacked top to bottom -> uint8 array, or None.
 
@@ -175,9 +179,6 @@ def grid_first_rows(paths: list[Path], image_size: Any, max_cols: int = 8):
     latent at every step: a fixed-latent progress strip. None when the image size is
     unknown or a grid does not have the layout expected.
     """
-    import numpy as np
-    from PIL import Image
-
     try:
         h, w = (int(v) for v in image_size)
     except (TypeError, ValueError):

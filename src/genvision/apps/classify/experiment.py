@@ -18,6 +18,7 @@ from typing import Any
 from torch import Tensor
 from tqdm import tqdm
 
+from ...errors import UserError
 from .classifiers import Classifier
 from .data import TaskData, training_subset
 from .metrics import scores
@@ -38,8 +39,6 @@ class CurveResult:
 
 def parse_sizes(text: str) -> list[int | None]:
     """``"10,30,all"`` -> [10, 30, None] (None = every training image)."""
-    from ...errors import UserError
-
     out: list[int | None] = []
     for part in (p.strip() for p in text.split(",") if p.strip()):
         if part == "all":

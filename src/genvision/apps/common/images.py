@@ -26,6 +26,8 @@ from ...data.base import check_split, split_indices
 from ...data.files import IMAGE_EXTENSIONS, _image_files
 from ...data.photos import PHOTO_SPLITS, load_photos
 from ...errors import DataError, UserError
+from ...runs.layout import RunLayout
+from ...storage import atomic_write_json, atomic_write_text
 
 #: PIL modes that hold one grey channel (with or without alpha)
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
@@ -172,9 +174,6 @@ def write_comparison(out_dir: Path, results: dict, table: str,
                      figure: np.ndarray) -> dict[str, Path]:
     """A task comparison's compare.md (table), compare.json (numbers with their protocol)
     and compare.png (figure) in ``out_dir``, each written atomically."""
-    from ...runs.layout import RunLayout
-    from ...storage import atomic_write_json, atomic_write_text
-
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = RunLayout(out_dir).compare_files(out_dir)
     atomic_write_text(paths["table"], table)

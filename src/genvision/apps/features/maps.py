@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +53,6 @@ def plot_maps(coords: dict[str, np.ndarray], y: np.ndarray, path: str | Path, *,
         y: int labels [M]. path: the .png to write (atomically). title: figure title
             (give the method and the data protocol). class_names: legend names by label.
     """
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")

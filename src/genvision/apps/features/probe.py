@@ -13,13 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ...errors import CheckpointError, UserError
+from ...models.base import load
 from ...runs.layout import RunLayout
 from ...runs.start import read_run
+from ...train.device import resolve_device
 from .data import ProbeData, load_probe_data
 from .extract import FEATURE_KINDS, check_supported, extract, feature_fn, pixels
 from .maps import embed_2d, plot_maps, subset_for_map
+from .report import short_source, write_results
 from .scores import PROBE_MAX_ITER, cluster_scores, linear_probe
 
 PROBE_DIR = "probe"
@@ -88,9 +92,6 @@ def _check_counts(counts: list[int], y: np.ndarray, source: str) -> None:
 def _features(run_dir: Path, info: dict[str, Any], data: ProbeData, opts: ProbeOptions,
               progress: bool) -> tuple[dict[str, dict[str, np.ndarray]], float]:
     """{"latent": {"train", "eval"}, "pixels": {...}} feature arrays and extraction seconds."""
-    from ...models.base import load
-    from ...train.device import resolve_device
-
     device = resolve_device(opts.device)
     model = load(run_dir, device=device)
     fn = feature_fn(model, info["model"])
@@ -116,10 +117,6 @@ def _score(feats: dict[str, np.ndarray], data: ProbeData, opts: ProbeOptions
 
 def _maps(all_feats: dict[str, dict[str, np.ndarray]], names: dict[str, str],
           data: ProbeData, opts: ProbeOptions, out: Path, progress: bool) -> dict[str, Any]:
-    from tqdm.auto import tqdm
-
-    from .report import short_source
-
     if not opts.map_n:
         return {}
     y = data.eval_y.numpy()
@@ -161,10 +158,6 @@ def probe_run(run_dir: str | Path, opts: ProbeOptions, *, out: str | Path | None
     Returns:
         The results dict written to ``results.json``.
     """
-    from tqdm.auto import tqdm
-
-    from .report import write_results
-
     run_dir = Path(run_dir)
     t_cpu, t0 = time.process_time(), time.perf_counter()
     info = read_probe_run(run_dir)

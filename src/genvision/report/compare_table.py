@@ -1,0 +1,281 @@
+"""The comparison table of ``genvision compare``: its columns, rows and cells, each
+column group's protocol in words, and the Markdown rendering.
+
+:func:`genvision.report.compare.collect` reads the runs, picks one evaluation entry per run
+and group and fills a :class:`Board`; the Markdown table here and the HTML page of
+:mod:`genvision.report.board` draw it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from ..runs.records import IMAGE_TO_IMAGE, LIKELIHOOD, SAMPLES
+from .format import fmt_number, fmt_value
+from .run import as_number
+
+#: the text of a cell whose run has no number
+MISSING = "—"
+
+GROUPS = (LIKELIHOOD, SAMPLES, IMAGE_TO_IMAGE)
+#: how each evaluation group is named in notes and errors
+GROUP_LABELS = {LIKELIHOOD: "NLL", SAMPLES: "sample metrics",
+                IMAGE_TO_IMAGE: "image-to-image scores"}
+#: image-to-image columns: column key -> (entry key, decimals)
+_TASK_VALUES = {"psnr_y": ("psnr_y", 2), "ssim_y": ("ssim_y", 4), "psnr_rgb": ("psnr_rgb", 2),
+                "ssim_rgb": ("ssim_rgb", 4), "colourfulness": ("colourfulness", 1)}
+#: sample-metric columns: column key -> (entry key, decimals); KID is special (mean ± std)
+_SAMPLE_VALUES = {"fid": ("fid", 2), "precision": ("precision", 3), "recall": ("recall", 3),
+                  "density": ("density", 3), "coverage": ("coverage", 3),
+                  "cas": ("cas_accuracy", 3), "memorisation": ("memorisation_score", 3),
+                  "near_copies": ("near_copy_share", 3)}
+#: entry keys that make an entry count as a result of its group
+GROUP_RESULTS = {LIKELIHOOD: ("nll_nats", "bits_per_dim"),
+                  SAMPLES: ("kid_mean", *(k for k, _ in _SAMPLE_VALUES.values())),
+                  IMAGE_TO_IMAGE: tuple(k for k, _ in _TASK_VALUES.values())}
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One table column: ``key`` into :attr:`Row.cells`, its header and its group
+    (``run``, ``likelihood``, ``samples`` or ``speed``)."""
+
+    key: str
+    label: str
+    group: str
+    numeric: bool = True
+
+
+COLUMNS = (
+    Column("run", "run", "run", numeric=False),
+    Column("model", "model", "run", numeric=False),
+    Column("family", "family", "run", numeric=False),
+    Column("params", "params", "run"),
+    Column("train_time", "training time", "run"),
+    Column("steps", "steps", "run"),
+    Column("nll", "NLL (nats)", LIKELIHOOD),
+    Column("bpd", "bits/dim", LIKELIHOOD),
+    Column("fid", "FID", SAMPLES),
+    Column("kid", "KID", SAMPLES),
+    Column("precision", "precision", SAMPLES),
+    Column("recall", "recall", SAMPLES),
+    Column("density", "density", SAMPLES),
+    Column("coverage", "coverage", SAMPLES),
+    Column("cas", "CAS", SAMPLES),
+    Column("memorisation", "memorisation score", SAMPLES),
+    Column("near_copies", "near copies", SAMPLES),
+    Column("psnr_y", "PSNR-Y (dB)", IMAGE_TO_IMAGE),
+    Column("ssim_y", "SSIM-Y", IMAGE_TO_IMAGE),
+    Column("psnr_rgb", "PSNR-RGB (dB)", IMAGE_TO_IMAGE),
+    Column("ssim_rgb", "SSIM-RGB", IMAGE_TO_IMAGE),
+    Column("colourfulness", "colourfulness", IMAGE_TO_IMAGE),
+    Column("speed", "sampling images/s", "speed"),
+)
+
+
+@dataclasses.dataclass
+class Row:
+    """One run: its name (directory name), folder, model and cell texts by column key
+    (``"—"`` where the run has no number; ``--mixed`` markers are part of the text)."""
+
+    name: str
+    path: Path
+    model: str | None
+    cells: dict[str, str]
+    samples_png: Path | None
+
+
+@dataclasses.dataclass
+class Board:
+    """Everything the Markdown table and the HTML page show.
+
+    Attributes:
+        columns: columns some run has a value for, in display order.
+        rows: one per run, in the order given.
+        notes: one line per column group stating its protocol in words.
+        footnotes: ``[a] ...`` lines describing each protocol of a ``--mixed`` group.
+        dataset: the shared training data, e.g. ``"mnist5k 1x28x28"``.
+        mixed: whether different protocols were allowed (``--mixed``).
+    """
+
+    columns: list[Column]
+    rows: list[Row]
+    notes: list[str]
+    footnotes: list[str]
+    dataset: str
+    mixed: bool = False
+
+    def table(self) -> list[list[str]]:
+        """The cell texts, one list per row, in column order."""
+        return [[row.cells.get(c.key, MISSING) for c in self.columns] for row in self.rows]
+
+# ----- protocol in words ------------------------------------------------------------------
+def describe_data(data: Any, split: Any = None, n: Any = None) -> str:
+    """An evaluation set in words: ``mnist5k test split, n=500, static binarisation seed 0``."""
+    if not isinstance(data, dict):
+        return f"{data or '?'} {split or '?'} split, n={fmt_number(n) if n else '?'}"
+    n = data.get("n", n)
+    parts = [f"{data.get('source', '?')} {data.get('split', split) or '?'} split",
+             f"n={fmt_number(n) if n is not None else '?'}"]
+    binar = data.get("binarize")
+    if isinstance(binar, dict) and binar.get("scheme") not in (None, "none"):
+        seed = binar.get("seed")
+        parts.append(f"{binar['scheme']} binarisation" + ("" if seed is None else f" seed {seed}"))
+    elif isinstance(binar, str) and binar != "none":
+        parts.append(f"{binar} binarisation")
+    if data.get("dequantize"):
+        parts.append("dequantised")
+    if data.get("resize"):
+        parts.append(f"resized to {fmt_value(data['resize'])}")
+    if data.get("grayscale"):
+        parts.append("greyscale")
+    return ", ".join(parts)
+
+
+def estimator(entry: dict[str, Any]) -> str:
+    """The likelihood estimator of an entry (``IWAE-100``, ``ELBO``, ``exact``)."""
+    protocol = entry.get("protocol")
+    protocol = protocol if isinstance(protocol, dict) else {}
+    return str(protocol.get("estimator") or protocol.get("kind") or "estimator not recorded")
+
+
+def _is_bound(entry: dict[str, Any]) -> bool:
+    protocol = entry.get("protocol")
+    return isinstance(protocol, dict) and protocol.get("kind") == "bound"
+
+
+def features_text(entry: dict[str, Any]) -> str:
+    """``genvision-classifier features ab12cd (128-d)``, or "" when not recorded."""
+    protocol = entry.get("protocol")
+    feats = protocol.get("features") if isinstance(protocol, dict) else None
+    if not isinstance(feats, dict):
+        return ""
+    text = f"{feats.get('name', '?')} features"
+    if feats.get("key"):
+        text += f" {feats['key']}"
+    return text + (f" ({feats['dim']}-d)" if feats.get("dim") else "")
+
+
+def _likelihood_words(entries: list[tuple[str, dict[str, Any]]]) -> str:
+    """Data and estimators of likelihood entries ((run name, entry) pairs, one protocol)."""
+    by_est: dict[str, list[str]] = {}
+    for name, entry in entries:
+        by_est.setdefault(estimator(entry), []).append(name)
+    if len(by_est) == 1:
+        est = f"estimator {next(iter(by_est))}"
+    else:
+        est = "estimators " + "; ".join(f"{e} ({', '.join(names)})" for e, names in by_est.items())
+    entry = entries[0][1]
+    text = f"{describe_data(entry.get('data'), entry.get('split'), entry.get('n'))}; {est}"
+    bounds = sorted({estimator(e) for _, e in entries if _is_bound(e)})
+    if bounds:  # say which numbers are upper bounds, so a bound is not read as exact
+        verb = "are bounds" if len(bounds) > 1 else "is a bound"
+        text += f"; {', '.join(bounds)} {verb}: the true NLL is at most the value shown"
+    return text
+
+
+def _samples_words(entry: dict[str, Any]) -> str:
+    """Feature space, sample counts and settings of one samples entry."""
+    protocol = entry.get("protocol")
+    protocol = protocol if isinstance(protocol, dict) else {}
+    data = describe_data(entry.get("data"), entry.get("split"))
+    parts = [features_text(entry) or "features not recorded",
+             f"{fmt_number(protocol.get('n_fake'))} generated vs "
+             f"{fmt_number(protocol.get('n_real'))} real images of {data}"]
+    k = protocol.get("k", protocol.get("pr_k"))
+    if k is not None:
+        parts.append(f"k={k}")
+    if protocol.get("kid_subsets") is not None:
+        parts.append(f"KID {protocol['kid_subsets']} subsets of "
+                     f"{fmt_number(protocol.get('kid_subset_size'))}")
+    if protocol.get("labels"):
+        parts.append(f"labels {protocol['labels']}")
+    sampler = protocol.get("sampler")
+    if isinstance(sampler, dict):  # part of the comparability key like any protocol field
+        opts = ", ".join(f"{k}={v}" for k, v in sampler.items() if k != "name")
+        parts.append(f"sampler {sampler.get('name', '?')}" + (f" ({opts})" if opts else ""))
+    elif "sampler" not in protocol:
+        parts.append("sampler not recorded (batch-seeded)")
+    return "; ".join(parts)
+
+
+def _task_words(entry: dict[str, Any]) -> str:
+    """Images, method and scoring protocol of one image-to-image entry."""
+    protocol = entry.get("protocol")
+    protocol = protocol if isinstance(protocol, dict) else {}
+    data = entry.get("data")
+    images = data.get("images") if isinstance(data, dict) else data
+    parts = [f"{entry.get('task', '?')} on images {fmt_value(images)}",
+             f"method {entry.get('method', '?')}"]
+    parts += [f"{k}: {fmt_value(v)}" for k, v in sorted(protocol.items())]
+    return "; ".join(parts)
+
+
+def protocol_words(group: str, entries: list[tuple[str, dict[str, Any]]]) -> str:
+    if group == LIKELIHOOD:
+        return _likelihood_words(entries)
+    if group == IMAGE_TO_IMAGE:
+        return _task_words(entries[0][1])
+    return _samples_words(entries[0][1])
+
+
+# ----- cells ------------------------------------------------------------------------------
+def _pm(entry: dict[str, Any], key: str, err_key: str, decimals: int) -> str | None:
+    value = as_number(entry.get(key))
+    if value is None:
+        return None
+    err = as_number(entry.get(err_key))
+    return f"{value:.{decimals}f}" + ("" if err is None else f" ± {err:.{decimals}f}")
+
+
+def likelihood_cells(entry: dict[str, Any]) -> dict[str, str]:
+    cells = {}
+    # early entries named the standard error nll_stderr
+    err_key = "nll_nats_stderr" if "nll_nats_stderr" in entry else "nll_stderr"
+    nll = _pm(entry, "nll_nats", err_key, 2)
+    if nll is not None:
+        cells["nll"] = f"{nll} ({estimator(entry)})"
+    bpd = _pm(entry, "bits_per_dim", "bits_per_dim_stderr", 4)
+    if bpd is not None:
+        cells["bpd"] = bpd
+    return cells
+
+
+def sample_cells(entry: dict[str, Any]) -> dict[str, str]:
+    cells = {}
+    kid = _pm(entry, "kid_mean", "kid_std", 5)
+    if kid is not None:
+        cells["kid"] = kid
+    for column, (key, decimals) in _SAMPLE_VALUES.items():
+        value = as_number(entry.get(key))
+        if value is not None:
+            cells[column] = f"{value:.{decimals}f}"
+    return cells
+
+
+def task_cells(entry: dict[str, Any]) -> dict[str, str]:
+    cells = {}
+    for column, (key, decimals) in _TASK_VALUES.items():
+        value = as_number(entry.get(key))
+        if value is not None:
+            cells[column] = f"{value:.{decimals}f}"
+    return cells
+
+
+# ----- Markdown -----------------------------------------------------------------------------
+def _md_cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def render_markdown(board: Board) -> str:
+    """The table as GitHub Markdown, then one protocol line per group and the footnotes."""
+    header = "| " + " | ".join(_md_cell(c.label) for c in board.columns) + " |"
+    rule = "|" + "|".join("---:" if c.numeric else "---" for c in board.columns) + "|"
+    body = ["| " + " | ".join(_md_cell(cell) for cell in row) + " |" for row in board.table()]
+    lines = [header, rule, *body, ""]
+    lines += [" ".join(n.split()) for n in board.notes]
+    if board.footnotes:
+        lines += ["", *(" ".join(f.split()) for f in board.footnotes)]
+    return "\n".join(lines) + "\n"
