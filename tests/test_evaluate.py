@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from genvision.cli import main
 from genvision.data import load_dataset
-from genvision.metrics.features import extract_features, load_or_train_feature_net
+from genvision.metrics.feature_net import extract_features, load_or_train_feature_net
 from genvision.metrics.sample_quality import sample_quality
 
 TINY = ["--latent-dim", "4", "--hidden", "8", "16", "--fc-dim", "32", "--ar-layers", "1",
@@ -141,7 +141,7 @@ def test_features_train_writes_a_loadable_network(tmp_path, capsys):
               "--out", out) == 0
     text = capsys.readouterr().out
     assert "test accuracy on digits test" in text and str(out) in text
-    from genvision.metrics.features import load_feature_net
+    from genvision.metrics.feature_net import load_feature_net
 
     net, info = load_feature_net(out, expect_data="digits")
     assert info["config"]["epochs"] == 2 and net.config.width == 8

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from genvision.apps.features import data as fdata
-from genvision.apps.features.extract import feature_fn
-from genvision.apps.features.scores import balanced_subset, cluster_scores, linear_probe
+from genvision.apps.latent_features import data as fdata
+from genvision.apps.latent_features.extract import feature_fn
+from genvision.apps.latent_features.scores import balanced_subset, cluster_scores, linear_probe
 from genvision.cli import main
 from genvision.data import DataConfig
 from genvision.errors import UserError

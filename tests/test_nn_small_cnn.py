@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from genvision.apps.common.small_cnn import SmallCNN
-from genvision.metrics.features import FeatureNetConfig, extract_features, train_feature_net
+from genvision.metrics.feature_net import FeatureNetConfig, extract_features, train_feature_net
 from genvision.nn.small_cnn import conv_body, shuffled_batches
 
 

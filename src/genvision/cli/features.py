@@ -4,7 +4,7 @@
     genvision features probe RUN          (latent features: see :mod:`.probe`)
 
 ``train`` trains (and caches) the classifier whose features FID, KID and precision/recall
-are computed in (:mod:`genvision.metrics.features`).
+are computed in (:mod:`genvision.metrics.feature_net`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import dataclasses
 
 from ..data import load_dataset
 from ..data.download import cache_root
-from ..metrics.features import default_config, load_or_train_feature_net
+from ..metrics.feature_net import default_config, load_or_train_feature_net
 from .parser import Parser
 from .probe import cmd_probe
 

@@ -6,7 +6,7 @@
 Prints the table (latent features and raw pixels: linear-probe accuracy, k-means NMI and
 ARI) and writes ``results.json``, ``results.md``, ``pca.png`` and ``tsne.png`` to --out
 (default RUN/probe/). Options are derived from
-:class:`genvision.apps.features.probe.ProbeOptions`.
+:class:`genvision.apps.latent_features.probe.ProbeOptions`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from .. import dataclass_config as cfg
-from ..apps.features.probe import PROBE_DIR, ProbeOptions, probe_run
-from ..apps.features.report import RESULTS_JSON, markdown_table
+from ..apps.latent_features.probe import PROBE_DIR, ProbeOptions, probe_run
+from ..apps.latent_features.report import RESULTS_JSON, markdown_table
 from .parser import Parser
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .features import default_config, evaluate_accuracy, train_feature_net
+from .feature_net import default_config, evaluate_accuracy, train_feature_net
 
 __all__ = ["classification_accuracy_score"]
 

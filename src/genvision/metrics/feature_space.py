@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from ..data.config import DataConfig
 from ..errors import UserError
-from .features import FeatureNet, load_feature_net, load_or_train_feature_net
+from .feature_net import FeatureNet, load_feature_net, load_or_train_feature_net
 from .inception import load_inception
 
 __all__ = ["FeatureSpace", "resolve_feature_space"]

@@ -2,7 +2,7 @@
 
 Two networks of genvision are small image classifiers built on this body:
 
-* the feature network of FID / KID / precision-recall (:mod:`genvision.metrics.features`):
+* the feature network of FID / KID / precision-recall (:mod:`genvision.metrics.feature_net`):
   three conv-BatchNorm-ReLU-pool blocks, average-pooled to 2x2;
 * the discriminative baseline of the classify, augment and feature-probe tasks
   (:mod:`genvision.tasks.common.small_cnn`): two conv-ReLU-pool blocks, LeNet-like

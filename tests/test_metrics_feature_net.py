@@ -14,8 +14,8 @@ import torch
 
 from genvision.data import load_dataset
 from genvision.errors import CheckpointError, UserError
-from genvision.metrics import features as fmod
-from genvision.metrics.features import (
+from genvision.metrics import feature_net as fmod
+from genvision.metrics.feature_net import (
     FeatureNet,
     FeatureNetConfig,
     cache_key,
