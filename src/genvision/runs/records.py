@@ -153,7 +153,9 @@ def read_run_info(run_dir: str | os.PathLike) -> RunInfo:
             raise UserError(f"task file {layout.task_json} names no task", fix)
         return RunInfo.from_dict(data, str(layout.task_json))
     raise UserError(f"{layout.root} has no {layout.run_json.name}, so it is not a genvision run",
-                    "pass a directory written by `genvision train` (or a task's train)")
+                    "pass a directory written by `genvision train`, a task's train or, from "
+                    "Python, genvision.train_run (the bare loop genvision.train.train writes "
+                    "no run record)")
 
 
 def write_run_info(run_dir: str | os.PathLike, info: RunInfo) -> Path:
