@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from ..errors import RunLocked
+from ..errors import RunLocked, UserError
+from . import distributed as dist
+from .helpers import check_run_dir
 
 LOCK_FILE = ".lock"
 
@@ -58,3 +62,27 @@ class RunLock:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.release()
+
+
+@contextmanager
+def claimed_run_dir(run_dir: Path, resume: bool) -> Iterator[None]:
+    """Hold ``run_dir`` for one training call: rank 0 takes the lock and checks that a new
+    run does not land on an old one (see ``check_run_dir``); every rank agrees before any
+    goes on, so under torchrun all stop together with rank 0's error."""
+    lock = RunLock(run_dir) if dist.is_main() else None
+    error: BaseException | None = None
+    try:
+        if lock is not None:
+            lock.acquire()
+        check_run_dir(run_dir, resume)
+    except BaseException as exc:  # re-raised below, once all ranks know to stop
+        error = exc
+    if not dist.agree(error is None):
+        if lock is not None:
+            lock.release()
+        raise error or UserError("another rank could not start training", "see rank 0's error")
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..errors import TrainingDiverged, UserError
+from ..errors import TrainingDiverged
 from ..models.base import GenerativeModel
 from . import checkpoint as ckpt
 from . import distributed as dist
@@ -41,14 +41,8 @@ from .budget import Budget
 from .callbacks import SampleGrids
 from .config import TrainConfig
 from .device import resolve_device
-from .helpers import (
-    check_config,
-    check_data,
-    check_run_dir,
-    deferred_sigint,
-    derive_seed,
-)
-from .lock import RunLock
+from .helpers import check_config, check_data, deferred_sigint, derive_seed
+from .lock import claimed_run_dir
 from .metrics_log import MetricsLog
 from .phases import Stepper
 from .types import Callback, TrainData, TrainResult, TrainState
@@ -81,26 +75,10 @@ def train(model: GenerativeModel, data: TrainData, cfg: TrainConfig, run_dir: st
     run_dir = Path(run_dir)
     check_config(cfg)
     check_data(model, data, cfg, dist.get_world_size())
-    lock = RunLock(run_dir) if dist.is_main() else None
-    error: BaseException | None = None
-    try:
-        if lock is not None:
-            lock.acquire()
-        check_run_dir(run_dir, resume)
-    except BaseException as exc:  # re-raised below, once all ranks know to stop
-        error = exc
-    if not dist.agree(error is None):
-        if lock is not None:
-            lock.release()
-        raise error or UserError("another rank could not start training", "see rank 0's error")
-    try:
+    with claimed_run_dir(run_dir, resume):
         all_callbacks = [SampleGrids(cfg.sample_every, cfg.seed), *model.callbacks(),
                          *callbacks]
         return _Trainer(model, data, cfg, run_dir, resume, run_info or {}, all_callbacks).run()
-    finally:
-        if lock is not None:
-            lock.release()
-
 
 class _Trainer:
     """State of one :func:`train` call; split into methods so each does one job."""
