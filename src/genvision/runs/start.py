@@ -97,7 +97,7 @@ def _run_info(model: GenerativeModel, train_cfg: TrainConfig, protocol: dict[str
               data_cfg: DataConfig | None = None, overrides: dict[str, Any] | None = None,
               conditional: bool = False, argv: list[str] | None = None) -> RunInfo:
     return RunInfo(
-        model=model.name, family=getattr(model, "family", ""),
+        model=model.name, family=model.family,
         model_config=cfg.to_dict(model.config), model_overrides=overrides or {},
         conditional=conditional, train_config=cfg.to_dict(train_cfg),
         data_config=cfg.to_dict(data_cfg) if data_cfg is not None else {}, data=protocol,
