@@ -8,6 +8,7 @@ same feature space a user gets.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 
 from genvision.cli import main
 from genvision.data import load_dataset
+from genvision.errors import UserError
 from genvision.metrics.feature_net import extract_features, load_or_train_feature_net
 from genvision.metrics.sample_quality import sample_quality
 
@@ -251,7 +253,8 @@ def test_inception_features_from_a_local_weights_file(cond_run, tmp_path, capsys
               f"inception:{tmp_path / 'bad.pth'}") == 2
 
 
-def test_fid_does_not_depend_on_the_batch_size_and_the_sampler_is_protocol(cond_run):
+def test_fid_does_not_depend_on_the_batch_size_and_the_sampler_is_protocol(cond_run,
+                                                                           tmp_path):
     from genvision.report import compare, compare_table
 
     base = ["evaluate", cond_run, "--metrics", "fid", "--n", "40", "--seed", "21"]
@@ -263,13 +266,25 @@ def test_fid_does_not_depend_on_the_batch_size_and_the_sampler_is_protocol(cond_
     plain = entries(cond_run)[-1]
     assert plain["protocol"]["sampler"] == {"name": "ancestral", "decoder": "sample"}
     assert "base_seed + i" in plain["protocol"]["seeding"]
-    assert gv(*base, "--sampler-opt", "decoder=mean") == 0
-    means = entries(cond_run)[-1]
+    # fresh copies of the run, each evaluated once: one plain, one with decoder means
+    one, other = tmp_path / "one", tmp_path / "same-model"
+    for run, opts in ((one, []), (other, ["--sampler-opt", "decoder=mean"])):
+        shutil.copytree(cond_run, run)
+        (run / "metrics.json").unlink()
+        assert gv("evaluate", run, *base[2:], *opts) == 0
+    means = entries(other)[-1]
     assert means["protocol"]["sampler"] == {"name": "ancestral", "decoder": "mean"}
     assert means["fid"] != plain["fid"]
-    # a different sampler is a different protocol: compare keeps them apart and says so
-    assert compare._key(means, compare.SAMPLES) != compare._key(plain, compare.SAMPLES)
     assert "sampler ancestral (decoder=mean)" in compare_table._samples_words(means)
+    # two runs of one model drawn with different samplers: not one protocol
+    with pytest.raises(UserError, match="both vae.*different samplers"):
+        compare.collect([one, other])
+    # runs of different models each use their own sampler: compared, each named
+    info = json.loads((other / "run.json").read_text())
+    (other / "run.json").write_text(json.dumps({**info, "model": "made"}))
+    board = compare.collect([one, other])
+    notes = " ".join(board.notes)
+    assert "decoder=mean" in notes and "decoder=sample" in notes
 
 
 def test_bad_sampler_options_are_one_line_errors(cond_run, capsys):

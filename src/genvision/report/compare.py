@@ -49,6 +49,7 @@ from ..runs.records import (
     entry_kind,
     read_evaluations,
     read_run_info,
+    sampler_of,
 )
 from .compare_table import (
     COLUMNS,
@@ -221,7 +222,24 @@ def _select(runs: list[_Run], group: str, mixed: bool) -> dict[int, dict[str, An
         return at_latest, min(_recency(it) for it in picks.values()), key
 
     best = max(common, key=score)
-    return {i: entry for i, (_, entry) in chosen(best).items()}
+    picks = {i: entry for i, (_, entry) in chosen(best).items()}
+    _check_samplers(runs, group, picks)
+    return picks
+
+
+def _check_samplers(runs: list[_Run], group: str, picks: dict[int, dict[str, Any]]) -> None:
+    """Runs of one model must have drawn their samples with the same sampler (a truncated
+    GAN's FID beside an untruncated one of the same model is not one protocol); runs of
+    different models each use their own, named in the notes."""
+    seen: dict[str, tuple[int, Any]] = {}
+    for i, entry in sorted(picks.items()):
+        model = runs[i].info.model
+        first = seen.setdefault(model, (i, sampler_of(entry)))
+        if sampler_of(entry) != first[1]:
+            raise UserError(
+                f"{GROUP_LABELS[group]} of {runs[first[0]].arg} and {runs[i].arg} (both "
+                f"{model}) were drawn with different samplers ({_short(first[1])} vs "
+                f"{_short(sampler_of(entry))})", REFUSE_FIX)
 
 
 def _ordered(keys: set[str]) -> list[str]:

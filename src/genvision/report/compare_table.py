@@ -176,7 +176,15 @@ def _likelihood_words(entries: list[tuple[str, dict[str, Any]]]) -> str:
     return text
 
 
-def _samples_words(entry: dict[str, Any]) -> str:
+def sampler_words(sampler: Any) -> str:
+    """``sampler NAME (key=value, ...)`` for a recorded sampler dict."""
+    if not isinstance(sampler, dict):
+        return "sampler not recorded (batch-seeded)"
+    opts = ", ".join(f"{k}={v}" for k, v in sampler.items() if k != "name")
+    return f"sampler {sampler.get('name', '?')}" + (f" ({opts})" if opts else "")
+
+
+def _samples_words(entry: dict[str, Any], with_sampler: bool = True) -> str:
     """Feature space, sample counts and settings of one samples entry."""
     protocol = entry.get("protocol")
     protocol = protocol if isinstance(protocol, dict) else {}
@@ -192,12 +200,8 @@ def _samples_words(entry: dict[str, Any]) -> str:
                      f"{fmt_number(protocol.get('kid_subset_size'))}")
     if protocol.get("labels"):
         parts.append(f"labels {protocol['labels']}")
-    sampler = protocol.get("sampler")
-    if isinstance(sampler, dict):  # part of the comparability key like any protocol field
-        opts = ", ".join(f"{k}={v}" for k, v in sampler.items() if k != "name")
-        parts.append(f"sampler {sampler.get('name', '?')}" + (f" ({opts})" if opts else ""))
-    elif "sampler" not in protocol:
-        parts.append("sampler not recorded (batch-seeded)")
+    if with_sampler:
+        parts.append(sampler_words(protocol.get("sampler")))
     return "; ".join(parts)
 
 
@@ -218,7 +222,12 @@ def protocol_words(group: str, entries: list[tuple[str, dict[str, Any]]]) -> str
         return _likelihood_words(entries)
     if group == IMAGE_TO_IMAGE:
         return _task_words(entries[0][1])
-    return _samples_words(entries[0][1])
+    samplers = [(name, (e.get("protocol") or {}).get("sampler")) for name, e in entries]
+    if all(s == samplers[0][1] for _, s in samplers):
+        return _samples_words(entries[0][1])
+    # runs of different models, each with its own sampler: name every run's
+    each = "; ".join(f"{name}: {sampler_words(s)}" for name, s in samplers)
+    return f"{_samples_words(entries[0][1], with_sampler=False)}; samplers per run: {each}"
 
 
 # ----- cells ------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ EVAL_KINDS = (LIKELIHOOD, SAMPLES, IMAGE_TO_IMAGE)
 #: evaluation replaces its entry, any other value of these adds a new one
 _IDENTITY_FIELDS = ("data", "split", "protocol", "seed", "steps")
 #: protocol fields that do not stop two runs' numbers sharing a column (see comparable)
-COMPARE_IGNORED = ("sample_seed", "memorisation_reference")
+COMPARE_IGNORED = ("sample_seed", "memorisation_reference", "sampler")
 
 
 def _read_object(path: Path, what: str, fix: str) -> dict[str, Any]:
@@ -200,7 +200,9 @@ def comparable(entry: dict[str, Any]) -> dict[str, Any]:
     not count; the sampling seed inside ``protocol`` is randomness, not protocol, and the
     memorisation reference is each run's own training set. A likelihood's estimator may
     differ (a bound beside an exact NLL is labelled, not refused), so only its data count.
-    Every other ``protocol`` field counts, including ones added later (e.g. the sampler).
+    The sampler belongs to the model (a VAE's decoder option means nothing to a GAN), so
+    it is compared between runs of the same model only (:func:`sampler_of`). Every other
+    ``protocol`` field counts, including ones added later.
     """
     key: dict[str, Any] = {"data": entry.get("data"), "split": entry.get("split")}
     if entry_kind(entry) == LIKELIHOOD:
@@ -211,6 +213,13 @@ def comparable(entry: dict[str, Any]) -> dict[str, Any]:
             protocol = {k: v for k, v in protocol.items() if k not in COMPARE_IGNORED}
         key["protocol"] = protocol
     return key
+
+
+def sampler_of(entry: dict[str, Any]) -> Any:
+    """The sampler (name and options) an entry's samples were drawn with (None: not
+    recorded, or a likelihood entry)."""
+    protocol = entry.get("protocol")
+    return protocol.get("sampler") if isinstance(protocol, dict) else None
 
 
 def protocol_key(entry: dict[str, Any]) -> str:
