@@ -201,3 +201,36 @@ def test_a_killed_cli_run_before_its_first_checkpoint_is_replaced(tmp_path, caps
     lines = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(line.get("loss") != 9.0 for line in lines)   # the dead run's log is gone
     assert max(line["step"] for line in lines) == 2
+
+
+# ----- commands that write named results into --out ---------------------------------------
+@pytest.mark.parametrize("argv, needle", [
+    (["outliers", "RUN"], "outliers did not write"),
+    (["features", "probe", "RUN"], "features probe did not write"),
+])
+def test_result_commands_refuse_a_folder_of_other_files(argv, needle, users_folder, tmp_path,
+                                                        capsys):
+    """outliers and features probe write their own named files (outliers.json, results.json,
+    ...) into --out: a folder holding anything else is refused before any work."""
+    (users_folder / "results.json").write_text("the user's own results\n")
+    (users_folder / "outliers.json").write_text("the user's own outliers\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    before = snapshot(users_folder)
+    argv = [str(run) if a == "RUN" else a for a in argv]
+    assert gv(*argv, "--out", users_folder) == 2
+    one_line_error(capsys, needle)
+    assert snapshot(users_folder) == before
+
+
+def test_result_commands_accept_their_own_earlier_output(tmp_path):
+    from genvision.runs.claim import refuse_foreign_output
+
+    out = tmp_path / "outliers"
+    refuse_foreign_output(out, {"outliers.json"}, "outliers")   # absent: fine
+    out.mkdir()
+    (out / "outliers.json").write_text("{}")                      # its own earlier output
+    refuse_foreign_output(out, {"outliers.json"}, "outliers")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="notes.txt"):
+        refuse_foreign_output(out, {"outliers.json"}, "outliers")

@@ -17,7 +17,7 @@ three rules, so a start can neither destroy files nor leave a directory nothing 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -88,6 +88,26 @@ def claimed_out(out: Path, check: Callable[[Path], object]) -> Iterator[RunLock 
     check(out)
     with claimed_run_dir(out, resume=False, check=lambda: check(out)) as lock:
         yield lock
+
+
+def refuse_foreign_output(out: Path, own: Collection[str], command: str) -> None:
+    """Refuse the ``--out`` of a command that writes results of fixed names (``own``,
+    e.g. outliers.json) into a folder, unless the folder is absent, empty, a genvision run,
+    or holds only those names (its own earlier output, which it replaces): a result must
+    never replace a file of the user's that happens to share its name.
+
+    Raises:
+        UserError: ``out`` is a file, or a folder holding anything else.
+    """
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file", "pass a folder")
+    if not out.is_dir() or is_run_dir(out):
+        return
+    others = sorted(p.name for p in out.iterdir() if p.name not in own)
+    if others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise UserError(f"--out {out} holds files that {command} did not write ({shown})",
+                        f"choose a new or empty --out, or the folder of an earlier {command}")
 
 
 class OnTrainStart(Callback):
