@@ -18,6 +18,7 @@ from .. import dataclass_config as cfg
 from ..apps.outliers.detect import OutlierOptions, detect_outliers
 from ..apps.outliers.report import histogram, table
 from ..errors import UserError
+from ..runs.claim import refuse_foreign_output
 from ..storage import atomic_write_json, atomic_write_text
 from .parser import Parser
 
@@ -34,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: what outliers writes into --out (``background/``: the auto background model's run)
+OUTPUTS = ("outliers.md", "outliers.json", "outliers_hist.png", "background")
+
+
 def cmd_outliers(argv: list[str]) -> int:
     """Entry point of ``genvision outliers``; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -43,8 +48,8 @@ def cmd_outliers(argv: list[str]) -> int:
     if not run.is_dir():
         raise UserError(f"run directory {run} does not exist", "check the path")
     out = Path(args.out) if args.out else run / "outliers"
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file", "pass a folder")
+    # before any work: the results replace only files of these names
+    refuse_foreign_output(out, OUTPUTS, "outliers")
     t0 = time.process_time()
     result, scored = detect_outliers(run, opts, out)
     result["cpu_s"] = round(time.process_time() - t0, 1)

@@ -15,6 +15,11 @@ from Python or by a task's ``train`` (``genvision superres train``) holds::
     STAGE/            a task run's stages (srresnet/, srgan/, regression/, gan/), each
                       laid out as a run of its own (metrics.jsonl, checkpoints/, ...)
     task.json         the run record of task runs written before run.json (read only)
+    .lock             the training lock (train/lock.py); created before anything else
+
+A directory *is a genvision run* (:func:`is_run_dir`) when it holds run.json or task.json,
+or when it is absent or empty but for ``.lock``: only such a directory is ever written
+as ``--out``, so a folder of the user's own files is never touched.
 
 Every module above the training loop takes these names from here. The loop (one layer
 below, which must not import upward) keeps its own constants for what it writes
@@ -29,6 +34,7 @@ import os
 from pathlib import Path
 
 RUN_JSON = "run.json"
+LOCK_FILE = ".lock"  # train/lock.py's own constant must equal it
 TASK_JSON = "task.json"  # the record of task runs written before run.json; read only
 METRICS_LOG = "metrics.jsonl"
 CHECKPOINTS = "checkpoints"
@@ -128,3 +134,23 @@ class RunLayout:
         """True when a checkpoint has been written (``latest`` or a step directory)."""
         return self.latest.exists() or (
             self.checkpoints.is_dir() and any(p.is_dir() for p in self.checkpoints.iterdir()))
+
+    def has_any_checkpoint(self) -> bool:
+        """True when the run or one of its stage sub-directories holds a checkpoint: a new
+        start must not replace it (a run without one may be replaced, see start.py)."""
+        if self.has_checkpoint():
+            return True
+        subdirs = [p for p in self.root.iterdir() if p.is_dir()] if self.root.is_dir() else []
+        return any(RunLayout(p).has_checkpoint() for p in subdirs)
+
+
+def is_run_dir(path: str | os.PathLike) -> bool:
+    """True when ``path`` may be written as a run directory: it holds a run record
+    (run.json, or task.json of an older task run), or it is absent or empty (a ``.lock``
+    alone is what a refused or killed start leaves). Anything else is the user's folder."""
+    layout = RunLayout(path)
+    if not layout.root.is_dir():
+        return not layout.root.exists()
+    if layout.run_json.is_file() or layout.task_json.is_file():
+        return True
+    return all(p.name == LOCK_FILE for p in layout.root.iterdir())

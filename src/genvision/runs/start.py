@@ -28,7 +28,8 @@ from ..grids import save_grid
 from ..models.base import GenerativeModel, get_model_class
 from ..models.image_to_image import ImageTaskModel
 from ..train import TrainConfig, TrainData, TrainResult, train
-from ..train.distributed import is_main
+from ..train.loop import check_training
+from .claim import OnTrainStart, check_new_run, claimed_out, replaceable, say_replacing
 from .layout import RunLayout
 from .load import load
 from .records import RunInfo, read_run_info, write_run_info
@@ -105,27 +106,32 @@ def _run_info(model: GenerativeModel, train_cfg: TrainConfig, protocol: dict[str
         command=" ".join(argv if argv is not None else sys.argv))
 
 
-def _refuse_existing(out: Path) -> None:
-    if RunLayout(out).run_json.exists():
-        raise UserError(f"{out} already holds a run",
-                        f"continue it with `genvision train --resume {out}` or choose "
-                        "another --out")
+def _train_new(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig, out: Path,
+               info: RunInfo) -> TrainResult:
+    """Train a new run into ``out``: checked (options, data, budget; the directory) before
+    anything is written, locked before run.json is, which is written when training really
+    starts (see :mod:`.claim`)."""
+    check_training(model, data, train_cfg)
+    with claimed_out(out, check_new_run) as lock:
+        if replaceable(out):
+            say_replacing(out)
+        record = OnTrainStart(lambda: write_run_info(out, info))
+        return train(model, data, train_cfg, out, run_info=info.to_dict(), callbacks=[record],
+                     lock=lock)
 
 
 def start(spec: RunSpec, out: str | Path, *, argv: list[str] | None = None):
-    """Start a new run in ``out`` (which must not already hold one) and train it.
+    """Start a new run in ``out`` and train it. ``out`` must be absent, empty or a run
+    without a checkpoint (replaced, in one line); see :mod:`.claim`.
 
     Writes no samples or report: :func:`genvision.report.finish.finish_run` does, after.
     """
     out = Path(out)
-    _refuse_existing(out)
+    check_new_run(out)  # before the data is read: a refused --out fails fast
     model, data, protocol = _build(spec)
     info = _run_info(model, spec.train, protocol, data_cfg=spec.data,
                      overrides=spec.model_overrides, conditional=spec.conditional, argv=argv)
-    if is_main():
-        out.mkdir(parents=True, exist_ok=True)
-        write_run_info(out, info)
-    return train(model, data, spec.train, out, run_info=info.to_dict())
+    return _train_new(model, data, spec.train, out, info)
 
 
 def train_run(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,
@@ -144,7 +150,8 @@ def train_run(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,
         model: any registered model, built by the caller.
         data: its training images [N, C, H, W] (and labels), see :class:`TrainData`.
         train_cfg: budgets and optimiser settings.
-        out: the run directory; must not hold a run unless ``resume``.
+        out: the run directory; absent, empty or a run without a checkpoint (which is
+            replaced) unless ``resume``; never a folder of other files.
         data_config: the dataset the images came from (a DataConfig or a dataset spec
             such as ``"mnist5k"``); ``evaluate`` scores on its test split. Without it the
             run records only the image shape, and ``evaluate`` needs ``--data``.
@@ -154,22 +161,19 @@ def train_run(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,
     out = Path(out)
     if isinstance(data_config, str):
         data_config = DataConfig(data=data_config)
-    if not resume:
-        _refuse_existing(out)
-        if protocol is None and data_config is not None:
-            protocol = prepare(data_config, model.config.data_kind, for_eval=True).protocol
-        if protocol is None:
-            protocol = {"source": "python", "shape": list(model.config.shape),
-                        "num_classes": model.config.num_classes,
-                        "data_kind": model.config.data_kind}
-        info = _run_info(model, train_cfg, protocol, data_cfg=data_config,
-                         conditional=bool(model.config.num_classes), argv=[])
-        if is_main():
-            out.mkdir(parents=True, exist_ok=True)
-            write_run_info(out, info)
-    else:
+    if resume:
         info = read_run_info(out)
-    return train(model, data, train_cfg, out, resume=resume, run_info=info.to_dict())
+        return train(model, data, train_cfg, out, resume=True, run_info=info.to_dict())
+    check_new_run(out)
+    if protocol is None and data_config is not None:
+        protocol = prepare(data_config, model.config.data_kind, for_eval=True).protocol
+    if protocol is None:
+        protocol = {"source": "python", "shape": list(model.config.shape),
+                    "num_classes": model.config.num_classes,
+                    "data_kind": model.config.data_kind}
+    info = _run_info(model, train_cfg, protocol, data_cfg=data_config,
+                     conditional=bool(model.config.num_classes), argv=[])
+    return _train_new(model, data, train_cfg, out, info)
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:

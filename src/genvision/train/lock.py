@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -65,15 +65,28 @@ class RunLock:
 
 
 @contextmanager
-def claimed_run_dir(run_dir: Path, resume: bool) -> Iterator[None]:
+def claimed_run_dir(run_dir: Path, resume: bool, *, held: RunLock | None = None,
+                    check: Callable[[], None] | None = None) -> Iterator[RunLock | None]:
     """Hold ``run_dir`` for one training call: rank 0 takes the lock and checks that a new
-    run does not land on an old one (see ``check_run_dir``); every rank agrees before any
-    goes on, so under torchrun all stop together with rank 0's error."""
-    lock = RunLock(run_dir) if dist.is_main() else None
+    run does not land on an old one (``check`` first, when given, then ``check_run_dir``);
+    every rank agrees before any goes on, so under torchrun all stop together with rank
+    0's error. Yields the lock (None on other ranks).
+
+    Args:
+        held: a lock on ``run_dir`` the caller already holds (a run start takes it before
+            writing run.json); it is neither taken again nor released here.
+        check: the caller's own check, run under the lock: what it checks cannot change
+            before the caller writes.
+    """
+    if held is not None and held.run_dir != Path(run_dir):
+        raise ValueError(f"the lock held is on {held.run_dir}, not on {run_dir}")
+    lock = RunLock(run_dir) if dist.is_main() and held is None else None
     error: BaseException | None = None
     try:
         if lock is not None:
             lock.acquire()
+        if check is not None:
+            check()
         check_run_dir(run_dir, resume)
     except BaseException as exc:  # re-raised below, once all ranks know to stop
         error = exc
@@ -82,7 +95,7 @@ def claimed_run_dir(run_dir: Path, resume: bool) -> Iterator[None]:
             lock.release()
         raise error or UserError("another rank could not start training", "see rank 0's error")
     try:
-        yield
+        yield lock or held
     finally:
         if lock is not None:
             lock.release()

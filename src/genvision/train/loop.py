@@ -42,7 +42,7 @@ from .callbacks import SampleGrids
 from .config import TrainConfig
 from .device import resolve_device
 from .helpers import check_config, check_data, deferred_sigint, derive_seed
-from .lock import claimed_run_dir
+from .lock import RunLock, claimed_run_dir
 from .metrics_log import MetricsLog
 from .phases import Stepper
 from .types import Callback, TrainData, TrainResult, TrainState
@@ -51,7 +51,7 @@ from .validation import validate
 
 def train(model: GenerativeModel, data: TrainData, cfg: TrainConfig, run_dir: str | Path, *,
           resume: bool = False, run_info: dict | None = None,
-          callbacks: Sequence[Callback] = ()) -> TrainResult:
+          callbacks: Sequence[Callback] = (), lock: RunLock | None = None) -> TrainResult:
     """Train ``model`` on ``data`` and write ``run_dir`` (metrics, samples, checkpoints).
 
     Args:
@@ -65,20 +65,34 @@ def train(model: GenerativeModel, data: TrainData, cfg: TrainConfig, run_dir: st
         run_info: JSON-ready provenance stamped into every ``trainer.json``.
         callbacks: see :class:`Callback`; the model's own (``model.callbacks()``) and a
             sample-grid writer are added.
+        lock: the lock on ``run_dir`` when the caller already holds it (a run start takes
+            it before it writes anything); otherwise ``train`` takes it for the call.
 
     Raises:
         UserError: bad budget/data, or a new run in a directory that holds one.
         RunLocked: another process trains in ``run_dir``.
         TrainingDiverged: a loss term or the gradient norm became NaN/inf.
     """
-    dist.init()
     run_dir = Path(run_dir)
-    check_config(cfg)
-    check_data(model, data, cfg, dist.get_world_size())
-    with claimed_run_dir(run_dir, resume):
+    check_training(model, data, cfg)
+    with claimed_run_dir(run_dir, resume, held=lock):
         all_callbacks = [SampleGrids(cfg.sample_every, cfg.seed), *model.callbacks(),
                          *callbacks]
         return _Trainer(model, data, cfg, run_dir, resume, run_info or {}, all_callbacks).run()
+
+
+def check_training(model: GenerativeModel, data: TrainData, cfg: TrainConfig) -> None:
+    """The checks :func:`train` makes before it touches the run directory (budgets and
+    options, data against the batch size and the model), so a caller can make them before
+    it writes anything of its own.
+
+    Raises:
+        UserError: what :func:`train` would refuse.
+    """
+    dist.init()
+    check_config(cfg)
+    check_data(model, data, cfg, dist.get_world_size())
+
 
 class _Trainer:
     """State of one :func:`train` call; split into methods so each does one job."""

@@ -30,11 +30,13 @@ from ... import dataclass_config as cfg_io
 from ...errors import CheckpointError, UserError
 from ...models.base import GenerativeModel
 from ...models.image_to_image import ImageTaskModel, task_model
+from ...runs.claim import OnTrainStart
 from ...runs.layout import RunLayout
 from ...runs.load import load as load_run_model
 from ...runs.load import trained_stages as run_trained_stages
 from ...runs.records import IMAGE_TO_IMAGE, RunInfo, merge_evaluation, read_run_info, write_run_info
 from ...train import TrainConfig, TrainData, TrainResult, train
+from ...train.loop import check_training
 
 __all__ = ["ImageTaskModel", "load_task_model", "new_task_info", "read_task", "require_task",
            "split_budget", "task_model", "train_stage", "trained_stages", "write_task"]
@@ -127,16 +129,21 @@ def record_comparison(run: str | os.PathLike, task: str, results: dict[str, Any]
 def train_stage(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,
                 out: Path, stage: str, info: dict[str, Any], stage_info: dict[str, Any],
                 resume: bool = False) -> TrainResult:
-    """Train ``model`` into ``out/stage`` with the one loop; record the stage in run.json."""
+    """Train ``model`` into ``out/stage`` with the one loop; record the stage in run.json
+    (when its training starts, and again with its results). The caller holds ``out``'s
+    lock (see :func:`genvision.apps.common.staged.train_task`)."""
     stage_dir = RunLayout(out).stage(stage).root
     record = {**stage_info, "model": model.name, "model_config": cfg_io.to_dict(model.config),
               "train_config": cfg_io.to_dict(train_cfg),
               "num_parameters": model.num_parameters()}
+    check_training(model, data, train_cfg)  # options, data, budget: before any write
+    callbacks = []
     if not resume:
         info["stages"][stage] = record
         info["stage_order"] = [s for s in info.get("stage_order", []) if s != stage] + [stage]
-        write_task(out, info)
-    result = train(model, data, train_cfg, stage_dir, resume=resume,
+        # the record names the stage once its training really starts (see runs.claim)
+        callbacks.append(OnTrainStart(lambda: write_task(out, info)))
+    result = train(model, data, train_cfg, stage_dir, resume=resume, callbacks=callbacks,
                    run_info={"task": info["task"], "stage": stage, **record})
     info["stages"][stage] = {**info["stages"].get(stage, record), "steps": result.step,
                              "time_s": round(result.time_s, 1),

@@ -20,6 +20,7 @@ import torch
 from ... import dataclass_config as cfg_io
 from ...errors import UserError
 from ...models.base import CONFIG_FILE, GenerativeModel
+from ...runs.claim import claimed_out, refuse_foreign, replaceable, say_replacing
 from ...storage import read_json
 from ...train import TrainConfig, TrainData
 from ...train.checkpoint import has_run, latest_checkpoint
@@ -87,7 +88,19 @@ def train_task(spec: TaskSpec, req: TaskRequest, log: Log = print) -> dict[str, 
     if not 0.0 < req.gan_share < 1.0:
         raise UserError(f"--gan-share must be between 0 and 1, got {req.gan_share}",
                         "e.g. --gan-share 0.3")
-    info, opts = _task_info(spec, req)
+    # the run directory is checked before, and locked while, anything is written in it:
+    # a folder of other files is refused untouched, and of two starts the loser writes
+    # nothing (each stage's own directory is locked again by the loop)
+    if req.resume and not req.out.is_dir():
+        raise UserError(f"nothing to resume in {req.out}: no such directory",
+                        "check the path, or drop --resume to start a run")
+    with claimed_out(req.out, refuse_foreign):
+        return _train_stages(spec, req, log)
+
+
+def _train_stages(spec: TaskSpec, req: TaskRequest, log: Log) -> dict[str, Any]:
+    gan = spec.stages[1]
+    info, opts = _task_info(spec, req, log)
     size = spec.patch_size(info, opts)
     info.setdefault("patch_seed", int(req.train.get("seed", 0)))
     x, val_x, protocol = build_patches(opts, size, info["patch_seed"])
@@ -119,15 +132,19 @@ def _val_note(val: dict[str, float] | None) -> str:
     return f", val L1 {val['l1']:.4f}" if "l1" in val else ""
 
 
-def _task_info(spec: TaskSpec, req: TaskRequest) -> tuple[dict[str, Any], PatchOptions]:
-    info = runs.read_task(req.out, spec.name)
+def _task_info(spec: TaskSpec, req: TaskRequest, log: Log
+               ) -> tuple[dict[str, Any], PatchOptions]:
+    if not req.resume and replaceable(req.out):
+        say_replacing(req.out, log)  # no stage has a checkpoint: nothing to keep or resume
+        info = None
+    else:
+        info = runs.read_task(req.out, spec.name)
     if info is None:
         if req.resume:
             raise UserError(f"nothing to resume in {req.out}", "drop --resume to start a run")
         opts = cfg_io.from_dict(PatchOptions, req.patches, what="data option")
         info = runs.new_task_info(spec.name, **spec.new_info(req), command=req.command,
                                   patch_options=cfg_io.to_dict(opts))
-        req.out.mkdir(parents=True, exist_ok=True)
         return info, opts
     spec.check_info(req, info)
     stored = info["patch_options"]

@@ -17,16 +17,18 @@ from tqdm.auto import tqdm
 
 from ...errors import CheckpointError, UserError
 from ...models.base import load
+from ...runs.claim import refuse_foreign_output
 from ...runs.layout import RunLayout
 from ...runs.start import read_run
 from ...train.device import resolve_device
 from .data import ProbeData, load_probe_data
 from .extract import FEATURE_KINDS, check_supported, extract, feature_fn, pixels
 from .maps import embed_2d, plot_maps, subset_for_map
-from .report import short_source, write_results
+from .report import RESULTS_JSON, RESULTS_MD, short_source, write_results
 from .scores import PROBE_MAX_ITER, cluster_scores, linear_probe
 
 PROBE_DIR = "probe"
+MAP_METHODS = ("pca", "tsne")  # the maps drawn, each written as METHOD.png
 
 
 @dataclasses.dataclass
@@ -123,7 +125,7 @@ def _maps(all_feats: dict[str, dict[str, np.ndarray]], names: dict[str, str],
     idx = subset_for_map(y, opts.map_n, opts.seed)
     ev = data.eval_protocol
     written = {}
-    methods = ["pca", "tsne"] if opts.tsne else ["pca"]
+    methods = list(MAP_METHODS) if opts.tsne else list(MAP_METHODS[:1])
     for method in tqdm(methods, desc="2-D maps", disable=not progress, leave=False):
         coords = {names[rep]: embed_2d(f["eval"][idx], method, seed=opts.seed)
                   for rep, f in all_feats.items()}
@@ -160,10 +162,11 @@ def probe_run(run_dir: str | Path, opts: ProbeOptions, *, out: str | Path | None
     """
     run_dir = Path(run_dir)
     t_cpu, t0 = time.process_time(), time.perf_counter()
-    info = read_probe_run(run_dir)
     out = Path(out) if out else run_dir / PROBE_DIR
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file", "pass a directory for the results")
+    # before any work: the results replace only files of their own names
+    refuse_foreign_output(out, (RESULTS_JSON, RESULTS_MD, *(f"{m}.png" for m in MAP_METHODS)),
+                          "features probe")
+    info = read_probe_run(run_dir)
     data = load_probe_data(info, data=opts.data, split=opts.split, n_eval=opts.n,
                            seed=opts.seed)
     _check_counts(opts.label_counts, data.train_y.numpy(), data.train_protocol["source"])
