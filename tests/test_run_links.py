@@ -18,7 +18,8 @@ import tiny_model as tiny  # tests/tiny_model.py: the loop's tiny test model
 from genvision.cli import main
 from genvision.errors import CheckpointError, UserError
 from genvision.models.base import resolve_model_dir
-from genvision.runs.records import merge_evaluation
+from genvision.runs.load import model_dir
+from genvision.runs.records import RunInfo, merge_evaluation, write_run_info
 from genvision.storage import atomic_write_text
 from genvision.train import TrainConfig, load_training_state, train
 from genvision.train import checkpoint as ckpt
@@ -218,6 +219,17 @@ def test_symlinked_checkpoints_folder_is_refused(run_dir, other_run):
         with pytest.raises(CheckpointError) as info:
             load()
         assert "link" in str(info.value) and "checkpoints" in str(info.value)
+
+
+def test_symlinked_stage_of_a_task_run_is_refused(trained, tmp_path):
+    task = tmp_path / "task"
+    task.mkdir()
+    write_run_info(task, RunInfo(model="tiny-test", task="superres",
+                                 stages={"srresnet": {}}, stage_order=["srresnet"]))
+    (task / "srresnet").symlink_to(trained)
+    with pytest.raises(CheckpointError) as info:
+        model_dir(task)
+    assert "srresnet" in str(info.value) and "link" in str(info.value)
 
 
 def test_a_plain_latest_still_loads(run_dir):
