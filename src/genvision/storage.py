@@ -1,15 +1,24 @@
-"""Atomic file writes and safe tensor loading.
+"""Atomic file writes, link-safe opening and safe tensor loading.
 
 Everything genvision writes goes through :func:`atomic_write_bytes` (temp file in the same
 directory, fsync, ``os.replace``), so a crash or Ctrl-C never leaves a half-written file
 where a good one was. Tensors are stored with safetensors, which holds raw arrays and a
 JSON header only: loading one never runs code.
+
+Nothing is ever written *through* a symbolic link: the temp file is created with
+``O_EXCL`` (which never follows a link) and ``os.replace`` swaps a link at the destination
+for the new file, leaving the link's target alone. Files written in place (the appended
+``metrics.jsonl``, the ``.lock``) are opened with :func:`open_no_follow`, which refuses a
+link with a one-line :class:`UserError`; :func:`pointed_entry` keeps a pointer file such
+as ``checkpoints/latest`` inside its own directory.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,13 +27,17 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from .errors import CheckpointError
+from .errors import CheckpointError, UserError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    A symbolic link at ``path`` is replaced by the file; its target is never written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp opens with O_CREAT | O_EXCL: a planted link at the temp name fails, never followed
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -43,6 +56,75 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def link_refused(path: str | os.PathLike) -> UserError:
+    """The one-line error for a symbolic link where genvision writes a run file."""
+    return UserError(f"{path} is a symbolic link, and genvision never writes through a link "
+                     "in a run directory",
+                     f"replace the link {path} with a regular file (or remove it) and run again")
+
+
+def refuse_link(path: str | os.PathLike) -> None:
+    """Raise :func:`link_refused` when ``path`` is a symbolic link (dangling or not)."""
+    if os.path.islink(path):
+        raise link_refused(path)
+
+
+def open_no_follow(path: str | os.PathLike, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` that never follows a symbolic link at ``path`` and opens regular files only.
+
+    Args:
+        flags: ``os.O_*`` flags; ``O_NOFOLLOW`` is added.
+    Returns:
+        The file descriptor.
+    Raises:
+        UserError: ``path`` is a link (even a dangling one: ``O_CREAT`` would create its
+            target) or not a regular file (a FIFO or device would block or be clobbered).
+    """
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0), mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(path):
+            raise link_refused(path) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserError(f"{path} is not a regular file", f"remove {path} and run again")
+    if hasattr(os, "O_NONBLOCK"):  # only there so that opening a FIFO cannot hang
+        os.set_blocking(fd, True)
+    return fd
+
+
+def pointed_entry(pointer: str | os.PathLike, *, what: str = "checkpoint") -> Path:
+    """The entry of ``pointer``'s own directory that the text file ``pointer`` names.
+
+    ``checkpoints/latest`` holds a directory name; it must name a real (not linked) entry
+    of ``checkpoints/`` itself, so a planted ``../../other_run/...``, an absolute path, a
+    hidden temp name or a link never makes genvision load or resume another directory.
+
+    Raises:
+        CheckpointError: the folder, the pointer or the entry is a link, or the name is not
+            a plain visible name inside the folder.
+    """
+    pointer = Path(pointer)
+    folder = pointer.parent
+    fix = f"write the name of one of the {what} directories in {folder} into {pointer}"
+    for p in (folder, pointer):
+        if p.is_symlink():
+            raise CheckpointError(f"{p} is a symbolic link; a run's {what}s must be its own "
+                                  "files", "replace the link with a copy of what it points to")
+    name = pointer.read_text(encoding="utf-8", errors="replace").strip()
+    if (not name or name.startswith(".") or "/" in name or "\\" in name or "\0" in name
+            or os.path.isabs(name)):
+        raise CheckpointError(f"{pointer} names {name[:200]!r}, which is not a {what} "
+                              f"directory inside {folder}", fix)
+    entry = folder / name
+    if entry.is_symlink():
+        raise CheckpointError(f"{entry} ({what} {name} that {pointer} names) is a symbolic "
+                              f"link; a run's {what}s must be its own directories",
+                              f"replace the link with a copy of the {what}, or {fix}")
+    return entry
 
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],

@@ -37,7 +37,9 @@ from ..models.sampling import (
     resolve_sampler,
     sampler_protocol,
 )
+from ..runs.layout import RunLayout
 from ..runs.records import entry_kind, merge_evaluation, read_run_info
+from ..storage import refuse_link
 from ..train.checkpoint import latest_checkpoint, list_checkpoints
 from ..train.device import resolve_device
 from .samples import SAMPLE_METRICS, SampleEvalSettings, describe_samples, evaluate_samples
@@ -175,6 +177,7 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
         raise UserError(f"{run_dir} is a {run.task} run: its models map images to images, "
                         "so likelihood and sample metrics do not apply",
                         f"score it with `genvision {run.task} compare {run_dir}`")
+    refuse_link(RunLayout(run_dir).evaluations)  # before the work, not only when merging
     info = run.to_dict()
     device = resolve_device(opts.device)
     model = load(run_dir, device=device)

@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from .. import dataclass_config as cfg
 from ..callbacks import Callback
 from ..errors import CheckpointError, UserError
-from ..storage import atomic_write_json, load_tensors, read_json, save_tensors
+from ..storage import atomic_write_json, load_tensors, pointed_entry, read_json, save_tensors
 from .protocol import OptimizerSpec, Phase, StepContext
 from .sampling import AncestralSampler, SampleRNG, SamplerOptions
 
@@ -321,6 +321,10 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
     """Find the directory holding ``config.json`` + weights for a model or a run directory.
 
     A run directory keeps its checkpoints under ``checkpoints/`` with a ``latest`` pointer.
+
+    Raises:
+        CheckpointError: no model there, or ``latest`` names a missing checkpoint, one
+            outside ``checkpoints/`` or a symbolic link.
     """
     path = Path(path)
     if not path.exists():
@@ -328,8 +332,8 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
     if (path / CONFIG_FILE).is_file():
         return path
     latest = path / "checkpoints" / "latest"
-    if latest.is_file():
-        target = path / "checkpoints" / latest.read_text().strip()
+    if latest.is_file() or latest.is_symlink():
+        target = pointed_entry(latest)  # never outside checkpoints/, never through a link
         if (target / CONFIG_FILE).is_file():
             return target
         raise CheckpointError(f"{latest} points to a missing checkpoint {target.name}",

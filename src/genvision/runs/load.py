@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import UserError
+from ..errors import CheckpointError, UserError
 from ..models.base import CONFIG_FILE, GenerativeModel
 from ..models.base import load as load_model_dir
 from .layout import RunLayout
@@ -22,7 +22,11 @@ def trained_stages(run_dir: str | os.PathLike, info: RunInfo) -> list[str]:
 
 
 def stage_dir(run_dir: str | os.PathLike, info: RunInfo, stage: str | None = None) -> Path:
-    """The directory of a task run's ``stage`` (default: the last trained one)."""
+    """The directory of a task run's ``stage`` (default: the last trained one).
+
+    Raises:
+        UserError: the stage is not trained. CheckpointError: its directory is a link.
+    """
     trained = trained_stages(run_dir, info)
     if stage is None:
         if not trained:
@@ -35,7 +39,12 @@ def stage_dir(run_dir: str | os.PathLike, info: RunInfo, stage: str | None = Non
                         f"{', '.join(trained) or 'none'})",
                         f"train it with `genvision {info.task} train --method {stage} "
                         f"--out {run_dir}`")
-    return RunLayout(run_dir).stage(stage).root
+    root = RunLayout(run_dir).stage(stage).root
+    if root.is_symlink():  # a planted link would load (and train into) another directory
+        raise CheckpointError(f"{root} (the {stage} stage of {run_dir}) is a symbolic link; a "
+                              "run's stages must be its own directories",
+                              "replace the link with a copy of the stage, or retrain it")
+    return root
 
 
 def model_dir(path: str | os.PathLike) -> Path:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..storage import atomic_write_json
+from ..storage import atomic_write_json, refuse_link
 from ..version import __version__
 from .layout import RunLayout
 
@@ -254,8 +254,10 @@ def merge_evaluation(run_dir: str | os.PathLike, result: dict[str, Any]) -> Path
     """Add ``result`` to ``metrics.json``; an entry with the same :func:`protocol_key` is
     updated, not duplicated, so ``--metrics fid`` then ``--metrics pr`` on one protocol
     give one entry with both. Other top-level keys are kept. Written atomically; returns
-    the path."""
+    the path. A symbolic link there is refused (UserError), never read or replaced."""
     path = RunLayout(run_dir).evaluations
+    # a linked metrics.json would be read from elsewhere and silently cut off from its target
+    refuse_link(path)
     data = _read_metrics_file(path) if path.exists() else {}
     record = EvalRecord(dict(result))
     evals, merged = [], record.fields

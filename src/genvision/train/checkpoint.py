@@ -14,6 +14,11 @@ Layout of one checkpoint ``run_dir/checkpoints/step-00001234/``:
 A checkpoint is written into ``checkpoints/.tmp-step-.../``, renamed into place, and only
 then does ``checkpoints/latest`` (a text file holding the directory name) move to it, so a
 crash at any point leaves ``latest`` naming a complete checkpoint. Nothing is pickled.
+Old checkpoints are pruned by renaming them to ``.trash-step-...`` first and deleting
+after, so a kill mid-delete never leaves a half-deleted ``step-...`` directory; debris
+(``.tmp-step-*``, ``.trash-*``, the ``.latest.*.tmp`` of an interrupted pointer update) is
+removed at the next save and on resume. ``latest`` must name a real directory of
+``checkpoints/`` itself (see :func:`genvision.storage.pointed_entry`); links are refused.
 """
 
 from __future__ import annotations
@@ -30,7 +35,15 @@ import torch
 from torch import Tensor
 
 from ..errors import CheckpointError
-from ..storage import atomic_write_json, atomic_write_text, load_tensors, read_json, save_tensors
+from ..storage import (
+    atomic_write_json,
+    atomic_write_text,
+    load_tensors,
+    pointed_entry,
+    read_json,
+    refuse_link,
+    save_tensors,
+)
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
@@ -39,6 +52,8 @@ TRAINER_JSON = "trainer.json"
 METRICS = "metrics.jsonl"
 FORMAT = "genvision-trainer/1"
 _STEP_DIR = re.compile(r"^step-(\d{8,})$")
+#: what a crash or kill can leave in checkpoints/ (only the locked writer makes these)
+_DEBRIS = (".tmp-step-*", ".trash-*", f".{LATEST}.*.tmp")
 
 
 def step_dir_name(step: int) -> str:
@@ -51,16 +66,21 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     if not root.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in root.iterdir()
-             if p.is_dir() and (m := _STEP_DIR.match(p.name))]
+             if not p.is_symlink() and p.is_dir() and (m := _STEP_DIR.match(p.name))]
     return sorted(found)
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
-    """The checkpoint ``checkpoints/latest`` names, or None when the run has none yet."""
+    """The checkpoint ``checkpoints/latest`` names, or None when the run has none yet.
+
+    Raises:
+        CheckpointError: ``latest`` names something outside ``checkpoints/`` (``../``, an
+            absolute path), a link, or a missing or incomplete checkpoint.
+    """
     latest = Path(run_dir) / CHECKPOINTS / LATEST
-    if not latest.is_file():
+    if not (latest.is_file() or latest.is_symlink()):
         return None
-    target = latest.parent / latest.read_text().strip()
+    target = pointed_entry(latest)
     if not (target / TRAINER_JSON).is_file():
         raise CheckpointError(f"{latest} points to a missing or incomplete checkpoint "
                               f"{target.name}", "restore the checkpoint or start a new run")
@@ -130,6 +150,7 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, *, model: Any,
         The checkpoint directory.
     """
     root = Path(run_dir) / CHECKPOINTS
+    refuse_link(root)  # checkpoints written into a linked folder would land in another run
     root.mkdir(parents=True, exist_ok=True)
     name = step_dir_name(step)
     tmp, final = root / f".tmp-{name}", root / name
@@ -142,10 +163,10 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, *, model: Any,
         model.save_pretrained(tmp)
     save_tensors(tmp / TRAINER_TENSORS, tensors, metadata={"format": FORMAT})
     atomic_write_json(tmp / TRAINER_JSON, {"format": FORMAT, **meta})
-    if final.exists():
+    if os.path.lexists(final):
         # Only an orphan of a crash between rename and the `latest` update can be here
         # (latest names an older step), so replacing it loses nothing.
-        shutil.rmtree(final)
+        _discard(final)
     os.rename(tmp, final)
     _fsync_dir(root)
     atomic_write_text(root / LATEST, name + "\n")
@@ -154,14 +175,47 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, *, model: Any,
 
 
 def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints (never the one ``latest`` names)."""
+    """Delete all but the newest ``keep`` checkpoints (never the one ``latest`` names), and
+    the debris of earlier crashes."""
     root = Path(run_dir) / CHECKPOINTS
+    clean_debris(run_dir)
     latest = (root / LATEST).read_text().strip() if (root / LATEST).is_file() else None
     for _, path in list_checkpoints(run_dir)[:-max(1, keep)]:
         if path.name != latest:
-            shutil.rmtree(path, ignore_errors=True)
-    for debris in root.glob(".tmp-step-*"):
-        shutil.rmtree(debris, ignore_errors=True)
+            _discard(path)
+
+
+def clean_debris(run_dir: str | os.PathLike) -> None:
+    """Remove what a crash or kill left in ``checkpoints/``: half-written ``.tmp-step-*``
+    checkpoints, half-deleted ``.trash-*`` ones and ``.latest.*.tmp`` pointer updates.
+    Only the process holding the run's lock may call it (nothing else writes there)."""
+    root = Path(run_dir) / CHECKPOINTS
+    if root.is_symlink() or not root.is_dir():
+        return
+    for pattern in _DEBRIS:
+        for debris in root.glob(pattern):
+            _remove(debris)
+
+
+def _discard(path: Path) -> None:
+    """Rename-then-delete: a kill mid-delete leaves a hidden ``.trash-*`` directory (which
+    nothing lists or loads, and the next save removes), never a half-deleted checkpoint."""
+    trash, n = path.with_name(f".trash-{path.name}"), 0
+    while os.path.lexists(trash):  # an earlier kill's, which we may not have been able to remove
+        _remove(trash)
+        n += 1
+        trash = path.with_name(f".trash-{path.name}.{n}") if os.path.lexists(trash) else trash
+    os.rename(path, trash)
+    _fsync_dir(path.parent)
+    _remove(trash)
+
+
+def _remove(path: Path) -> None:
+    # A link (even one to a directory) is unlinked, never followed into.
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -224,6 +278,7 @@ def truncate_metrics(run_dir: str | os.PathLike, step: int) -> None:
     A resumed run re-does those steps, so keeping them would duplicate lines.
     """
     path = Path(run_dir) / METRICS
+    refuse_link(path)  # its target would be read here and appended to later
     if not path.is_file():
         return
     kept = []

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ..errors import RunLocked, UserError
+from ..storage import open_no_follow
 from . import distributed as dist
 from .helpers import check_run_dir
 
@@ -25,6 +26,7 @@ class RunLock:
 
     Raises:
         RunLocked: another process (or another ``train`` call) holds the directory.
+        UserError: ``.lock`` is a symbolic link or not a regular file.
     """
 
     def __init__(self, run_dir: str | os.PathLike):
@@ -34,7 +36,8 @@ class RunLock:
 
     def acquire(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        # never through a link: a planted `.lock -> ~/file` would get ~/file truncated
+        fd = open_no_follow(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

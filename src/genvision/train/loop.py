@@ -34,11 +34,12 @@ from tqdm.auto import tqdm
 
 from ..errors import TrainingDiverged
 from ..models.base import GenerativeModel
+from ..storage import refuse_link
 from . import checkpoint as ckpt
 from . import distributed as dist
 from . import trainer_state
 from .budget import Budget
-from .callbacks import SampleGrids
+from .callbacks import SAMPLES, SampleGrids
 from .config import TrainConfig
 from .device import resolve_device
 from .helpers import check_config, check_data, deferred_sigint, derive_seed
@@ -120,8 +121,19 @@ class _Trainer:
         self._rate, self._perm_epoch = 0.0, -1
         self._rng_snapshot: dict[str, Tensor] | None = None
 
+    def _refuse_links(self) -> None:
+        """What the loop writes in place must not be a symbolic link: it would write the
+        link's target (the ``.lock`` is checked where it is opened; on resume the loader
+        refuses a linked ``checkpoints/`` with a CheckpointError of its own)."""
+        names = (ckpt.METRICS, SAMPLES) if self.resume else (ckpt.METRICS, SAMPLES,
+                                                              ckpt.CHECKPOINTS)
+        for name in names:
+            refuse_link(self.run_dir / name)
+
     # ----- main -----------------------------------------------------------------------------
     def run(self) -> TrainResult:
+        if self.main:
+            self._refuse_links()
         if self.resume:
             trainer_state.restore(self, ckpt.load_training_state(self.run_dir))
         else:

@@ -4,9 +4,11 @@ one JSON line per window, validation pass and warning (rank 0 writes)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+from ..storage import open_no_follow
 from . import checkpoint as ckpt
 
 
@@ -46,9 +48,11 @@ class MetricsLog:
     def clear(self) -> None:
         """A fresh run: drop the debris of one that never saved."""
         if self.main:
-            self.path.write_text("")
+            os.close(open_no_follow(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
 
     def write(self, line: dict[str, Any]) -> None:
+        """Append one JSON line (never through a symbolic link: see ``open_no_follow``)."""
         if self.main:
-            with open(self.path, "a", encoding="utf-8") as fh:
+            fd = open_no_follow(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(line) + "\n")

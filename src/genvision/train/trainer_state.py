@@ -77,7 +77,7 @@ def save(trainer: Any, rng: dict[str, Tensor] | None = None) -> Path | None:
 
 def restore(trainer: Any, state: ckpt.TrainingState) -> None:
     """Put a checkpoint's state back into ``trainer`` (model, EMA, optimisers, position,
-    RNG streams) and drop the metrics lines written after it."""
+    RNG streams), drop the metrics lines written after it and the debris of a crash."""
     meta = state.meta
     trainer.model.load_state_dict(state.prefixed("model/"), strict=True)
     if trainer.ema is not None:
@@ -102,6 +102,7 @@ def restore(trainer: Any, state: ckpt.TrainingState) -> None:
     _restore_rng(trainer, state)
     if trainer.main:
         ckpt.truncate_metrics(trainer.run_dir, trainer.step)
+        ckpt.clean_debris(trainer.run_dir)  # what a kill left mid-save or mid-prune
 
 
 def _restore_rng(trainer: Any, state: ckpt.TrainingState) -> None:
