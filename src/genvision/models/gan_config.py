@@ -14,6 +14,7 @@ from ..nn.diffaugment import parse_policy
 from .base import (
     MAX_CLASSES,
     MAX_DEPTH,
+    MAX_K,
     MAX_WIDTH,
     NONNEG,
     POSITIVE,
@@ -79,7 +80,7 @@ class GANConfig(ModelConfig):
         "help": "self-conditioned GAN: k-means the training images into this many clusters "
                 "before training, condition G and D on each image's cluster and sample "
                 "clusters at their data frequencies; no labels used (0 = off; unconditional "
-                "models only)", **bounds(0, MAX_CLASSES)})
+                "models only)", **bounds(0, MAX_K)})
     watch_every: int = field(default=100, metadata={"help": "check for collapsed samples every "
                                                             "N steps, from step 5N (0 = off)",
                                                     **NONNEG})
