@@ -171,7 +171,7 @@ def test_unknown_lr_schedule_is_a_user_error(tmp_path):
 
 
 def test_bad_budget_is_a_user_error(tmp_path):
-    with pytest.raises(UserError, match="--steps must be positive"):
+    with pytest.raises(UserError, match=r"--steps must be >= 1, got 0"):
         run(tmp_path, steps=0)
     with pytest.raises(UserError, match="batch-size"):
         run(tmp_path, steps=1, batch_size=41)

@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err.one_line()}", file=sys.stderr)
         return err.exit_code
+    except MemoryError:  # a size the bounds allow but this machine cannot hold
+        print("error: out of memory (fix: lower --batch-size, --image-size, -n or the model's "
+              "widths)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint is kept (resume with --resume)", file=sys.stderr)
         return 130

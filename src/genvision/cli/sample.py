@@ -17,7 +17,7 @@ from ..apps.completion import complete_image
 from ..errors import UserError
 from ..grids import save_grid
 from ..models.base import load
-from ..models.sampling import SampleRNG, make_sampler
+from ..models.sampling import MAX_SAMPLES, SampleRNG, make_sampler
 from ..storage import atomic_write_bytes
 from ..train.device import resolve_device
 from .parser import Parser, add_sampler_opt_flag
@@ -42,8 +42,10 @@ def cmd_sample(argv: list[str]) -> int:
     add_sampler_opt_flag(p)
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
-    if args.n < 1:
-        raise UserError(f"-n must be at least 1, got {args.n}", "pass -n 16")
+    if not 1 <= args.n <= MAX_SAMPLES:
+        raise UserError(f"-n must be in [1, {MAX_SAMPLES}], got {args.n}",
+                        f"pass a smaller -n; for more, call again with --seed {MAX_SAMPLES} "
+                        "and so on (sample k uses seed SEED + k)")
     out = Path(args.output)
     if out.suffix.lower() not in (".png", ".npz"):
         raise UserError(f"cannot write samples to {out.name}", "use a .png or .npz file name")

@@ -20,6 +20,9 @@ from ..errors import DataError
 SPLITS = ("train", "val", "test", "all")
 #: fraction of a source held out for each of val and test in the seeded 80/10/10 split
 HOLDOUT_FRACTION = 0.1
+#: the most classes a labelled set may have: a conditional model embeds every class, so a
+#: stray label of 1e9 would otherwise ask for a 64 GB embedding table
+MAX_CLASSES = 10_000
 
 
 @dataclass
@@ -65,7 +68,12 @@ class ImageSet:
             return 0
         if self.class_names is not None:
             return len(self.class_names)
-        return int(self.y.max()) + 1 if len(self.y) else 0
+        top = int(self.y.max()) if len(self.y) else -1
+        if top >= MAX_CLASSES:
+            raise DataError(f"{self.source} has a label {top}, but at most {MAX_CLASSES} "
+                            f"classes (labels 0..{MAX_CLASSES - 1}) are supported",
+                            "number the classes 0..K-1")
+        return top + 1
 
     def subset(self, indices: Sequence[int] | np.ndarray | Tensor) -> ImageSet:
         """The images at ``indices`` (in that order), same source, split and class names."""

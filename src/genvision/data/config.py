@@ -6,6 +6,12 @@ import dataclasses
 from dataclasses import field
 from typing import Literal
 
+from ..dataclass_config import SEED, bounds, check_fields
+
+#: the largest image side a run may ask for (a 1024x1024 RGB batch of 64 is already
+#: 800 MB of float32; larger sizes are typos or memory bombs)
+MAX_IMAGE_SIZE = 1024
+
 
 @dataclasses.dataclass
 class DataConfig:
@@ -21,13 +27,19 @@ class DataConfig:
     split: Literal["train", "val", "test", "all"] = field(
         default="train", metadata={"help": "which split to train on"})
     image_size: int | None = field(
-        default=None, metadata={"help": "resize (keeping aspect, then pad) to this square size"})
+        default=None, metadata={"help": "resize (keeping aspect, then pad) to this square size",
+                                **bounds(1, MAX_IMAGE_SIZE)})
     grayscale: bool = field(default=False, metadata={"help": "convert colour images to grey"})
     binarize: Literal["auto", "none", "static", "dynamic"] = field(
         default="auto", metadata={"help": "binarise pixels: dynamic = resample Bernoulli(x) every "
                                           "batch, static = once with --binarize-seed; auto = "
                                           "what the model needs"})
-    binarize_seed: int = field(default=0, metadata={"help": "seed of static binarisation"})
+    binarize_seed: int = field(default=0, metadata={"help": "seed of static binarisation",
+                                                            **SEED})
     dequantize: bool = field(
         default=False, metadata={"help": "add uniform noise to 8-bit pixels (continuous models)"})
-    split_seed: int = field(default=0, metadata={"help": "seed of the train/val/test split"})
+    split_seed: int = field(default=0, metadata={"help": "seed of the train/val/test split",
+                                                         **SEED})
+
+    def __post_init__(self) -> None:
+        check_fields(self)

@@ -93,12 +93,35 @@ def _image_files(folder: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
+#: PIL modes of one grey channel wider than 8 bits (16-bit PNG/TIFF, 32-bit int, float)
+WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def to_8bit(im: Image.Image) -> Image.Image:
+    """A wide grey image (:data:`WIDE_GREY_MODES`) as 8-bit ``L``, scaled, not clipped.
+
+    PIL's own ``convert`` clips every value >= 256 to 255, which turns a 16-bit PNG white.
+    A 16-bit file (or any image with a value above 255) is scaled from 0..65535 to 0..255;
+    one whose values all fit in 0..255 (an 8-bit image saved wide) keeps them.
+    """
+    arr = np.asarray(im, dtype=np.float64)
+    top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+    return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+
+
+def image_rgb8(im: Image.Image) -> np.ndarray:
+    """A loaded PIL image as uint8 RGB [H, W, 3]: alpha dropped, wide grey scaled to 8 bits."""
+    if im.mode in WIDE_GREY_MODES:
+        im = to_8bit(im)
+    return np.asarray(im.convert("RGB"))
+
+
 def _read_image(path: Path) -> np.ndarray:
-    """One file -> uint8 [H, W, 3] (alpha dropped; first frame of a GIF)."""
+    """One file -> uint8 [H, W, 3] (alpha dropped; first frame of a GIF; 16-bit scaled)."""
     try:
         with Image.open(path) as im:
             im.load()
-            return np.asarray(im.convert("RGB"))
+            return image_rgb8(im)
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError,
             Image.DecompressionBombError) as exc:
         raise DataError(f"cannot read image {path} ({type(exc).__name__})",

@@ -45,6 +45,9 @@ from torch import Tensor, nn
 
 from .. import dataclass_config as cfg
 from ..callbacks import Callback
+from ..data.base import MAX_CLASSES
+from ..data.config import MAX_IMAGE_SIZE as MAX_IMAGE_SIDE
+from ..dataclass_config import SEED, bounds
 from ..errors import CheckpointError, UserError
 from ..storage import atomic_write_json, load_tensors, pointed_entry, read_json, save_tensors
 from .protocol import OptimizerSpec, Phase, StepContext
@@ -60,6 +63,26 @@ _REGISTRY: dict[str, type[GenerativeModel]] = {}
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
+# Bounds of config fields (field metadata, checked by dataclass_config.check_values when a
+# config is built from flags, a saved config.json or Python). The upper bounds are far
+# above any model genvision trains on a workstation; they stop a typo or a damaged
+# config.json from asking for petabytes before anything is allocated.
+#: channels / hidden units of one layer, and latent sizes
+MAX_WIDTH = 8192
+#: layers, blocks or stages of one network
+MAX_DEPTH = 256
+#: importance samples, masks and other per-image repeats
+MAX_K = 100_000
+WIDTH = bounds(1, MAX_WIDTH)
+WIDTH0 = bounds(0, MAX_WIDTH)  # 0 = off
+DEPTH = bounds(0, MAX_DEPTH)
+KERNEL = bounds(1, 63)
+NONNEG = bounds(0)
+POSITIVE = bounds(0, lo_open=True)
+UNIT = bounds(0, 1, hi_open=True)  # probabilities, decays, dropout, Adam betas
+CHANNELS = bounds(1, 4)
+IMAGE_SIDE = bounds(1, MAX_IMAGE_SIDE)
+
 
 @dataclasses.dataclass
 class ModelConfig:
@@ -68,20 +91,28 @@ class ModelConfig:
     Subclasses add their own hyper-parameters. ``image_size`` is (height, width).
     """
 
-    channels: int = dataclasses.field(default=1, metadata={"cli": False})
-    image_size: tuple[int, int] = dataclasses.field(default=(28, 28), metadata={"cli": False})
+    channels: int = dataclasses.field(default=1, metadata={**CHANNELS, "cli": False})
+    image_size: tuple[int, int] = dataclasses.field(
+        default=(28, 28), metadata={**IMAGE_SIDE, "cli": False})
     num_classes: int = dataclasses.field(
-        default=0, metadata={"cli": False, "help": "0 = unconditional"})
+        default=0, metadata={**bounds(0, MAX_CLASSES), "cli": False,
+                             "help": "0 = unconditional"})
     data_kind: Literal["binary", "grey8", "rgb8", "continuous"] = dataclasses.field(
         default="binary", metadata={"cli": False,
                                     "help": "what pixel values mean: {0,1}, 256 levels, ..."})
     seed: int = dataclasses.field(
-        default=0, metadata={"cli": False, "help": "seed for weight init (the run's --seed)"})
+        default=0, metadata={**SEED, "cli": False,
+                             "help": "seed for weight init (the run's --seed)"})
 
     #: values of fields added after checkpoints were first written, for saved configs
     #: without them: what the model did before the field existed (which may differ from
     #: today's default)
     saved_before: ClassVar[dict[str, Any]] = {}
+
+    def __post_init__(self) -> None:
+        # types and bounds of every field (subclasses with their own __post_init__ are
+        # checked again by GenerativeModel.__init__, before any layer is allocated)
+        cfg.check_fields(self)
 
     @classmethod
     def with_saved_before(cls, data: dict[str, Any]) -> dict[str, Any]:
@@ -154,6 +185,7 @@ class GenerativeModel(nn.Module):
         super().__init__()
         if not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}")
+        cfg.check_fields(config)  # sizes within bounds before a subclass allocates layers
         self.config = config
 
     # ----- protocol -------------------------------------------------------------------
@@ -312,9 +344,16 @@ class GenerativeModel(nn.Module):
                           {"model": self.name, "config": cfg.to_dict(self.config)})
 
     @classmethod
-    def from_config_dict(cls, data: dict[str, Any]) -> GenerativeModel:
+    def from_config_dict(cls, data: dict[str, Any], *,
+                         where: str | None = None) -> GenerativeModel:
+        """The model of a saved config dict (``where``: the file it came from, for errors)."""
+        if not isinstance(data, dict):
+            raise CheckpointError(f"the model config{' in ' + where if where else ''} is "
+                                  f"a {type(data).__name__}, not an object",
+                                  "the checkpoint is damaged: restore it or retrain")
         data = cls.config_class.with_saved_before(data)
-        return cls(cfg.from_dict(cls.config_class, data, what=f"{cls.name} config"))
+        return cls(cfg.from_dict(cls.config_class, data, what=f"{cls.name} config",
+                                 where=where))
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:
@@ -354,7 +393,14 @@ def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Gene
     if not isinstance(meta, dict) or "model" not in meta or "config" not in meta:
         raise CheckpointError(f"{directory / CONFIG_FILE} is not a genvision model config",
                               "pass a directory written by genvision")
-    model = get_model_class(meta["model"]).from_config_dict(meta["config"])
+    model_cls = get_model_class(meta["model"])
+    try:
+        model = model_cls.from_config_dict(meta["config"], where=str(directory / CONFIG_FILE))
+    except CheckpointError:
+        raise
+    except UserError as exc:  # a damaged or hand-edited config: refused before allocating
+        raise CheckpointError(exc.problem, "the checkpoint is damaged or from another "
+                                           "version: restore it or retrain") from None
     state = load_tensors(directory / WEIGHTS_FILE)
     try:
         model.load_state_dict(state, strict=True)

@@ -26,7 +26,7 @@ from ..data.lab import AB_SCALE
 from ..nn.adversarial import d_objective, g_objective
 from ..nn.patchgan import PatchDiscriminator
 from ..nn.unet import UNet
-from .base import ModelConfig
+from .base import CHANNELS, DEPTH, IMAGE_SIDE, NONNEG, WIDTH, ModelConfig
 from .image_to_image import ImageTaskModel, task_model
 from .protocol import OptimizerSpec, Phase, PhaseLoss, StepContext
 
@@ -35,11 +35,13 @@ from .protocol import OptimizerSpec, Phase, PhaseLoss, StepContext
 class ColorizeConfig(ModelConfig):
     """U-Net options; ``image_size`` is the training patch."""
 
-    channels: int = dataclasses.field(default=3, metadata={"cli": False})
-    image_size: tuple[int, int] = dataclasses.field(default=(64, 64), metadata={"cli": False})
+    channels: int = dataclasses.field(default=3, metadata={"cli": False, **CHANNELS})
+    image_size: tuple[int, int] = dataclasses.field(default=(64, 64), metadata={"cli": False,
+                                                                                **IMAGE_SIDE})
     data_kind: str = dataclasses.field(default="rgb8", metadata={"cli": False})
-    width: int = dataclasses.field(default=32, metadata={"help": "U-Net channels at full size"})
-    depth: int = dataclasses.field(default=3, metadata={"help": "U-Net stride-2 levels"})
+    width: int = dataclasses.field(default=32, metadata={"help": "U-Net channels at full size",
+                                                         **WIDTH})
+    depth: int = dataclasses.field(default=3, metadata={"help": "U-Net stride-2 levels", **DEPTH})
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.depth < 1:
@@ -91,11 +93,11 @@ class ColorizeGANConfig(ColorizeConfig):
     """pix2pix options on top of the U-Net's."""
 
     disc_width: int = dataclasses.field(default=32, metadata={
-        "help": "channels of the PatchGAN's first layer"})
+        "help": "channels of the PatchGAN's first layer", **WIDTH})
     disc_layers: int = dataclasses.field(default=3, metadata={
-        "help": "stride-2 layers of the PatchGAN (3: 70x70 patches)"})
+        "help": "stride-2 layers of the PatchGAN (3: 70x70 patches)", **DEPTH})
     l1_weight: float = dataclasses.field(default=10.0, metadata={
-        "help": "weight of L1 against the adversarial loss (pix2pix: 100)"})
+        "help": "weight of L1 against the adversarial loss (pix2pix: 100)", **NONNEG})
 
 
 @task_model("colorize-gan")

@@ -11,7 +11,18 @@ from typing import Any, Literal
 
 from ..errors import UserError
 from ..nn.diffaugment import parse_policy
-from .base import ModelConfig
+from .base import (
+    MAX_CLASSES,
+    MAX_DEPTH,
+    MAX_K,
+    MAX_WIDTH,
+    NONNEG,
+    POSITIVE,
+    UNIT,
+    WIDTH,
+    ModelConfig,
+    bounds,
+)
 from .gan_watch import D_WIN_LOSS
 
 __all__ = ["DCGANConfig", "GANConfig", "SNGANConfig", "WGANGPConfig"]
@@ -31,49 +42,55 @@ class GANConfig(ModelConfig):
     loss: Literal["ns", "wgan-gp", "hinge"] = field(
         default="ns", metadata={"cli": False, "help": "adversarial objective (set by the model "
                                                       "name: dcgan, wgan-gp, sngan)"})
-    latent_dim: int = field(default=64, metadata={"help": "size of the latent code z"})
+    latent_dim: int = field(default=64, metadata={"help": "size of the latent code z", **WIDTH})
     g_width: int = field(default=64, metadata={"help": "generator channels (its first stage "
-                                                       "has twice as many)"})
+                                                       "has twice as many)",
+                                               **bounds(2, MAX_WIDTH)})
     d_width: int = field(default=64, metadata={"help": "discriminator channels (its later "
-                                                       "stages have twice as many)"})
+                                                       "stages have twice as many)", **WIDTH})
     label_dim: int = field(default=16, metadata={"help": "label embedding size in G "
-                                                         "(conditional)"})
+                                                         "(conditional)", **WIDTH})
     spectral_norm: bool = field(default=False, metadata={"help": "spectral normalisation of "
                                                                  "every D weight"})
-    lr_g: float = field(default=2e-4, metadata={"help": "generator Adam learning rate"})
+    lr_g: float = field(default=2e-4, metadata={"help": "generator Adam learning rate", **POSITIVE})
     lr_d: float = field(default=2e-4, metadata={"help": "discriminator Adam learning rate "
-                                                        "(TTUR: may differ from --lr-g)"})
+                                                        "(TTUR: may differ from --lr-g)",
+                                                **POSITIVE})
     adam_betas: tuple[float, ...] = field(default=(0.5, 0.999),
-                                          metadata={"help": "Adam beta1 beta2 of both networks"})
+                                          metadata={"help": "Adam beta1 beta2 of both networks",
+                                                    **UNIT})
     n_critic: int = field(default=1, metadata={"help": "D updates per G update (each on the "
-                                                       "step's real batch, fresh z)"})
+                                                       "step's real batch, fresh z)",
+                                               **bounds(1, MAX_DEPTH)})
     gp_weight: float = field(default=10.0, metadata={"help": "gradient-penalty weight lambda "
-                                                             "(wgan-gp only)"})
+                                                             "(wgan-gp only)", **NONNEG})
     r1_gamma: float = field(default=0.0, metadata={"help": "R1 penalty gamma/2 E||grad D(x)||^2 "
-                                                           "on real images (0 = off)"})
+                                                           "on real images (0 = off)", **NONNEG})
     diffaug: str = field(default="", metadata={"help": "DiffAugment policy: comma list of "
                                                        "color,translation,cutout ('' = off)"})
     truncation: float = field(default=0.0, metadata={"help": "sample z from a normal truncated "
-                                                             "at +-this (0 = off)"})
+                                                             "at +-this (0 = off)", **NONNEG})
     info_codes: int = field(default=0, metadata={
         "help": "InfoGAN: give G a uniform categorical code with this many values besides z "
                 "and train D's Q head to recover it, so G can keep separate modes apart "
-                "without labels (0 = off; unconditional models only)"})
+                "without labels (0 = off; unconditional models only)", **bounds(0, MAX_CLASSES)})
     info_weight: float = field(default=1.0, metadata={
-        "help": "weight lambda of the InfoGAN code-recovery term, for D/Q and G"})
+        "help": "weight lambda of the InfoGAN code-recovery term, for D/Q and G", **NONNEG})
     self_condition: int = field(default=0, metadata={
         "help": "self-conditioned GAN: k-means the training images into this many clusters "
                 "before training, condition G and D on each image's cluster and sample "
                 "clusters at their data frequencies; no labels used (0 = off; unconditional "
-                "models only)"})
+                "models only)", **bounds(0, MAX_K)})
     watch_every: int = field(default=100, metadata={"help": "check for collapsed samples every "
-                                                            "N steps, from step 5N (0 = off)"})
+                                                            "N steps, from step 5N (0 = off)",
+                                                    **NONNEG})
     collapse_ratio: float = field(
         default=0.2, metadata={"help": "warn when fixed-latent samples differ by less than "
-                                       "this fraction of the real images' pairwise distance"})
+                                       "this fraction of the real images' pairwise distance",
+                               **UNIT})
     d_win_steps: int = field(
         default=200, metadata={"help": f"warn when D's loss stays below {D_WIN_LOSS} this many "
-                                       "steps in a row (0 = off; not for wgan-gp)"})
+                                       "steps in a row (0 = off; not for wgan-gp)", **NONNEG})
 
     def __post_init__(self) -> None:
         betas = tuple(self.adam_betas)

@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 from ..errors import UserError
 from ..nn.masked import CausalConv2d, causal_mask
-from .base import register
+from .base import DEPTH, IMAGE_SIDE, KERNEL, WIDTH, register
 from .pixel_base import PixelAutoregressive, PixelModelConfig, draw_channel
 from .sampling import SampleRNG, as_sample_rng
 
@@ -69,23 +69,24 @@ class GatedPixelCNNConfig(PixelModelConfig):
 
     hidden: int = field(
         default=16, metadata={"help": "feature maps of each stack (rounded up to a multiple "
-                                      "of the image channels)"})
-    layers: int = field(default=8, metadata={"help": "gated layers (vertical + horizontal)"})
+                                      "of the image channels)", **WIDTH})
+    layers: int = field(default=8, metadata={"help": "gated layers (vertical + horizontal)",
+                                             **DEPTH})
     kernel: int = field(
         default=3, metadata={"help": "kernel k of layers 2..: vertical (k//2+1) x k, "
-                                     "horizontal 1 x (k//2+1); odd"})
+                                     "horizontal 1 x (k//2+1); odd", **KERNEL})
     input_kernel: int = field(
-        default=7, metadata={"help": "kernel of the first layer (odd)"})
+        default=7, metadata={"help": "kernel of the first layer (odd)", **KERNEL})
     out_hidden: int = field(
         default=64, metadata={"help": "width of the 1x1 output layer before the head "
-                                      "(rounded up to a multiple of the image channels)"})
+                                      "(rounded up to a multiple of the image channels)", **WIDTH})
     vertical_residual: bool = field(
         default=True, metadata={"help": "residual connections in the vertical stack too "
                                         "(the paper has them in the horizontal stack only)"})
     dilation: tuple[int, ...] = field(
         default=(1, 2, 4, 8), metadata={"help": "dilations of layers 2.. (rows and columns), "
                                              "repeated in turn: a wider receptive field at "
-                                             "the same cost; empty = 1 everywhere"})
+                                             "the same cost; empty = 1 everywhere", **IMAGE_SIDE})
     #: checkpoints from before ``dilation`` existed are undilated
     saved_before: ClassVar[dict[str, Any]] = {"dilation": ()}
 

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from ..distributions.units import bits_per_dim
 from ..errors import UserError
-from .base import register
+from .base import MAX_K, WIDTH, bounds, register
 from .dense_base import DenseAutoregressive
 from .pixel_base import PixelModelConfig, draw_channel
 from .protocol import StepContext
@@ -64,12 +64,13 @@ class MADEConfig(PixelModelConfig):
     """
 
     hidden: tuple[int, ...] = field(
-        default=(1000,), metadata={"help": "units of each masked hidden layer"})
+        default=(1000,), metadata={"help": "units of each masked hidden layer", **WIDTH})
     num_masks: int = field(
-        default=8, metadata={"help": "orderings/connectivities cycled over training batches"})
+        default=8, metadata={"help": "orderings/connectivities cycled over training batches",
+                             **bounds(1, MAX_K)})
     eval_masks: int = field(
         default=0, metadata={"help": "masks averaged by log_prob and mixed by sample (0 = "
-                                     "all num_masks)"})
+                                     "all num_masks)", **bounds(0, MAX_K)})
     orderings: Literal["random", "raster"] = field(
         default="random", metadata={"help": "random = a random input order per mask (mask 0 "
                                             "raster), raster = every mask raster, only the "

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import UserError
-from .base import register
+from .base import NONNEG, WIDTH, register
 from .dense_base import DenseAutoregressive
 from .pixel_base import PixelModelConfig, draw_channel
 from .sampling import SampleRNG, as_sample_rng
@@ -48,10 +48,10 @@ class NADEConfig(PixelModelConfig):
     """
 
     hidden: int = field(default=500, metadata={"help": "hidden units H shared by all "
-                                                       "conditionals"})
+                                                       "conditionals", **WIDTH})
     eval_chunk: int = field(
         default=0, metadata={"help": "images per log_prob pass without gradients (0 = sized "
-                                     "to keep the [N, D, H] activations near 128 MB)"})
+                                     "to keep the [N, D, H] activations near 128 MB)", **NONNEG})
 
     def __post_init__(self) -> None:
         if self.hidden < 1 or self.eval_chunk < 0:

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from ..distributions.units import bits_per_dim
 from ..errors import UserError
-from .base import GenerativeModel, ModelConfig
+from .base import GenerativeModel, ModelConfig, bounds
 from .pixel_heads import PixelHead, make_head
 from .sampling import SampleRNG, SamplerOptions, as_sample_rng, resolve_sampler
 
@@ -66,9 +66,10 @@ class PixelModelConfig(ModelConfig):
         default="auto", metadata={"help": "output distribution: auto = bernoulli for binary "
                                           "data, 256-way categorical for 8-bit data"})
     levels: int = dataclasses.field(
-        default=256, metadata={"help": "grey levels of 8-bit data (256; fewer for tests)"})
+        default=256, metadata={"help": "grey levels of 8-bit data (256; fewer for tests)",
+                               **bounds(2, 256)})
     n_mix: int = dataclasses.field(
-        default=5, metadata={"help": "logistics in the logistic_mixture head"})
+        default=5, metadata={"help": "logistics in the logistic_mixture head", **bounds(1, 100)})
 
 
 class PixelAutoregressive(GenerativeModel):

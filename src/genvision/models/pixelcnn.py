@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from ..errors import UserError
 from ..nn.masked import CausalConv2d
-from .base import register
+from .base import DEPTH, KERNEL, UNIT, WIDTH, WIDTH0, register
 from .pixel_base import PixelAutoregressive, PixelModelConfig
 from .sampling import SampleRNG, as_sample_rng
 
@@ -57,19 +57,19 @@ class PixelCNNConfig(PixelModelConfig):
     """
 
     hidden: int = field(default=32, metadata={
-        "help": "channels of the residual stream (2h in the paper)"})
+        "help": "channels of the residual stream (2h in the paper)", **WIDTH})
     bottleneck: int = field(default=0, metadata={
         "help": "channels inside a residual block (h in the paper: 1x1 down, masked kxk, "
-                "1x1 up); 0 = plain blocks, one masked kxk at full width"})
-    layers: int = field(default=12, metadata={"help": "residual blocks"})
+                "1x1 up); 0 = plain blocks, one masked kxk at full width", **WIDTH0})
+    layers: int = field(default=12, metadata={"help": "residual blocks", **DEPTH})
     input_kernel: int = field(default=7, metadata={
-        "help": "kernel of the first (mask A) convolution, odd"})
+        "help": "kernel of the first (mask A) convolution, odd", **KERNEL})
     kernel: int = field(default=3, metadata={
-        "help": "kernel of the masked convolution in each block, odd"})
+        "help": "kernel of the masked convolution in each block, odd", **KERNEL})
     out_hidden: int = field(default=32, metadata={
-        "help": "channels between the two 1x1 output convolutions"})
+        "help": "channels between the two 1x1 output convolutions", **WIDTH})
     dropout: float = field(default=0.0, metadata={
-        "help": "dropout inside residual blocks (training only)"})
+        "help": "dropout inside residual blocks (training only)", **UNIT})
 
     def __post_init__(self) -> None:
         checks = [(min(self.hidden, self.out_hidden) >= 1 and self.bottleneck >= 0,

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from ..errors import UserError
 from ..nn.masked import CausalConv2d
-from .base import register
+from .base import DEPTH, KERNEL, WIDTH, register
 from .gated_pixelcnn import single_thread
 from .pixel_base import PixelAutoregressive, PixelModelConfig, draw_channel
 from .sampling import SampleRNG, as_sample_rng
@@ -59,16 +59,16 @@ class RowLSTMConfig(PixelModelConfig):
     hidden: int = field(
         default=32, metadata={"help": "LSTM hidden units h per layer; features between "
                                       "layers are 2h (rounded up to a multiple of the "
-                                      "image channels)"})
-    layers: int = field(default=2, metadata={"help": "Row LSTM layers"})
+                                      "image channels)", **WIDTH})
+    layers: int = field(default=2, metadata={"help": "Row LSTM layers", **DEPTH})
     kernel: int = field(
         default=3, metadata={"help": "width k of the input-to-state (masked 1 x k) and "
-                                     "state-to-state (1 x k) convolutions; odd"})
+                                     "state-to-state (1 x k) convolutions; odd", **KERNEL})
     input_kernel: int = field(
-        default=7, metadata={"help": "kernel of the first (type-A masked) conv; odd"})
+        default=7, metadata={"help": "kernel of the first (type-A masked) conv; odd", **KERNEL})
     out_hidden: int = field(
         default=64, metadata={"help": "width of the 1x1 output layer before the head "
-                                      "(rounded up to a multiple of the image channels)"})
+                                      "(rounded up to a multiple of the image channels)", **WIDTH})
 
     def __post_init__(self) -> None:
         checks = [(self.hidden >= 1 and self.out_hidden >= 1,

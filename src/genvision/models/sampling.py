@@ -32,6 +32,10 @@ from torch import Tensor
 
 from ..errors import UserError
 
+#: the most images one ``genvision sample`` call draws: the samples are held in memory
+#: (100,000 RGB 64x64 images are 5 GB of float32); more is a typo or needs several calls
+MAX_SAMPLES = 100_000
+
 __all__ = ["SampleRNG", "as_sample_rng", "SamplerOptions", "AncestralSampler",
            "make_sampler", "resolve_sampler", "sampler_protocol", "SEED_SCHEME"]
 

@@ -38,7 +38,7 @@ from ..nn import perceptual as perc
 from ..nn.adversarial import d_objective, g_objective
 from ..nn.patchgan import PatchDiscriminator
 from ..nn.srresnet import SRNet
-from .base import ModelConfig
+from .base import CHANNELS, DEPTH, IMAGE_SIDE, NONNEG, WIDTH, ModelConfig, bounds
 from .image_to_image import ImageTaskModel, task_model
 from .protocol import OptimizerSpec, Phase, PhaseLoss, StepContext
 
@@ -50,12 +50,14 @@ VGGLayer = Literal["relu1_2", "relu2_2", "relu3_4", "relu4_4", "relu5_4"]
 class SRResNetConfig(ModelConfig):
     """SRResNet options; ``image_size`` is the high-resolution training patch."""
 
-    channels: int = dataclasses.field(default=3, metadata={"cli": False})
-    image_size: tuple[int, int] = dataclasses.field(default=(64, 64), metadata={"cli": False})
+    channels: int = dataclasses.field(default=3, metadata={"cli": False, **CHANNELS})
+    image_size: tuple[int, int] = dataclasses.field(default=(64, 64), metadata={"cli": False,
+                                                                                **IMAGE_SIDE})
     data_kind: str = dataclasses.field(default="rgb8", metadata={"cli": False})
-    scale: int = dataclasses.field(default=4, metadata={"cli": False})
-    width: int = dataclasses.field(default=32, metadata={"help": "channels of the generator"})
-    blocks: int = dataclasses.field(default=8, metadata={"help": "residual blocks"})
+    scale: int = dataclasses.field(default=4, metadata={"cli": False, **bounds(1, 16)})
+    width: int = dataclasses.field(default=32, metadata={"help": "channels of the generator",
+                                                         **WIDTH})
+    blocks: int = dataclasses.field(default=8, metadata={"help": "residual blocks", **DEPTH})
     global_skip: bool = dataclasses.field(
         default=True, metadata={"help": "predict the residual over bicubic up-sampling"})
     upsampler: Literal["espcn", "srresnet"] = dataclasses.field(default="espcn", metadata={
@@ -130,15 +132,15 @@ class SRGANConfig(SRResNetConfig):
     """SRGAN options: the generator's (from the SRResNet it starts from) plus the GAN's."""
 
     disc_width: int = dataclasses.field(default=32, metadata={
-        "help": "channels of the patch discriminator's first layer"})
+        "help": "channels of the patch discriminator's first layer", **WIDTH})
     disc_layers: int = dataclasses.field(default=3, metadata={
-        "help": "stride-2 layers of the discriminator (3: 70x70 patches)"})
+        "help": "stride-2 layers of the discriminator (3: 70x70 patches)", **DEPTH})
     pixel_weight: float = dataclasses.field(default=0.1, metadata={
-        "help": "weight of the pixel loss (low, so the GAN terms can sharpen)"})
+        "help": "weight of the pixel loss (low, so the GAN terms can sharpen)", **NONNEG})
     perceptual_weight: float = dataclasses.field(default=1.0, metadata={
-        "help": "weight of the perceptual (feature) loss"})
+        "help": "weight of the perceptual (feature) loss", **NONNEG})
     adv_weight: float = dataclasses.field(default=5e-3, metadata={
-        "help": "weight of the adversarial loss"})
+        "help": "weight of the adversarial loss", **NONNEG})
     perceptual: str = dataclasses.field(default="disc", metadata={
         "cli": False, "help": "disc, none or vgg19:PATH"})
     perceptual_layer: VGGLayer = dataclasses.field(default="relu5_4", metadata={

@@ -9,7 +9,7 @@ from dataclasses import field
 from typing import Literal
 
 from ..errors import UserError
-from .base import ModelConfig
+from .base import DEPTH, KERNEL, MAX_K, NONNEG, UNIT, WIDTH, WIDTH0, ModelConfig, bounds
 
 __all__ = ["AUTO_LIKELIHOOD", "LIKELIHOOD_DATA_KINDS", "VAEConfig"]
 
@@ -36,37 +36,42 @@ class VAEConfig(ModelConfig):
     Set ``ar_layers=0`` for a classic factorised VAE.
     """
 
-    latent_dim: int = field(default=16, metadata={"help": "size of the latent code z"})
+    latent_dim: int = field(default=16, metadata={"help": "size of the latent code z", **WIDTH})
     hidden: tuple[int, ...] = field(
         default=(16, 64), metadata={"help": "conv channels per stride-2 stage (images are "
-                                            "padded to a multiple of 2**len(hidden))"})
-    res_blocks: int = field(default=0, metadata={"help": "residual blocks per stage"})
+                                            "padded to a multiple of 2**len(hidden))", **WIDTH})
+    res_blocks: int = field(default=0, metadata={"help": "residual blocks per stage", **DEPTH})
     fc_dim: int = field(default=256, metadata={"help": "dense layer between conv features "
-                                                       "and z (0 = none)"})
-    dropout: float = field(default=0.0, metadata={"help": "dropout inside residual blocks"})
+                                                       "and z (0 = none)", **WIDTH0})
+    dropout: float = field(default=0.0, metadata={"help": "dropout inside residual blocks", **UNIT})
     likelihood: Literal["auto", "bernoulli", "gaussian", "logistic"] = field(
         default="auto", metadata={"help": "pixel likelihood p(x|z): bernoulli (binary data), "
                                           "logistic (discretised, 8-bit data), gaussian "
                                           "(continuous data, learned variance), auto = by "
                                           "data kind"})
-    beta: float = field(default=1.0, metadata={"help": "KL weight (beta-VAE; 1 = plain VAE)"})
+    beta: float = field(default=1.0, metadata={"help": "KL weight (beta-VAE; 1 = plain VAE)",
+                                               **NONNEG})
     kl_warmup_steps: int = field(
         default=1000, metadata={"help": "ramp the KL weight linearly from 0 to beta over "
-                                        "this many training steps (0 = off)"})
+                                        "this many training steps (0 = off)", **NONNEG})
     free_bits: float = field(default=0.0, metadata={"help": "minimum KL in nats per latent "
-                                                            "dimension in the training loss"})
+                                                            "dimension in the training loss",
+                                                    **NONNEG})
     train_k: int = field(default=1, metadata={"help": "importance samples of the training "
-                                                      "objective (1 = ELBO, >1 = IWAE)"})
+                                                      "objective (1 = ELBO, >1 = IWAE)",
+                                              **bounds(1, MAX_K)})
     iwae_k_eval: int = field(default=1000, metadata={"help": "importance samples k used by "
-                                                             "log_prob (IWAE-k bound)"})
+                                                             "log_prob (IWAE-k bound)",
+                                                     **bounds(1, MAX_K)})
     ar_layers: int = field(default=3, metadata={"help": "masked-conv layers of the "
                                                         "autoregressive (PixelVAE) head, 0 = "
-                                                        "factorised decoder"})
+                                                        "factorised decoder", **DEPTH})
     ar_channels: int = field(default=16, metadata={"help": "channels of the autoregressive "
-                                                           "head"})
+                                                           "head", **WIDTH})
     ar_kernel: int = field(default=7, metadata={"help": "kernel of the head's first masked "
-                                                        "conv (odd)"})
-    label_dim: int = field(default=16, metadata={"help": "label embedding size (conditional)"})
+                                                        "conv (odd)", **KERNEL})
+    label_dim: int = field(default=16, metadata={"help": "label embedding size (conditional)",
+                                                 **WIDTH})
 
     def __post_init__(self) -> None:
         checks = [(self.latent_dim >= 1, "latent_dim must be >= 1"),

@@ -5,6 +5,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import field
 
+from ..dataclass_config import SEED, bounds, check_fields
+
+#: devices --device accepts (what torch.device would parse into a usable device)
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -18,30 +23,51 @@ class TrainConfig:
     steps; the last incomplete batch is dropped), ``minutes`` is wall-clock time of this call.
     """
 
-    steps: int | None = field(default=None, metadata={"help": "train this many (more) steps"})
-    epochs: float | None = field(default=None, metadata={"help": "train this many (more) epochs"})
-    minutes: float | None = field(default=None, metadata={"help": "train this many (more) minutes"})
-    batch_size: int = field(default=64, metadata={"help": "images per step (per process)"})
-    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
-    beta1: float = field(default=0.9, metadata={"help": "AdamW beta1"})
-    beta2: float = field(default=0.999, metadata={"help": "AdamW beta2"})
-    warmup_steps: int = field(default=0, metadata={"help": "linear learning-rate warm-up steps"})
+    steps: int | None = field(default=None, metadata={
+        "help": "train this many (more) steps", **bounds(1)})
+    epochs: float | None = field(default=None, metadata={
+        "help": "train this many (more) epochs", **bounds(0, lo_open=True)})
+    minutes: float | None = field(default=None, metadata={
+        "help": "train this many (more) minutes", **bounds(0, lo_open=True)})
+    batch_size: int = field(default=64, metadata={
+        "help": "images per step (per process)", **bounds(1, 1_000_000)})
+    lr: float = field(default=1e-3, metadata={
+        "help": "AdamW learning rate", **bounds(0, lo_open=True)})
+    weight_decay: float = field(default=0.0, metadata={
+        "help": "AdamW weight decay", **bounds(0)})
+    beta1: float = field(default=0.9, metadata={
+        "help": "AdamW beta1", **bounds(0, 1, hi_open=True)})
+    beta2: float = field(default=0.999, metadata={
+        "help": "AdamW beta2", **bounds(0, 1, hi_open=True)})
+    warmup_steps: int = field(default=0, metadata={
+        "help": "linear learning-rate warm-up steps", **bounds(0)})
     lr_schedule: str = field(default="constant", metadata={
         "help": "constant, cosine or linear: decay the learning rate to 0 over this call's "
                 "budget (steps/epochs, or wall-clock time for --minutes)"})
-    grad_clip: float = field(default=0.0, metadata={"help": "clip gradient norm (0 = off)"})
+    grad_clip: float = field(default=0.0, metadata={
+        "help": "clip gradient norm (0 = off)", **bounds(0)})
     ema_decay: float = field(default=0.999, metadata={
-        "help": "EMA of weights used for sampling/eval, with warm-up (0 = off)"})
-    seed: int = field(default=0, metadata={"help": "seed for data order, noise and init"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, mps"})
+        "help": "EMA of weights used for sampling/eval, with warm-up (0 = off)",
+        **bounds(0, 1, hi_open=True)})
+    seed: int = field(default=0, metadata={
+        "help": "seed for data order, noise and init", **SEED})
+    device: str = field(default="auto", metadata={
+        "help": "auto, cpu, cuda, cuda:1, mps", "pattern": r"auto|cpu|mps|cuda(:[0-9]+)?",
+        "accepts": DEVICES})
     amp: bool = field(default=True,
                       metadata={"help": "mixed precision (CUDA only; ignored on CPU)"})
-    log_every: int = field(default=50,
-                           metadata={"help": "write a metrics.jsonl line every N steps"})
-    eval_every: int = field(default=0, metadata={"help": "validate every N steps (0 = at the end)"})
-    checkpoint_every: int = field(default=500, metadata={"help": "checkpoint every N steps"})
-    sample_every: int = field(default=0, metadata={"help": "write a sample grid every N steps "
-                                                           "(0 = at the end only)"})
-    keep_checkpoints: int = field(default=2, metadata={"help": "how many checkpoints to keep"})
+    log_every: int = field(default=50, metadata={
+        "help": "write a metrics.jsonl line every N steps", **bounds(1)})
+    eval_every: int = field(default=0, metadata={
+        "help": "validate every N steps (0 = at the end)", **bounds(0)})
+    checkpoint_every: int = field(default=500, metadata={
+        "help": "checkpoint every N steps", **bounds(1)})
+    sample_every: int = field(default=0, metadata={
+        "help": "write a sample grid every N steps (0 = at the end only)", **bounds(0)})
+    keep_checkpoints: int = field(default=2, metadata={
+        "help": "how many checkpoints to keep", **bounds(1)})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+
+    def __post_init__(self) -> None:
+        # One line naming the flag, the value and the accepted range, before any work.
+        check_fields(self)

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..dataclass_config import check_fields
 from ..errors import UserError
 from ..models.base import GenerativeModel
 from . import checkpoint as ckpt
@@ -38,18 +39,12 @@ def schedule_factor(kind: str, progress: float) -> float:
 
 
 def check_config(cfg: TrainConfig) -> None:
-    for name in ("steps", "epochs", "minutes"):
-        value = getattr(cfg, name)
-        if value is not None and value <= 0:
-            raise UserError(f"--{name} must be positive, got {value}",
-                            f"pass a positive --{name} or leave it out")
+    """Every field within its declared bounds (again: a TrainConfig may be changed after it
+    was built) and a known learning-rate schedule."""
+    check_fields(cfg)
     if cfg.lr_schedule not in LR_SCHEDULES:
         raise UserError(f"unknown --lr-schedule {cfg.lr_schedule!r}",
                         f"use one of: {', '.join(LR_SCHEDULES)}")
-    for name in ("batch_size", "log_every", "checkpoint_every", "keep_checkpoints"):
-        if getattr(cfg, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1",
-                            "pass a positive value")
 
 
 def check_data(model: GenerativeModel, data: TrainData, cfg: TrainConfig, world: int) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ...data.base import check_split, split_indices
-from ...data.files import IMAGE_EXTENSIONS, _image_files
+from ...data.files import IMAGE_EXTENSIONS, _image_files, image_rgb8
 from ...data.photos import PHOTO_SPLITS, load_photos
 from ...errors import DataError, UserError
 from ...runs.layout import RunLayout
@@ -58,22 +58,13 @@ def read_image(path: str | os.PathLike) -> NamedImage:
         with Image.open(p) as im:
             im.load()
             grey = im.mode in GREY_MODES
-            if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-                im = _to_8bit(im)
-            rgb = np.asarray(im.convert("RGB"))
+            rgb = image_rgb8(im)
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError,
             Image.DecompressionBombError) as exc:
         raise DataError(f"cannot read image {p} ({type(exc).__name__}: "
                         f"{str(exc).splitlines()[0][:120] if str(exc) else 'corrupt'})",
                         "pass a PNG/JPEG/BMP/WEBP file that opens in an image viewer") from None
     return NamedImage(p.stem, rgb, grey)
-
-
-def _to_8bit(im: Image.Image) -> Image.Image:
-    # 16-bit and float grey files: scale the full range to 0..255 instead of clipping.
-    arr = np.asarray(im, dtype=np.float64)
-    top = 65535.0 if arr.max() > 255 else 255.0
-    return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
 
 
 def check_output_path(path: str | os.PathLike) -> Path:
