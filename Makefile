@@ -3,12 +3,14 @@
 #               evaluates them (NLL + sample metrics) and writes their reports and
 #               runs/demo/board.html, a comparison page of every model it trained
 #   make test   creates .venv, installs genvision and runs the whole test suite
+#   make mutants  mutation testing of the maths core (benchmarks/mutants.py, ~10 min):
+#               prints JSON, exits 1 if a mutant survives that is not listed as equivalent
 VENV ?= .venv
 PY := $(VENV)/bin/python
 GV := $(VENV)/bin/genvision
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint mutants clean
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -29,6 +31,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -p no:cacheprovider tests
+
+mutants: $(STAMP)
+	$(PY) benchmarks/mutants.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +99,23 @@ def test_apply_colours_a_grey_image(run, tmp_path, capsys):
     Image.fromarray(chelsea()[:40, :50]).save(colour)
     cmd_colorize(["apply", str(run), str(colour), "-o", str(out)])
     assert "replaced" in capsys.readouterr().out
-    assert colourfulness(np.asarray(Image.open(out))) >= 0
+    assert np.asarray(Image.open(out)).shape == (40, 50, 3)
+
+
+def test_colourfulness_of_grey_and_of_hand_computed_images():
+    """Hasler and Suesstrunk's M = sqrt(std_rg^2 + std_yb^2) + 0.3 sqrt(mean_rg^2 + mean_yb^2)
+    with rg = R - G, yb = (R + G) / 2 - B (population std)."""
+    grey = np.repeat(np.arange(0, 250, 10, dtype=np.uint8).reshape(5, 5, 1), 3, axis=2)
+    assert colourfulness(grey) == 0.0  # R = G = B everywhere: no colour at all
+    red = np.zeros((2, 3, 3), np.uint8)
+    red[..., 0] = 255  # rg = 255, yb = 127.5 everywhere: no spread
+    assert colourfulness(red) == pytest.approx(0.3 * math.hypot(255, 127.5))
+    # one pure red and one pure blue pixel: rg = (255, 0), yb = (127.5, -255)
+    rb = np.array([[[255, 0, 0], [0, 0, 255]]], np.uint8)
+    spread = math.hypot(127.5, 191.25)  # std of (255, 0) and of (127.5, -255)
+    centre = math.hypot(127.5, -63.75)  # their means
+    assert colourfulness(rb) == pytest.approx(spread + 0.3 * centre)
+    assert colourfulness(rb / 255.0) == pytest.approx(spread + 0.3 * centre)  # float [0, 1]
 
 
 def test_bad_inputs_give_one_line_errors(run, tmp_path):

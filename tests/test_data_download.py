@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import io
 import pickle
+import re
 import tarfile
 import urllib.error
 import urllib.request
@@ -137,8 +138,29 @@ def test_cifar_archive_extracts_only_known_members(tmp_path, monkeypatch):
     assert not any(p.name == "escape.txt" for p in (tmp_path / "cache").rglob("*"))
 
 
-def test_published_checksums_are_well_formed():
+def test_published_checksums_are_lowercase_sha256_and_distinct():
+    """hexdigest() is lower-case hex: an upper-case, short or "0x"-prefixed checksum would
+    never match a download; two files sharing one checksum is a copy-paste slip."""
+    seen: dict[str, tuple[str, str]] = {}
     for name, remote in REMOTES.items():
         assert remote.files, name
-        for sha in remote.files.values():
-            assert len(sha) == 64 and int(sha, 16) >= 0
+        for fname, sha in remote.files.items():
+            assert re.fullmatch(r"[0-9a-f]{64}", sha), (name, fname, sha)
+            assert sha not in seen, (name, fname, seen.get(sha))
+            seen[sha] = (name, fname)
+
+
+def test_sha256_file_is_hashlib_of_the_file_bytes(tmp_path):
+    """The checksum a download is compared with: a known vector, and a file of several
+    read chunks (plus an odd tail) hashed exactly as hashlib hashes its bytes."""
+    abc = tmp_path / "abc"
+    abc.write_bytes(b"abc")  # FIPS 180-2 test vector
+    assert download.sha256_file(abc) == \
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    data = np.random.default_rng(1).integers(0, 256, 2 * download._CHUNK + 7,
+                                             dtype=np.uint8).tobytes()
+    big = tmp_path / "big"
+    big.write_bytes(data)
+    assert download.sha256_file(big) == hashlib.sha256(data).hexdigest()
+    big.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit of the last chunk
+    assert download.sha256_file(big) != hashlib.sha256(data).hexdigest()

@@ -155,3 +155,13 @@ def test_samples_follow_the_distribution():
         torch.arange(8) / 7).exp()
     freq = torch.bincount((vals * 7).round().long(), minlength=8) / n
     torch.testing.assert_close(freq, probs, atol=0.015, rtol=0)
+
+
+def test_values_between_levels_round_to_the_nearest_class():
+    """Categorical.index rounds (a value a float pipeline put just below k/(L-1) is class k,
+    not k-1); kills ``floor`` in place of ``round``."""
+    cat = Categorical(torch.zeros(1, 256), dim=1)
+    k = torch.arange(256, dtype=torch.float64)
+    for off in (-0.3, -1e-4, 1e-4, 0.3):
+        x = ((k + off) / 255).clamp(0, 1)
+        assert torch.equal(cat.index(x), k.long())

@@ -308,3 +308,31 @@ def test_sample_quality_returns_requested_numbers():
         sample_quality(real, fake, metrics=["is"])
     with pytest.raises(ValueError, match="subset_size"):
         sample_quality(real, fake, metrics=["kid"])  # default 1000 > 500 samples
+
+
+def test_kid_mean_and_std_are_over_its_own_subsets():
+    """kid_mean / kid_std are the mean and the population standard deviation (as
+    torchmetrics) of mmd2_unbiased over the subsets drawn by the seeded generator; kills
+    a sample (n - 1) std and a reordered subset draw."""
+    g = torch.Generator().manual_seed(3)
+    real, fake = torch.randn(30, 4, generator=g), torch.randn(25, 4, generator=g) + 0.5
+    out = kid(real, fake, subsets=3, subset_size=10, seed=7)
+    gen = torch.Generator().manual_seed(7)
+    scores = []
+    for _ in range(3):
+        ir = torch.randperm(30, generator=gen)[:10]
+        jf = torch.randperm(25, generator=gen)[:10]
+        scores.append(mmd2_unbiased(real[ir], fake[jf]))
+    assert out["kid_mean"] == pytest.approx(float(np.mean(scores)), rel=1e-9)
+    assert out["kid_std"] == pytest.approx(float(np.std(scores)), rel=1e-9)  # ddof = 0
+
+
+def test_ball_membership_includes_the_boundary():
+    """A sample at exactly the k-NN radius is inside the ball (NVlabs' ``<=``): the fake at
+    -1 lies on the boundary of the real ball of 0 (radius 1), the fake at 10 in none.
+    Kills ``<`` in place of ``<=``."""
+    real = torch.tensor([[0.0], [1.0], [3.0]])
+    fake = torch.tensor([[-1.0], [10.0]])
+    out = manifold_metrics(real, fake, k=1)
+    assert out["precision"] == 0.5
+    assert out["density"] == 0.5  # one (fake, ball) hit, / (k * M)

@@ -6,9 +6,10 @@ import math
 import pytest
 import torch
 
+import genvision.theory.kl_mle as km
 from genvision.cli import main
 from genvision.theory import FVSBN, BernoulliMixture, all_states, exact_terms, fit
-from genvision.theory.kl_mle import entropy, target_distribution
+from genvision.theory.kl_mle import check_fit, entropy, target_distribution
 
 
 def test_states_are_every_binary_2x2_image_once():
@@ -59,6 +60,76 @@ def test_nll_minus_kl_is_the_data_entropy_and_kl_falls_with_nll(family, samples)
     assert rows[-1]["kl"] < 0.5 * rows[0]["kl"]  # the fit did learn
 
 
+class _RandomLogQ(torch.nn.Module):
+    """A "model" whose log q is 16 random numbers: no distribution at all."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        self.log_q = torch.randn(16, generator=torch.Generator().manual_seed(seed),
+                                 dtype=torch.float64) * 3
+
+    def log_prob(self, x):
+        return self.log_q[:len(x)]
+
+
+def test_the_identity_alone_cannot_fail_but_check_fit_does():
+    """NLL - KL = H holds for an unnormalised random log q (what the old check tested);
+    check_fit's normalisation, KL >= 0 and Pinsker checks reject it."""
+    p = target_distribution("bars")
+    row = {"step": 0, **exact_terms(_RandomLogQ(), p)}
+    assert abs(row["nll_minus_kl"] - row["entropy"]) < 1e-12  # passes for garbage
+    assert abs(row["total_prob"] - 1) > 1  # the random "probabilities" sum far from 1
+    checks = check_fit([row], p)
+    assert checks["nll_minus_kl_is_entropy"][0]
+    assert not checks["normalised"][0]
+    # a negative KL (possible only for an unnormalised q) is rejected
+    row_neg = {**row, "kl": -0.1}
+    assert not check_fit([row_neg], p)["kl_nonnegative"][0]
+
+
+def test_check_fit_rejects_kl_zero_away_from_p_data_and_a_kl_that_does_not_fall():
+    p = target_distribution("bars")
+    model = FVSBN(seed=1)
+    row = {"step": 0, **exact_terms(model, p)}
+    good = check_fit([row], p)
+    assert all(ok for ok, _ in good.values()), good
+    assert row["kl"] >= 2 * row["tv"] ** 2 > 0  # Pinsker, with q != p_D
+    # a (wrongly computed) KL of 0 for a model that is not p_D
+    assert not check_fit([{**row, "kl": 0.0, "nll_minus_kl": row["nll"]}],
+                         p)["kl_zero_only_at_p_data"][0]
+    # a "fit" whose KL does not fall
+    assert not check_fit([row, dict(row)], p)["kl_falls"][0]
+    # p_theta = p_D exactly: KL = 0 = TV
+    exact = check_fit([{"step": 0, "kl": 0.0, "tv": 0.0, "total_prob": 1.0,
+                        "nll": entropy(p), "entropy": entropy(p),
+                        "nll_minus_kl": entropy(p)}], p)
+    assert all(ok for ok, _ in exact.values())
+
+
+@pytest.mark.parametrize("family", ["mixture", "fvsbn"])
+@pytest.mark.parametrize("target", ["bars", "random"])
+def test_fitted_models_pass_every_check(family, target):
+    p = target_distribution(target, seed=2)
+    res = fit(family, p, steps=80, lr=0.05)
+    checks = check_fit(res.rows, p)
+    assert all(ok for ok, _ in checks.values()), checks
+
+
+def test_cli_exits_1_when_a_check_fails(tmp_path, capsys, monkeypatch):
+    """The CLI's status comes from check_fit: a model family whose log q is unnormalised
+    makes it exit 1 although NLL - KL = H still holds."""
+    class Unnormalised(FVSBN):
+        def log_prob(self, x):
+            return super().log_prob(x) + 0.5  # every probability times e^0.5
+
+    monkeypatch.setattr(km, "make_model", lambda family, components=2, seed=0:
+                        Unnormalised(seed=seed))
+    assert main(["theory", "kl-mle", "--steps", "5", "--family", "fvsbn", "--out",
+                 str(tmp_path / "kl")]) == 1
+    out = capsys.readouterr().out
+    assert "normalised: FAILS" in out and "nll_minus_kl_is_entropy: holds" in out
+
+
 def test_fit_on_exact_expectation_reaches_the_optimum_of_a_full_family():
     # 16 components (one per state) can represent any p_D over 16 states: KL -> 0, NLL -> H
     p = target_distribution("random", seed=0)
@@ -75,6 +146,7 @@ def test_cli_prints_table_and_writes_plot(tmp_path, capsys):
     assert (out / "kl_mle.png").stat().st_size > 1000
     data = json.loads((out / "kl_mle.json").read_text())
     assert data["max_identity_error"] < 1e-6 and data["fits"]["fvsbn"][-1]["step"] == 40
+    assert all(c["passed"] for c in data["checks"]["fvsbn"].values())
 
 
 @pytest.mark.parametrize("argv", [["theory", "nope"], ["theory", "kl-mle", "--steps", "-1"],

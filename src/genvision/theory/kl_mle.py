@@ -20,7 +20,12 @@ log-likelihood:
   Bern(x_d; sigmoid(b_d + sum_{j<d} W_dj x_j)) (Neal 1992,
   https://doi.org/10.1016/0004-3702(92)90065-6), the ancestor of NADE and PixelCNN.
 
-Everything runs in float64, so the identity NLL - KL = H holds to ~1e-15.
+Everything runs in float64, so the identity NLL - KL = H holds to ~1e-15. That identity
+alone proves nothing about the model: it holds for *any* log q, even an unnormalised one
+(NLL - KL = -sum p_D log q - sum p_D (log p_D - log q) = -sum p_D log p_D: log q cancels).
+:func:`check_fit` therefore checks what does fail for a wrong model: sum_x p_theta(x) = 1,
+KL >= 0, KL = 0 only at p_theta = p_D (Pinsker: KL >= 2 TV^2), KL(p_D || p_D) = 0, and the
+fitted model's KL falling.
 """
 
 from __future__ import annotations
@@ -129,6 +134,12 @@ def entropy(p: Tensor) -> float:
     return float(-(nz * nz.log()).sum())
 
 
+def kl_divergence(p: Tensor, log_q: Tensor) -> float:
+    """KL(p || q) = sum_x p log(p / q) in nats over states with p > 0: p, log_q float64 [S]."""
+    nz = p > 0
+    return float((p[nz] * (p[nz].log() - log_q[nz])).sum())
+
+
 def exact_terms(model: nn.Module, p_data: Tensor) -> dict[str, float]:
     """Exact KL, cross-entropy and entropy by enumerating all 16 states.
 
@@ -137,16 +148,17 @@ def exact_terms(model: nn.Module, p_data: Tensor) -> dict[str, float]:
 
     Returns:
         ``kl``, ``nll`` (= E_{p_D}[-log p_theta], the cross-entropy), ``entropy`` (H(p_D)),
-        ``nll_minus_kl`` and ``total_prob`` (sum of p_theta over the states, 1 for a
-        normalised model), all in nats.
+        ``nll_minus_kl``, ``total_prob`` (sum of p_theta over the states, 1 for a
+        normalised model), all in nats, and ``tv``, the total variation distance
+        0.5 sum |p_D - p_theta| (a probability).
     """
     with torch.no_grad():
         log_q = model.log_prob(all_states())
-        nz = p_data > 0
-        kl = float((p_data[nz] * (p_data[nz].log() - log_q[nz])).sum())
+        kl = kl_divergence(p_data, log_q)
         nll = float(-(p_data * log_q).sum())
         return {"kl": kl, "nll": nll, "entropy": entropy(p_data), "nll_minus_kl": nll - kl,
-                "total_prob": float(log_q.exp().sum())}
+                "total_prob": float(log_q.exp().sum()),
+                "tv": float(0.5 * (p_data - log_q.exp()).abs().sum())}
 
 
 @dataclass
@@ -209,6 +221,46 @@ def fit(family: str, p_data: Tensor, *, steps: int = 500, lr: float = 0.05,
         loss.backward()
         opt.step()
     return FitResult(family, rows, model)
+
+
+#: float64 enumeration over 16 states: every check holds to ~1e-15; 1e-9 leaves room
+CHECK_TOLERANCE = 1e-9
+
+
+def check_fit(rows: list[dict[str, float]], p_data: Tensor,
+              tol: float = CHECK_TOLERANCE) -> dict[str, tuple[bool, str]]:
+    """The checks of a fit that fail for a wrong model (unlike NLL - KL = H alone).
+
+    Args:
+        rows: a fit's rows of :func:`exact_terms` (first = initial model, last = fitted).
+        p_data: float64 [16] target distribution.
+        tol: allowed rounding.
+
+    Returns:
+        check name -> (passed, detail): ``normalised`` (|sum_x p_theta - 1| <= tol at every
+        row), ``kl_nonnegative`` (KL >= -tol), ``kl_zero_only_at_p_data`` (Pinsker's
+        KL >= 2 TV^2 at every row, so KL = 0 forces p_theta = p_D, and KL(p_D || p_D) = 0),
+        ``kl_falls`` (the fitted model's KL below the initial one's) and
+        ``nll_minus_kl_is_entropy`` (the arithmetic identity, true for any log q).
+    """
+    if not rows:
+        raise ValueError("check_fit needs at least one row")
+    norm = max(abs(r["total_prob"] - 1.0) for r in rows)
+    min_kl = min(r["kl"] for r in rows)
+    pinsker = max(2 * r["tv"] ** 2 - r["kl"] for r in rows)
+    self_kl = kl_divergence(p_data, p_data.log())
+    first, last = rows[0]["kl"], rows[-1]["kl"]
+    falls = len(rows) == 1 or last < first - tol
+    ident = max_identity_error(rows)
+    return {
+        "normalised": (norm <= tol, f"max |sum p_theta - 1| = {norm:.1e}"),
+        "kl_nonnegative": (min_kl >= -tol, f"min KL = {min_kl:.3g}"),
+        "kl_zero_only_at_p_data": (pinsker <= tol and abs(self_kl) <= tol,
+                                   f"max 2 TV^2 - KL = {pinsker:.1e}, "
+                                   f"KL(p_D||p_D) = {self_kl:.1e}"),
+        "kl_falls": (falls, f"KL {first:.4g} -> {last:.4g}"),
+        "nll_minus_kl_is_entropy": (ident <= tol, f"max |(NLL - KL) - H| = {ident:.1e}"),
+    }
 
 
 def max_identity_error(rows: list[dict[str, float]]) -> float:
