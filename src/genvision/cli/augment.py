@@ -45,8 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"training sets to compare (default {','.join(ARMS)})")
     p.add_argument("--data", default="mnist5k", help="labelled training data (default mnist5k)")
     p.add_argument("--test-data", default="auto",
-                   help="test data; auto = the official MNIST test split at "
-                        "../shared/data/mnist when present, else the data's test split")
+                   help="test data; auto = the official MNIST test split when a copy is "
+                        "found beside the project, else the data's test split (pass idx:DIR "
+                        "to choose)")
     p.add_argument("--n-test", type=int, help="score only the first N test images")
     g = p.add_argument_group("budgets")
     g.add_argument("--cnn-steps", type=int, default=500,

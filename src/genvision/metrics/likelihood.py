@@ -4,7 +4,7 @@ Every likelihood number genvision reports is computed in **nats per image** by a
 ``log_prob`` and converted to bits per dimension by :func:`bits_per_dim` (written
 once, in :mod:`genvision.distributions.units`, and re-exported here). A summary always
 carries the protocol that produced it (exact / bound, estimator, k, binarisation, ...)
-because numbers without their protocol are not comparable (see ``shared/GUIDE.md``).
+because numbers without their protocol are not comparable (see the design guide).
 """
 
 from __future__ import annotations
