@@ -1,7 +1,7 @@
 """``genvision features probe RUN``: how much class information a run's latent features hold.
 
     genvision features probe runs/vae [--labels 100,1000] [--seeds 5]
-    genvision features probe runs/sngan --data idx:../shared/data/mnist --split test --out DIR
+    genvision features probe runs/sngan --data idx:/path/to/mnist --split test --out DIR
 
 Prints the table (latent features and raw pixels: linear-probe accuracy, k-means NMI and
 ARI) and writes ``results.json``, ``results.md``, ``pca.png`` and ``tsne.png`` to --out

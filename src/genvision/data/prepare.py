@@ -1,6 +1,6 @@
 """Turn a :class:`DataConfig` into model-ready float tensors plus the protocol they obey.
 
-The protocol dict travels with every number (``shared/GUIDE.md``: numbers without their
+The protocol dict travels with every number (the design guide: numbers without their
 protocol are not comparable). Per-batch randomness (dynamic binarisation, dequantisation
 noise) is a ``batch_transform(x, generator)`` drawing everything from the generator the
 training loop passes in, so a run is exactly reproducible from its seed.

@@ -1,6 +1,6 @@
 """Pixel transforms: float scaling, binarisation, quantisation, dequantisation, resize, grey.
 
-Binarisation follows the shared benchmark protocol (``shared/GUIDE.md`` section 3):
+Binarisation follows the shared benchmark protocol (the design guide, section 3):
 *static* binarisation draws one Bernoulli sample per pixel, once, with a fixed seed, so
 every implementation scores the same binary test set; *dynamic* binarisation draws a new
 sample for every batch (Salakhutdinov & Murray 2008, https://doi.org/10.1145/1390156.1390266),

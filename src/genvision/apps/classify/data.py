@@ -2,7 +2,7 @@
 
 Protocol (recorded in every result): the training split and the test split are each
 binarised once, whole and in file order, with ``binarize_static`` and seed 0 (the
-project's evaluation convention, ``shared/GUIDE.md`` section 3), THEN restricted to the
+project's evaluation convention, the design guide, section 3), THEN restricted to the
 task's classes, so a test image has the same bits in every task and every run. Every
 classifier, generative or discriminative, sees the same binary images.
 

@@ -7,7 +7,7 @@
 * **Evaluation set**: ``--data SPEC --split S`` when given; else, for a run trained on
   MNIST digits (``mnist5k``, ``mnist``, ``idx:``) the official 10,000 MNIST test digits at
   ``../shared/data/mnist`` when that folder exists (the shared benchmark protocol of
-  ``shared/GUIDE.md``); else the run's dataset's ``test`` split.
+  the design guide); else the run's dataset's ``test`` split.
 
 Both sets carry their protocol dict (source, split, n, binarisation), which goes into
 every output, with a sentence saying why that evaluation set was chosen.
@@ -90,7 +90,7 @@ def eval_config(data_cfg: DataConfig, shape: tuple[int, ...], data: str | None =
                 f"{mnist}")
     return (dataclasses.replace(data_cfg, split=split),
             f"the {split} split of the run's dataset {data_cfg.data}"
-            + (" (no official MNIST test folder at ../shared/data/mnist)"
+            + (" (no official MNIST test folder found beside the project; pass --data idx:DIR)"
                if _is_mnist(data_cfg, shape) and split == "test" else ""))
 
 

@@ -41,7 +41,7 @@ class ProbeOptions:
         "help": "label subsets (seeds 0..S-1) per count; mean and std are reported"})
     data: str | None = field(default=None, metadata={
         "help": "evaluation dataset (default: official MNIST test digits for MNIST runs when "
-                "../shared/data/mnist exists, else the run's dataset)"})
+                "a copy is found beside the project, else the run's dataset)"})
     split: str = field(default="test", metadata={"help": "evaluation split"})
     n: int | None = field(default=None, metadata={
         "help": "use only the first N evaluation images"})

@@ -55,8 +55,9 @@ class OutlierOptions:
     k: int | None = field(default=None, metadata={
         "help": "importance samples of bound models (IWAE-k; default the model's)"})
     in_data: str = field(default="auto", metadata={
-        "help": "in-distribution images: auto (official MNIST test split at "
-                "../shared/data/mnist for MNIST runs, else the run's test split) or a spec"})
+        "help": "in-distribution images: auto (official MNIST test split for MNIST runs "
+                "when a copy is found beside the project, else the run's test split) or a "
+                "spec such as idx:DIR"})
     in_split: str = field(default="test", metadata={"help": "split of --in-data"})
     batch_size: int = field(default=100, metadata={"help": "images per log p(x) batch"})
     seed: int = field(default=0, metadata={"help": "seed of estimator noise and batching"})
