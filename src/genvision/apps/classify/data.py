@@ -7,7 +7,7 @@ task's classes, so a test image has the same bits in every task and every run. E
 classifier, generative or discriminative, sees the same binary images.
 
 Default sources: train on all 5,000 ``mnist5k`` digits and test on the official MNIST test
-split (``../shared/data/mnist``) when it is there; otherwise train on the seeded ``train``
+split (a folder beside the project) when it is there; otherwise train on the seeded ``train``
 split of the data and test on its ``test`` split, which never overlap.
 """
 

@@ -6,7 +6,7 @@
   the source's ``train`` split instead, so no evaluation image is ever a probe label.
 * **Evaluation set**: ``--data SPEC --split S`` when given; else, for a run trained on
   MNIST digits (``mnist5k``, ``mnist``, ``idx:``) the official 10,000 MNIST test digits at
-  ``../shared/data/mnist`` when that folder exists (the shared benchmark protocol of
+  an official MNIST test folder beside the project when there is one (the shared benchmark protocol of
   the design guide); else the run's dataset's ``test`` split.
 
 Both sets carry their protocol dict (source, split, n, binarisation), which goes into
@@ -58,7 +58,7 @@ class ProbeData:
 def shared_mnist_test() -> Path | None:
     """The official MNIST test folder (``t10k-*`` IDX files) beside the repository, or None.
 
-    Looked for at ``../shared/data/mnist`` from the working directory and from the source
+    Looked for in the shared data folder beside the working directory and from the source
     checkout (an editable install), the layout of the project's shared data.
     """
     here = Path(__file__).resolve()

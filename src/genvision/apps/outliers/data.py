@@ -1,6 +1,6 @@
 """The image sets an outlier detector is scored on, prepared exactly like the model's inputs.
 
-* **in-distribution**: the official MNIST test digits (``idx:../shared/data/mnist``, split
+* **in-distribution**: the official MNIST test digits (an ``idx:`` folder beside the project, split
   ``test``) for a model trained on MNIST when that folder exists, else the test split of
   the run's own dataset (flagged when the run trained on split ``all``, i.e. saw them);
 * **training reference**: a seeded random subset of the run's training split, for the
