@@ -5,8 +5,8 @@
   the run trained on a split that contains the evaluation split (``all``), the pool is
   the source's ``train`` split instead, so no evaluation image is ever a probe label.
 * **Evaluation set**: ``--data SPEC --split S`` when given; else, for a run trained on
-  MNIST digits (``mnist5k``, ``mnist``, ``idx:``) the official 10,000 MNIST test digits at
-  an official MNIST test folder beside the project when there is one (the shared benchmark protocol of
+  MNIST digits (``mnist5k``, ``mnist``, ``idx:``) the official 10,000 MNIST test digits
+  from a folder beside the project when there is one (the shared benchmark protocol of
   the design guide); else the run's dataset's ``test`` split.
 
 Both sets carry their protocol dict (source, split, n, binarisation), which goes into
