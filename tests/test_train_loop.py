@@ -165,6 +165,33 @@ def test_lr_schedule_composes_with_warm_up_and_restarts_on_resume(tmp_path):
     assert lrs == pytest.approx(first + [0.05, 0.05 * 0.75, 0.05 * 0.5, 0.05 * 0.25])
 
 
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_an_interrupted_schedule_continues_on_resume_with_the_rest_of_its_budget(
+        tmp_path, schedule, capsys):
+    """Gated PixelCNN's recipe is cosine: stopped and resumed with the rest of its
+    budget it must be the run it would have been (its schedule does not restart)."""
+    kw = dict(checkpoint_every=4, lr_schedule=schedule, log_every=1)
+    run(tmp_path / "whole", steps=12, **kw)
+    with pytest.raises(RuntimeError):
+        run(tmp_path / "cut", steps=12, callbacks=[StopAt(9, "crash")], **kw)
+    run(tmp_path / "cut", resume=True, steps=12 - 8, **kw)  # the checkpoint is at step 8
+    assert "continuing the interrupted" in capsys.readouterr().err
+    assert_same_training(tmp_path / "cut", tmp_path / "whole")
+    lrs = [m["lr"] for m in metrics(tmp_path / "cut") if m["split"] == "train"]
+    assert lrs == pytest.approx([m["lr"] for m in metrics(tmp_path / "whole")
+                                 if m["split"] == "train"])
+
+
+def test_a_resume_that_moves_the_end_starts_a_new_schedule_and_says_so(tmp_path, capsys):
+    kw = dict(checkpoint_every=4, lr_schedule="cosine", log_every=1)
+    with pytest.raises(RuntimeError):
+        run(tmp_path, steps=12, callbacks=[StopAt(9, "crash")], **kw)
+    run(tmp_path, resume=True, steps=10, **kw)  # ends at 18, not 12
+    assert "a new cosine decay" in capsys.readouterr().err
+    lrs = [m["lr"] for m in metrics(tmp_path) if m["split"] == "train"]
+    assert lrs[8] == pytest.approx(0.05)  # step 9 of the new call: the base rate again
+
+
 def test_unknown_lr_schedule_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="lr-schedule"):
         run(tmp_path, steps=1, lr_schedule="step")

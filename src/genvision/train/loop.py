@@ -120,6 +120,7 @@ class _Trainer:
         self.saved_step = self.evaluated_step = -1
         self._rate, self._perm_epoch = 0.0, -1
         self._rng_snapshot: dict[str, Tensor] | None = None
+        self._schedule_before: dict | None = None  # set by a resume (trainer_state.restore)
 
     def _refuse_links(self) -> None:
         """What the loop writes in place must not be a symbolic link: it would write the
@@ -144,7 +145,10 @@ class _Trainer:
             self.model.init_from_data(self.data.x)
         if self.world > 1:
             dist.broadcast_state(self.model)  # every rank starts from rank 0's weights
-        self.budget = Budget(self.cfg, self.step, self.steps_per_epoch)
+        self.budget = Budget(self.cfg, self.step, self.steps_per_epoch,
+                             self._schedule_before)
+        if self.resume and self.main and self.cfg.lr_schedule != "constant":
+            print(self.budget.describe(), file=sys.stderr)
         self.t_start = time.monotonic()
         state = TrainState(self.step, self.epoch(), {}, self.model, self.runner.optimizers,
                            self.run_dir, self.rank, eval_mode=self._eval_weights)

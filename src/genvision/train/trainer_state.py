@@ -53,6 +53,7 @@ def trainer_meta(trainer: Any) -> tuple[dict[str, Tensor], dict[str, Any]]:
         "time_s": trainer.elapsed(), "world_size": trainer.world,
         "batch_size": trainer.cfg.batch_size, "model": trainer.model.name,
         "optimizers": optim_meta, "log_window": trainer.log.window,
+        "lr_schedule": trainer.budget.state(),
         "scaler": scaler.state_dict() if scaler else None,
         "train_config": cfg_io.to_dict(trainer.cfg), "run_info": trainer.run_info,
     }
@@ -98,6 +99,8 @@ def restore(trainer: Any, state: ckpt.TrainingState) -> None:
         trainer.cfg.batch_size * trainer.world)
     trainer.images_seen, trainer.time_before = meta["images_seen"], meta["time_s"]
     trainer.log.window = meta["log_window"]
+    # the interrupted call's schedule, which a resume with the rest of its budget continues
+    trainer._schedule_before = meta.get("lr_schedule")
     trainer.saved_step, trainer.last_checkpoint = trainer.step, state.path
     _restore_rng(trainer, state)
     if trainer.main:
