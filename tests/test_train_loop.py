@@ -192,6 +192,23 @@ def test_a_resume_that_moves_the_end_starts_a_new_schedule_and_says_so(tmp_path,
     assert lrs[8] == pytest.approx(0.05)  # step 9 of the new call: the base rate again
 
 
+def test_a_non_finite_buffer_is_never_checkpointed(tmp_path):
+    """Losses can stay finite while a buffer blows up (SNGAN at absurd rates: infinite
+    BatchNorm variances): the run stops as diverged and the last good checkpoint stays."""
+
+    class BlowUp(Callback):
+        def on_step_end(self, state):
+            if state.step == 6:
+                state.model.running_mean.fill_(math.inf)
+
+    with pytest.raises(TrainingDiverged, match=r"step 8: the model tensor 'running_mean'"):
+        run(tmp_path, steps=12, checkpoint_every=4, callbacks=[BlowUp()])
+    state = load_training_state(tmp_path)
+    assert state.step == 4  # step 8's checkpoint was refused, step 4's kept
+    assert all(bool(torch.isfinite(t).all()) for t in state.tensors.values()
+               if t.is_floating_point())
+
+
 def test_unknown_lr_schedule_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="lr-schedule"):
         run(tmp_path, steps=1, lr_schedule="step")

@@ -234,12 +234,13 @@ class _Trainer:
         self._step_seconds = time.perf_counter() - t0
         return terms
 
-    def _diverged(self, what: str) -> NoReturn:
+    def _diverged(self, what: str, at_step: int | None = None) -> NoReturn:
         last = ckpt.latest_checkpoint(self.run_dir) if self.main else None
         kept = (f"the last good checkpoint {last.name} was kept" if last is not None
                 else "no checkpoint had been written yet")
+        step = self.step + 1 if at_step is None else at_step
         raise TrainingDiverged(
-            f"training diverged at step {self.step + 1}: {what} became NaN or infinite; "
+            f"training diverged at step {step}: {what} became NaN or infinite; "
             f"nothing was saved after it and {kept}",
             self.model.divergence_fix() or
             f"lower --lr (now {self.cfg.lr:g}) or set --grad-clip (e.g. 1.0), then --resume "

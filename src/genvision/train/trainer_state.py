@@ -63,7 +63,12 @@ def trainer_meta(trainer: Any) -> tuple[dict[str, Tensor], dict[str, Any]]:
 def save(trainer: Any, rng: dict[str, Tensor] | None = None) -> Path | None:
     """Write a checkpoint of ``trainer`` (a collective: every rank calls it; rank 0
     writes and returns the checkpoint directory, the others None). ``rng``: the RNG
-    states to store (default: the current ones)."""
+    states to store (default: the current ones). A checkpoint is never written with a
+    non-finite parameter, buffer or EMA weight (a blown-up BatchNorm variance leaves the
+    losses finite): the run stops as diverged and the last good checkpoint stays."""
+    bad = first_non_finite(trainer)
+    if bad is not None:  # replicas are identical, so every rank stops here together
+        trainer._diverged(bad, at_step=trainer.step)
     tensors = trainer_tensors(trainer, rng or rng_states(trainer.device, trainer.data_gen))
     if not trainer.main:
         return None
@@ -74,6 +79,19 @@ def save(trainer: Any, rng: dict[str, Tensor] | None = None) -> Path | None:
     return ckpt.save_checkpoint(trainer.run_dir, trainer.step, model=trainer.model,
                                 tensors=tensors, meta=meta, keep=trainer.cfg.keep_checkpoints,
                                 ema=ema)
+
+
+def first_non_finite(trainer: Any) -> str | None:
+    """The first model tensor (parameter or buffer) or EMA weight holding NaN or inf,
+    described for the divergence message; None when all are finite."""
+    named = [("model", trainer.model.state_dict())]
+    if trainer.ema is not None:
+        named.append(("EMA", trainer.ema.state_tensors()))
+    for what, tensors in named:
+        for name, t in tensors.items():
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                return f"the {what} tensor {name!r}"
+    return None
 
 
 def restore(trainer: Any, state: ckpt.TrainingState) -> None:
