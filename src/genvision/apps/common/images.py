@@ -15,7 +15,6 @@ Sources:
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from ...data.files import IMAGE_EXTENSIONS, _image_files, image_rgb8
 from ...data.photos import PHOTO_SPLITS, load_photos
 from ...errors import DataError, UserError
 from ...runs.layout import RunLayout
-from ...storage import atomic_write_json, atomic_write_text
+from ...storage import atomic_write_json, atomic_write_text, atomic_writer
 
 #: PIL modes that hold one grey channel (with or without alpha)
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
@@ -87,17 +86,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray | Image.Image) -> Pat
     fmt = WRITE_FORMATS[p.suffix.lower()]
     # PNG level 1: large upscaled photos compress several times faster, files ~10% larger.
     options = {"compress_level": 1} if fmt == "PNG" else {"quality": 95} if fmt == "JPEG" else {}
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pil.save(fh, format=fmt, **options)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(p) as fh:
+        pil.save(fh, format=fmt, **options)
     return p
 
 
