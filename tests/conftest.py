@@ -29,3 +29,17 @@ def _private_cache(tmp_path_factory):
         os.environ.pop("GENVISION_CACHE", None)
     else:
         os.environ["GENVISION_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_run(tmp_path_factory):
+    """A finished tiny VAE run on the digits (2 steps, one checkpoint), trained once per
+    session; tests that damage it copy it first (``shutil.copytree``)."""
+    from genvision.cli import main
+
+    out = tmp_path_factory.mktemp("tiny-vae") / "run"
+    argv = ["train", "vae", "--data", "digits", "--steps", "2", "--out", str(out),
+            "--latent-dim", "4", "--hidden", "8", "16", "--fc-dim", "32", "--res-blocks", "0",
+            "--ar-layers", "1", "--ar-channels", "4", "--batch-size", "32", "--no-progress"]
+    assert main(argv) == 0
+    return out
