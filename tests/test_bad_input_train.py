@@ -1,4 +1,5 @@
-"""Bad-input corpus, the training loop's part: ``--from-step`` (issue 16).
+"""Bad-input corpus, the training loop's part (``--from-step``) and tiled colorization
+(``colorize apply --tile/--overlap``) (issue 16).
 
 Every case asserts the whole refusal contract of :mod:`bad_input` (exit 2, one line, no
 traceback, nothing pre-existing changed, nothing written).
@@ -35,4 +36,12 @@ def test_from_step_without_resume(tmp_path, capsys):
     case = Case("--from-step on a new run", lambda f: [
         "train", "vae", "--data", "digits", "--steps", "1", "--out", f / "run",
         "--from-step", "2", *TINY], ("--from-step", "--resume"))
+    check_refusal(case, tmp_path, capsys)
+
+
+@pytest.mark.parametrize("flag, value", [("--tile", "0"), ("--overlap", "-1")])
+def test_colorize_apply_bad_tiling(flag, value, tmp_path, capsys):
+    case = Case(f"colorize apply {flag} {value}", lambda f: [
+        "colorize", "apply", f / "run", f / "grey.png", "-o", f / "out.png", flag, value],
+        ("--tile", "--overlap", value))
     check_refusal(case, tmp_path, capsys)
