@@ -5,8 +5,11 @@ loss, D and G phases for a GAN; see :mod:`genvision.models.protocol`) and the lo
 *how*: :class:`~genvision.train.phases.PhaseRunner` does zero_grad, autocast, scaling,
 the torchrun all-reduce, clipping, non-finite checks and the optimiser steps; this module
 does the rest of the bookkeeping: warm-up and schedule, EMA, budgets, metrics, validation,
-checkpoints, exact resume, a run-directory lock and Ctrl-C. Sample grids and watchers are
-callbacks (:mod:`genvision.callbacks`); the loop never builds datasets or computes metrics.
+checkpoints, exact resume, a run-directory lock and Ctrl-C. It also follows the minimised
+loss's normal range (:mod:`.loss_range`): checkpoints are marked in or out of it, the last
+one in range outlives pruning while the loss is out, and a divergence names it. Sample
+grids and watchers are callbacks (:mod:`genvision.callbacks`); the loop never builds
+datasets or computes metrics.
 
 Under torchrun every rank starts from rank 0's weights, gradients are averaged before
 clipping and buffers (e.g. BatchNorm statistics) follow rank 0 after every step, so the
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -303,7 +307,8 @@ class _Trainer:
         else:
             gentler = f"--grad-clip {min(self.cfg.grad_clip or 10.0, 10.0) / 10:g}"
         if self.run_info.get("model") and not self.run_info.get("task"):
-            return f"`genvision train --resume {self.run_dir} --from-step {step} {gentler}`"
+            run = shlex.quote(str(self.run_dir))
+            return f"`genvision train --resume {run} --from-step {step} {gentler}`"
         return (f"resume {self.run_dir} with from_step={step} and {gentler.replace('--', '')} "
                 "(genvision.train.train)")
 
