@@ -10,14 +10,17 @@ Flags for data, training and the models are derived from their config dataclasse
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
-from ..apps.colorize.compare import colorize_image, compare_colorizers, table, write_outputs
+from ..apps.colorize.compare import compare_colorizers, table, write_outputs
+from ..apps.colorize.tiled import DEFAULT_TILE, colorize_tiled
 from ..apps.colorize.train import STAGES, load_colorizer, train_colorize
 from ..apps.common.images import check_output_path, evaluation_images, read_image, write_image
 from ..apps.common.runs import record_comparison, require_task, trained_stages
 from ..apps.common.staged import TaskRequest
+from ..apps.common.tiling import check_tiling
 from ..errors import UserError
 from ..models.colorize import ColorizeConfig, ColorizeGANConfig
 from ..runs.layout import RunLayout
@@ -69,19 +72,29 @@ def _train(argv: list[str]) -> int:
 
 def _apply(argv: list[str]) -> int:
     p = _parser("apply", "Colour a greyscale image (a colour image is coloured anew from its "
-                         "lightness).")
+                         "lightness), in tiles with bounded memory.")
     p.add_argument("run", help="run directory of `genvision colorize train`")
     p.add_argument("image", help="image file (grey or colour)")
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, ...)")
     p.add_argument("--method", choices=["regression", "gan"],
                    help="default: regression when the run has it")
+    p.add_argument("--tile", type=int, default=DEFAULT_TILE,
+                   help=f"tile side in pixels (default {DEFAULT_TILE}); smaller uses less "
+                        "memory")
+    p.add_argument("--overlap", type=int,
+                   help="context pixels around each tile (default: the network's receptive "
+                        "radius, which makes tiling exact)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction,
+                   default=sys.stderr.isatty(), help="show a progress bar over the tiles")
     args = p.parse_args(argv)
+    check_tiling(args.tile, args.overlap or 0)
     out = check_output_path(args.output)
     model = load_colorizer(args.run, args.method, device=resolve_device(args.device))
     img = read_image(args.image)
     t0 = time.perf_counter()
-    result = colorize_image(model, img.image)
+    result = colorize_tiled(model, img.image, tile=args.tile, overlap=args.overlap,
+                            progress=args.progress)
     write_image(out, result)
     note = "" if img.grey else " (a colour image: its own colours were replaced)"
     print(f"coloured {args.image} with {model.name} in {time.perf_counter() - t0:.1f} s"

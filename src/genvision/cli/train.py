@@ -1,4 +1,4 @@
-"""``genvision train MODEL ... --out DIR`` and ``genvision train --resume DIR``.
+"""``genvision train MODEL ... --out DIR`` and ``genvision train --resume DIR [--from-step N]``.
 
 Model, data and training flags are derived from their config dataclasses. After training
 the run's samples, figures and report.html are written (on the main process only).
@@ -18,6 +18,7 @@ from ..runs import start as runs
 from ..runs.layout import RunLayout
 from ..train.config import TrainConfig
 from ..train.distributed import is_main
+from ..train.rewind import check_rewind
 from .parser import Parser, add_model_flags
 
 
@@ -27,6 +28,11 @@ def train_parser(model_name: str | None) -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", help="model name (see `genvision info --models`)")
     p.add_argument("--out", help="run directory to create (default: runs/MODEL)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
+    p.add_argument("--from-step", type=int, metavar="N",
+                   help="with --resume: go back to the checkpoint of step N (e.g. the last one "
+                        "before a divergence); checkpoints/latest moves back to it and the "
+                        "later checkpoints are moved into checkpoints/rewound-.../, not "
+                        "deleted")
     p.add_argument("--conditional", action="store_true",
                    help="class-conditional model (labels from the dataset)")
     cfg.add_dataclass_flags(p.add_argument_group("data"), DataConfig)
@@ -51,9 +57,14 @@ def cmd_train(argv: list[str]) -> int:
         if extra or args.model or args.conditional or args.out:
             raise UserError("--resume continues a run with its own model and data",
                             "pass only budget/training flags with --resume")
-        result = runs.resume(args.resume, train_over)
+        if args.from_step is not None:
+            check_rewind(args.resume, args.from_step)  # refuse before any work
+        result = runs.resume(args.resume, train_over, from_step=args.from_step)
         out = Path(args.resume)
     else:
+        if args.from_step is not None:
+            raise UserError("--from-step goes back to a checkpoint of a run",
+                            "pass it with --resume RUN")
         model_cls = get_model_class(args.model)
         spec = runs.RunSpec(
             model=args.model,

@@ -181,8 +181,10 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     return read_run_info(run_dir).to_dict()
 
 
-def resume(run_dir: str | Path, train_overrides: dict[str, Any]):
-    """Continue the run in ``run_dir`` with a new budget (and any other train options).
+def resume(run_dir: str | Path, train_overrides: dict[str, Any], *,
+           from_step: int | None = None):
+    """Continue the run in ``run_dir`` with a new budget (and any other train options);
+    ``from_step``: from that checkpoint (see :func:`genvision.train.rewind.rewind`).
 
     Like :func:`start`, writes no samples or report.
     """
@@ -209,7 +211,8 @@ def resume(run_dir: str | Path, train_overrides: dict[str, Any]):
     if {k: v for k, v in saved.items() if k in trained} != trained:
         raise UserError(f"the data of {run_dir} no longer matches its model "
                         "(shape or classes changed)", "restore the dataset or start a new run")
-    return train(model, data, train_cfg, run_dir, resume=True, run_info=info.to_dict())
+    return train(model, data, train_cfg, run_dir, resume=True, run_info=info.to_dict(),
+                 from_step=from_step)
 
 
 def write_samples(run_dir: str | Path, n_samples: int = 64) -> None:

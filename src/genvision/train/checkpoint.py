@@ -137,7 +137,7 @@ def restore_optimizer(name: str, opt: torch.optim.Optimizer, tensors: dict[str, 
 # ----- writing ------------------------------------------------------------------------------
 def save_checkpoint(run_dir: str | os.PathLike, step: int, *, model: Any,
                     tensors: dict[str, Tensor], meta: dict[str, Any], keep: int,
-                    ema: Any = None) -> Path:
+                    ema: Any = None, protect: str | None = None) -> Path:
     """Write checkpoint ``step`` atomically, point ``latest`` at it, prune old ones.
 
     Args:
@@ -146,6 +146,8 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, *, model: Any,
         meta: JSON-ready trainer state.
         keep: how many newest checkpoints to keep (at least 1).
         ema: an :class:`~genvision.train.ema.EMA` whose weights ``model.safetensors`` gets.
+        protect: a checkpoint directory name pruning keeps besides the newest ``keep``
+            (the last one written while the loss was in its normal range).
     Returns:
         The checkpoint directory.
     """
@@ -170,18 +172,19 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, *, model: Any,
     os.rename(tmp, final)
     _fsync_dir(root)
     atomic_write_text(root / LATEST, name + "\n")
-    prune_checkpoints(run_dir, keep)
+    prune_checkpoints(run_dir, keep, protect)
     return final
 
 
-def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints (never the one ``latest`` names), and
-    the debris of earlier crashes."""
+def prune_checkpoints(run_dir: str | os.PathLike, keep: int, protect: str | None = None
+                      ) -> None:
+    """Delete all but the newest ``keep`` checkpoints (never the one ``latest`` names, nor
+    ``protect``), and the debris of earlier crashes."""
     root = Path(run_dir) / CHECKPOINTS
     clean_debris(run_dir)
     latest = (root / LATEST).read_text().strip() if (root / LATEST).is_file() else None
     for _, path in list_checkpoints(run_dir)[:-max(1, keep)]:
-        if path.name != latest:
+        if path.name not in (latest, protect):
             _discard(path)
 
 

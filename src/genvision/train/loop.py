@@ -5,8 +5,11 @@ loss, D and G phases for a GAN; see :mod:`genvision.models.protocol`) and the lo
 *how*: :class:`~genvision.train.phases.PhaseRunner` does zero_grad, autocast, scaling,
 the torchrun all-reduce, clipping, non-finite checks and the optimiser steps; this module
 does the rest of the bookkeeping: warm-up and schedule, EMA, budgets, metrics, validation,
-checkpoints, exact resume, a run-directory lock and Ctrl-C. Sample grids and watchers are
-callbacks (:mod:`genvision.callbacks`); the loop never builds datasets or computes metrics.
+checkpoints, exact resume, a run-directory lock and Ctrl-C. It also follows the minimised
+loss's normal range (:mod:`.loss_range`): checkpoints are marked in or out of it, the last
+one in range outlives pruning while the loss is out, and a divergence names it. Sample
+grids and watchers are callbacks (:mod:`genvision.callbacks`); the loop never builds
+datasets or computes metrics.
 
 Under torchrun every rank starts from rank 0's weights, gradients are averaged before
 clipping and buffers (e.g. BatchNorm statistics) follow rank 0 after every step, so the
@@ -20,7 +23,9 @@ with ``minutes=2`` two more minutes.
 
 from __future__ import annotations
 
+import json
 import math
+import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -32,7 +37,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..errors import TrainingDiverged
+from ..errors import TrainingDiverged, UserError
 from ..models.base import GenerativeModel
 from ..storage import refuse_link
 from . import checkpoint as ckpt
@@ -44,15 +49,18 @@ from .config import TrainConfig
 from .device import resolve_device
 from .helpers import check_config, check_data, deferred_sigint, derive_seed
 from .lock import RunLock, claimed_run_dir
+from .loss_range import LossRange
 from .metrics_log import MetricsLog
 from .phases import Stepper
+from .rewind import rewind
 from .types import Callback, TrainData, TrainResult, TrainState
 from .validation import validate
 
 
 def train(model: GenerativeModel, data: TrainData, cfg: TrainConfig, run_dir: str | Path, *,
           resume: bool = False, run_info: dict | None = None,
-          callbacks: Sequence[Callback] = (), lock: RunLock | None = None) -> TrainResult:
+          callbacks: Sequence[Callback] = (), lock: RunLock | None = None,
+          from_step: int | None = None) -> TrainResult:
     """Train ``model`` on ``data`` and write ``run_dir`` (metrics, samples, checkpoints).
 
     Args:
@@ -68,6 +76,10 @@ def train(model: GenerativeModel, data: TrainData, cfg: TrainConfig, run_dir: st
             sample-grid writer are added.
         lock: the lock on ``run_dir`` when the caller already holds it (a run start takes
             it before it writes anything); otherwise ``train`` takes it for the call.
+        from_step: with ``resume``, go back to the checkpoint of this step first (e.g. the
+            last one written before the loss left its normal range): ``latest`` moves back
+            to it and the later checkpoints are set aside, not deleted (see
+            :func:`~genvision.train.rewind.rewind`).
 
     Raises:
         UserError: bad budget/data, or a new run in a directory that holds one.
@@ -76,7 +88,15 @@ def train(model: GenerativeModel, data: TrainData, cfg: TrainConfig, run_dir: st
     """
     run_dir = Path(run_dir)
     check_training(model, data, cfg)
-    with claimed_run_dir(run_dir, resume, held=lock):
+    if from_step is not None and not resume:
+        raise UserError("--from-step goes back to a checkpoint of a run",
+                        "pass it with --resume RUN")
+
+    def go_back() -> None:  # under the lock, before the checkpoint is read
+        if from_step is not None and dist.is_main():
+            print(rewind(run_dir, from_step), file=sys.stderr)
+
+    with claimed_run_dir(run_dir, resume, held=lock, check=go_back):
         all_callbacks = [SampleGrids(cfg.sample_every, cfg.seed), *model.callbacks(),
                          *callbacks]
         return _Trainer(model, data, cfg, run_dir, resume, run_info or {}, all_callbacks).run()
@@ -121,6 +141,10 @@ class _Trainer:
         self._rate, self._perm_epoch = 0.0, -1
         self._rng_snapshot: dict[str, Tensor] | None = None
         self._schedule_before: dict | None = None  # set by a resume (trainer_state.restore)
+        #: the minimised loss's normal range; the step of the last checkpoint written
+        #: while the loss was in it (both restored on resume, so marks are exact)
+        self.loss_range = LossRange()
+        self.last_good_step: int | None = None
 
     def _refuse_links(self) -> None:
         """What the loop writes in place must not be a symbolic link: it would write the
@@ -239,12 +263,54 @@ class _Trainer:
         kept = (f"the last good checkpoint {last.name} was kept" if last is not None
                 else "no checkpoint had been written yet")
         step = self.step + 1 if at_step is None else at_step
-        raise TrainingDiverged(
-            f"training diverged at step {step}: {what} became NaN or infinite; "
-            f"nothing was saved after it and {kept}",
-            self.model.divergence_fix() or
-            f"lower --lr (now {self.cfg.lr:g}) or set --grad-clip (e.g. 1.0), then --resume "
-            "or start again")
+        problem = (f"training diverged at step {step}: {what} became NaN or infinite; "
+                   f"nothing was saved after it and {kept}")
+        fix = (self.model.divergence_fix() or
+               f"lower --lr (now {self.cfg.lr:g}) or set --grad-clip (e.g. 1.0), then "
+               "--resume or start again")
+        good = self._good_checkpoint_note()
+        if good is not None:
+            problem, fix = f"{problem}; {good[0]}", f"{good[1]}; {fix}"
+        raise TrainingDiverged(problem, fix)
+
+    def _good_checkpoint_note(self) -> tuple[str, str] | None:
+        """(what, fix) naming the last checkpoint written while the loss was in its normal
+        range and the command that goes back to it; None when there is none."""
+        good = self.last_good_step
+        if good is None or not self.main or not (
+                self.run_dir / ckpt.CHECKPOINTS / ckpt.step_dir_name(good)).is_dir():
+            return None
+        left = self.loss_range.left_at
+        what = (f"the loss left its normal range at step {left} and the last checkpoint "
+                f"written in range is step {good}" if left is not None and left > good
+                else f"the last checkpoint written with the loss in its normal range is "
+                f"step {good}")
+        return what, f"go back to step {good} with a lower learning rate: {self._back_to(good)}"
+
+    def _lr_of(self, step: int) -> float:
+        """The --lr checkpoint ``step`` was trained with (a resume may have raised it
+        since); the current one when its trainer.json cannot say."""
+        path = self.run_dir / ckpt.CHECKPOINTS / ckpt.step_dir_name(step) / ckpt.TRAINER_JSON
+        try:
+            lr = float(json.loads(path.read_text(encoding="utf-8"))["train_config"]["lr"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return self.cfg.lr
+        return lr if math.isfinite(lr) and lr > 0 else self.cfg.lr
+
+    def _back_to(self, step: int) -> str:
+        """The command that resumes this run from checkpoint ``step`` more gently: a lower
+        --lr when the phases' rates follow it, else gradient clipping (a GAN's own rates
+        are model options, fixed for the run)."""
+        lrs = [lr for rates in self.runner.base_lrs.values() for lr in rates]
+        if all(lr == self.cfg.lr for lr in lrs):
+            gentler = f"--lr {min(self.cfg.lr, self._lr_of(step)) / 10:g}"
+        else:
+            gentler = f"--grad-clip {min(self.cfg.grad_clip or 10.0, 10.0) / 10:g}"
+        if self.run_info.get("model") and not self.run_info.get("task"):
+            run = shlex.quote(str(self.run_dir))
+            return f"`genvision train --resume {run} --from-step {step} {gentler}`"
+        return (f"resume {self.run_dir} with from_step={step} and {gentler.replace('--', '')} "
+                "(genvision.train.train)")
 
     def _after_step(self, terms: dict[str, float]) -> None:
         self.step += 1
@@ -253,12 +319,27 @@ class _Trainer:
         self.images_seen += images
         self.log.add(terms, images, self._step_seconds)
         self._rng_snapshot = None  # the step is complete: current RNG state is consistent
+        self._watch_loss()
         if self.step % self.cfg.log_every == 0:
             self._log_train(reset=True)
         if self.cfg.eval_every and self.step % self.cfg.eval_every == 0:
             self._evaluate()
         if self.step % self.cfg.checkpoint_every == 0:
             self._checkpoint()
+
+    def _watch_loss(self) -> None:
+        """Follow the minimised loss's normal range; say once when the loss leaves it."""
+        was_out = self.loss_range.left_at is not None
+        self.loss_range.observe(self.runner.last_losses, self.step)
+        if was_out or self.loss_range.left_at is None or not self.main:
+            return
+        good = (f"checkpoint step {self.last_good_step} (written in range) is kept"
+                if self.last_good_step is not None else "no checkpoint was written in range")
+        message = (f"the loss left its normal range at step {self.loss_range.left_at}: "
+                   f"{self.loss_range.describe()}; {good}")
+        self.log.write({"step": self.step, "epoch": self.epoch(), "time_s": self.elapsed(),
+                        "split": "warning", "warning": message})
+        tqdm.write(f"warning at step {self.step}: {message}", file=sys.stderr)
 
     # ----- logging, eval --------------------------------------------------------------------
     def _drain_warnings(self, state: TrainState) -> None:
@@ -313,10 +394,22 @@ class _Trainer:
             cb.on_eval(self.step, line)
 
     # ----- checkpoints ----------------------------------------------------------------------
+    def protected_checkpoint(self) -> str | None:
+        """The checkpoint pruning must keep besides the newest ones: the last one written
+        in range while the loss is out of it now (None: nothing extra)."""
+        if self.loss_range.in_range() is False and self.last_good_step is not None:
+            return ckpt.step_dir_name(self.last_good_step)
+        return None
+
+    def good_step_after_save(self) -> int | None:
+        """The last checkpoint written in range once this step's is written."""
+        return self.step if self.loss_range.in_range() else self.last_good_step
+
     def _checkpoint(self, rng: dict[str, Tensor] | None = None) -> None:
         if self.saved_step == self.step:
             return
-        path = trainer_state.save(self, rng)
+        path = trainer_state.save(self, rng)  # refused (diverged) with non-finite weights
+        self.last_good_step = self.good_step_after_save()
         if path is not None:
             self.last_checkpoint = path
             for cb in self.callbacks:
@@ -332,10 +425,25 @@ class _Trainer:
             print(f"\ninterrupted: saving checkpoint at step {self.step}", file=sys.stderr)
         self._checkpoint(self._rng_snapshot)  # mid-step: the states from before that step
 
+    def _say_if_out_of_range(self) -> None:
+        """A run that ends with its loss out of range (finite but blown up) says so, with
+        the way back to its last checkpoint in range."""
+        if self.loss_range.in_range() is not False or not self.main:
+            return
+        good = self._good_checkpoint_note()
+        line = (f"warning: the loss left its normal range at step {self.loss_range.left_at} "
+                f"and is still out of it ({self.loss_range.describe()}): the checkpoint of "
+                f"step {self.step} may hold blown-up weights; ")
+        line += (f"{good[1]}" if good is not None
+                 else "no checkpoint was written in range: start again with a lower "
+                 "learning rate")
+        print(line, file=sys.stderr)
+
     def _finish(self) -> TrainResult:
         if self.step % self.cfg.log_every:
             self._log_train(reset=False)  # the tail window; the checkpoint keeps it open
         self._checkpoint()  # first: the slow parts below must not put the work at risk
+        self._say_if_out_of_range()
         if self.evaluated_step != self.step:
             self._evaluate()
         elapsed = time.monotonic() - self.t_start

@@ -71,6 +71,9 @@ class PhaseRunner:
         # float16 needs loss scaling; bfloat16 has float32's range and does not.
         use_scaler = cuda_amp and dtype == torch.float16
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        #: the loss each phase minimised in its last run (this process's batch), as a
+        #: float: what :class:`~genvision.train.loss_range.LossRange` watches
+        self.last_losses: dict[str, float] = {}
 
     def set_lr_factor(self, factor: float) -> None:
         for name, opt in self.optimizers.items():
@@ -141,6 +144,7 @@ class PhaseRunner:
                 diverged(f"loss term {name!r}")
         if bad[-1]:
             diverged(f"the loss of phase {phase!r}" if len(self.phases) > 1 else "the loss")
+        self.last_losses[phase] = values[-1]
         return dict(zip(names, values, strict=False))
 
 

@@ -56,6 +56,11 @@ def trainer_meta(trainer: Any) -> tuple[dict[str, Tensor], dict[str, Any]]:
         "lr_schedule": trainer.budget.state(),
         "scaler": scaler.state_dict() if scaler else None,
         "train_config": cfg_io.to_dict(trainer.cfg), "run_info": trainer.run_info,
+        # the loss's normal range (see train.loss_range): whether this checkpoint was
+        # written in it, the last one that was, and the statistics a resume continues
+        "loss_in_range": trainer.loss_range.in_range(),
+        "last_in_range_step": trainer.good_step_after_save(),
+        "loss_range": trainer.loss_range.state(),
     }
     return tensors, meta
 
@@ -78,7 +83,7 @@ def save(trainer: Any, rng: dict[str, Tensor] | None = None) -> Path | None:
     ema = trainer.ema if isinstance(trainer.ema, EMA) else None
     return ckpt.save_checkpoint(trainer.run_dir, trainer.step, model=trainer.model,
                                 tensors=tensors, meta=meta, keep=trainer.cfg.keep_checkpoints,
-                                ema=ema)
+                                ema=ema, protect=trainer.protected_checkpoint())
 
 
 def first_non_finite(trainer: Any) -> str | None:
@@ -119,6 +124,8 @@ def restore(trainer: Any, state: ckpt.TrainingState) -> None:
     trainer.log.window = meta["log_window"]
     # the interrupted call's schedule, which a resume with the rest of its budget continues
     trainer._schedule_before = meta.get("lr_schedule")
+    trainer.loss_range.load_state(meta.get("loss_range"))  # absent in older checkpoints
+    trainer.last_good_step = meta.get("last_in_range_step")
     trainer.saved_step, trainer.last_checkpoint = trainer.step, state.path
     _restore_rng(trainer, state)
     if trainer.main:

@@ -63,10 +63,15 @@ def auto_background(info: dict[str, Any], out: Path, steps: int = DEFAULT_STEPS
     """
     spec = background_spec(info, steps)
     where = out / "background"
-    reused = RunLayout(where).run_json.is_file() and _matches(read_run(where), spec)
+    layout = RunLayout(where)
+    # only a background that reached its checkpoint is reused; one killed before it (a
+    # run record and no checkpoint, or just the lock) is replaced by start(), which says
+    # so, and start() refuses a folder of other files
+    trained = layout.run_json.is_file() and layout.has_any_checkpoint()
+    reused = trained and _matches(read_run(where), spec)
     if not reused:
-        if where.exists() and any(where.iterdir()):
-            raise UserError(f"{where} holds something other than this background model",
+        if trained:
+            raise UserError(f"{where} holds a background model trained with other settings",
                             "remove it, or pass another --out")
         print(f"training the background model ({BACKGROUND_MODEL}, {steps} steps) in {where}")
         start(spec, where, argv=["genvision outliers --background auto"])

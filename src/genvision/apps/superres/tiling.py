@@ -7,6 +7,7 @@ kept. With ``overlap`` at least the network's receptive radius (the default) eve
 pixel sees exactly the inputs it sees untiled, so tiled and untiled results agree up to
 float rounding and no seam can show.
 
+The tiles come from :mod:`genvision.apps.common.tiling` (shared with colorization).
 Memory: one tile's activations plus the output. :func:`upscale_to_pil` pastes each tile
 into the final 8-bit image as it is done, so a 4000x3000 photo at x4 (a 16000x12000
 output, 768 MB as a Pillow RGB image) never holds the output as float32 (2.3 GB).
@@ -14,54 +15,17 @@ output, 768 MB as a Pillow RGB image) never holds the output as float32 (2.3 GB)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
-from tqdm.auto import tqdm
 
-from ...errors import UserError
+from ..common.tiling import DEFAULT_TILE, TileFn, _spans, iter_tiles
 
-DEFAULT_TILE = 128
+__all__ = ["DEFAULT_TILE", "_spans", "image_tensor", "iter_tiles", "to_uint8", "upscale_array",
+           "upscale_to_pil", "upscale_tensor"]
 
-UpscaleFn = Callable[[Tensor], Tensor]
-
-
-def _spans(size: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """(core start, core end, padded start, padded end) along one axis."""
-    out = []
-    for start in range(0, size, tile):
-        end = min(start + tile, size)
-        out.append((start, end, max(0, start - overlap), min(size, end + overlap)))
-    return out
-
-
-def iter_tiles(fn: UpscaleFn, lr: Tensor, scale: int, tile: int = DEFAULT_TILE,
-               overlap: int = 16, progress: bool = False) -> Iterator[tuple[int, int, Tensor]]:
-    """Yield ``(top, left, out)``: the SR of each core, placed at (top, left) in the output.
-
-    Args:
-        fn: LR [1, C, h, w] -> SR [1, C, s*h, s*w] (called under ``torch.no_grad``).
-        lr: [1, C, H, W] float in [0, 1] on the model's device.
-        tile: core side in LR pixels; overlap: context in LR pixels on every side.
-    """
-    if tile < 1 or overlap < 0:
-        raise UserError(f"--tile must be >= 1 and --overlap >= 0 (got {tile}, {overlap})",
-                        "pass e.g. --tile 128")
-    h, w = lr.shape[-2:]
-    rows, cols = _spans(h, tile, overlap), _spans(w, tile, overlap)
-    bar = tqdm(total=len(rows) * len(cols), unit="tile", disable=not progress,
-               dynamic_ncols=True, leave=False)
-    with torch.no_grad(), bar:
-        for r0, r1, pr0, pr1 in rows:
-            for c0, c1, pc0, pc1 in cols:
-                out = fn(lr[..., pr0:pr1, pc0:pc1])
-                top, left = (r0 - pr0) * scale, (c0 - pc0) * scale
-                yield r0 * scale, c0 * scale, out[..., top:top + (r1 - r0) * scale,
-                                                  left:left + (c1 - c0) * scale]
-                bar.update(1)
+UpscaleFn = TileFn
 
 
 def upscale_tensor(model, lr: Tensor, tile: int | None = DEFAULT_TILE,
