@@ -197,6 +197,13 @@ def load_remote(name: str, split: str, split_seed: int = 0,
     return ds
 
 
+def cached_mnist_test(cache_dir: str | os.PathLike | None = None) -> bool:
+    """Whether the download cache already holds the MNIST test files (verified when they
+    were written), so ``load_dataset("mnist", "test")`` needs no network."""
+    folder = cache_root(cache_dir) / "mnist"
+    return all((folder / f).is_file() for f in _needed_files("mnist", "test"))
+
+
 def remote_info() -> list[dict]:
     """Rows for ``list_datasets()``."""
     return [{"name": n, "kind": "download", "description": r.description,
