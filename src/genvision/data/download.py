@@ -191,7 +191,8 @@ def load_remote(name: str, split: str, split_seed: int = 0,
     folder = fetch(name, split, cache_dir, base_url)
     if REMOTES[name].reader == "cifar":
         return load_cifar(str(folder), split, split_seed, source=name)
-    ds = load_idx(str(folder), split, split_seed, source=name)
+    # the cache may hold only the t10k files a test split needed: still the official split
+    ds = load_idx(str(folder), split, split_seed, source=name, official_split=True)
     if name == "fashion-mnist":
         ds.class_names = list(FASHION_CLASSES)
     return ds

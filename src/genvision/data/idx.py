@@ -143,10 +143,11 @@ def is_test_only_folder(folder: Path) -> bool:
     return has_idx_test_split(folder) and _find(folder, "train", "images") is None
 
 
-def _folder_split(p: Path, split: str, split_seed: int
+def _folder_split(p: Path, split: str, split_seed: int, official: bool
                   ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """(images, labels, indices of ``split``) of a folder of MNIST-named files."""
-    if is_test_only_folder(p):
+    """(images, labels, indices of ``split``) of a folder of MNIST-named files
+    (``official``: a download's folder, whose t10k files are always its test split)."""
+    if not official and is_test_only_folder(p):
         x, y = _load_prefix(p, "t10k")
         if _is_mnist_test_arrays(x, y):
             # the official MNIST test split is a test set as published (the benchmark
@@ -173,7 +174,8 @@ def _folder_split(p: Path, split: str, split_seed: int
     return x, y, np.arange(len(x))
 
 
-def load_idx(path: str, split: str, split_seed: int = 0, source: str | None = None) -> ImageSet:
+def load_idx(path: str, split: str, split_seed: int = 0, source: str | None = None,
+             official_split: bool = False) -> ImageSet:
     """Load ``idx:PATH``.
 
     Args:
@@ -185,6 +187,8 @@ def load_idx(path: str, split: str, split_seed: int = 0, source: str | None = No
         split: ``train`` | ``val`` | ``test`` | ``all``.
         split_seed: seed of the val carve-out / 80/10/10 split.
         source: spec recorded in the result (default ``idx:PATH``).
+        official_split: the folder is a download with an official train/test split (it
+            may hold only the files one split needed): never the test-only layout.
 
     Returns:
         ImageSet with uint8 [N, 1, H, W] and int64 labels when a labels file exists.
@@ -199,7 +203,7 @@ def load_idx(path: str, split: str, split_seed: int = 0, source: str | None = No
         x, y = _read_pair(p, lab if lab != p and lab.is_file() else None)
         idx = split_indices(len(x), split, split_seed)
     elif p.is_dir():
-        x, y, idx = _folder_split(p, split, split_seed)
+        x, y, idx = _folder_split(p, split, split_seed, official_split)
     else:
         raise DataError(f"idx source {p} does not exist",
                         "give a folder of MNIST-style files or one images file")
