@@ -109,7 +109,7 @@ def in_distribution(info: dict[str, Any], spec: str = "auto", split: str = "test
     if spec == "auto":
         spec, split, why = _auto_in_data(data_cfg, _shape(info))
     else:
-        why = "--in-data"
+        why = "given by --in-data"
     ds = _prepared(dataclasses.replace(data_cfg, data=spec), split, _kind(info), n, "in-dist")
     official = is_mnist_test_source(spec, split, data_cfg.split_seed)
     if official:
