@@ -60,7 +60,9 @@ def main() -> None:
                          "--minutes", str(args.minutes), "--lr", args.lr,
                          "--out", str(run_dir), "--no-progress"])
     out = run_dir / "outliers"
+    # the run trained on all of mnist5k: name the held-out in-distribution set explicitly
     score_cmd = [*gv, "outliers", str(run_dir), "--ood", args.ood, "--resize",
+                 "--in-data", f"idx:{MNIST_TEST}", "--in-split", "test",
                  "--n", str(args.n), "--out", str(out),
                  *(["--k", str(args.k)] if args.k else [])]
     score_cpu = run(score_cmd)

@@ -56,10 +56,11 @@ def test_idx_single_file_with_optional_labels(tmp_path):
     assert ds.y is None and len(ds) == 3
 
 
-def test_idx_missing_train_files_named(tmp_path):
-    write_idx(tmp_path, "t10k", 5)
-    with pytest.raises(DataError, match="no train images in .*train-images-idx3-ubyte"):
-        load_dataset(f"idx:{tmp_path}", "train")
+def test_idx_missing_test_files_named(tmp_path):
+    # (a folder with only t10k files is one source with a seeded split: test_data_trust.py)
+    write_idx(tmp_path, "train", 5)
+    with pytest.raises(DataError, match="no t10k images in .*t10k-images-idx3-ubyte.*split val"):
+        load_dataset(f"idx:{tmp_path}", "test")
     with pytest.raises(DataError, match="does not exist"):
         load_dataset(f"idx:{tmp_path / 'nope'}", "test")
 

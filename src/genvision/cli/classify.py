@@ -54,9 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="mnist5k", help="labelled training data spec "
                                                      "(default mnist5k)")
     p.add_argument("--test-data", default="auto",
-                   help="test data spec; auto = the official MNIST test split for "
-                        "mnist5k when a copy is found beside the project, else the data's "
-                        "seeded test split (pass idx:DIR to choose)")
+                   help="test data spec; auto = the official MNIST test split (mnist) for "
+                        "mnist5k when the download cache holds it (after one --test-data "
+                        "mnist), else the data's own test split (pass a spec to choose)")
     p.add_argument("--n-test", type=int, help="score only the first N test images of the "
                                               "task (default: all)")
     p.add_argument("--classifiers", default=",".join(DEFAULT_CLASSIFIERS),

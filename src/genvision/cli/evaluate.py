@@ -22,10 +22,13 @@ def cmd_evaluate(argv: list[str]) -> int:
     cfg.add_dataclass_flags(p, EvalOptions)
     add_sampler_opt_flag(p)
     args = p.parse_args(argv)
-    opts = cfg.from_dict(EvalOptions, cfg.overrides_from_args(EvalOptions, args),
-                         what="evaluate option")
+    given = cfg.overrides_from_args(EvalOptions, args)
+    opts = cfg.from_dict(EvalOptions, given, what="evaluate option")
     opts = dataclasses.replace(opts, sampler_opts=tuple(args.sampler_opt))
-    for result in evaluate_run(args.run, opts):
-        print(describe(result))
+    # scoring the images a run trained on is refused unless --split was typed: the default
+    # (test) must never quietly score training images
+    for result in evaluate_run(args.run, opts, allow_training_images="split" in given):
+        flag = result.get("data", {}).get("training_images")
+        print(f"TRAINING IMAGES ({flag}): {describe(result)}" if flag else describe(result))
     print(f"written to {RunLayout(args.run).evaluations}")
     return 0

@@ -51,7 +51,7 @@ def cmd_outliers(argv: list[str]) -> int:
     # before any work: the results replace only files of these names
     refuse_foreign_output(out, OUTPUTS, "outliers")
     t0 = time.process_time()
-    result, scored = detect_outliers(run, opts, out)
+    result, scored = detect_outliers(run, opts, out, say=lambda line: print(line, flush=True))
     result["cpu_s"] = round(time.process_time() - t0, 1)
     out.mkdir(parents=True, exist_ok=True)
     text = table(result)

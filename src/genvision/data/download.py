@@ -191,10 +191,18 @@ def load_remote(name: str, split: str, split_seed: int = 0,
     folder = fetch(name, split, cache_dir, base_url)
     if REMOTES[name].reader == "cifar":
         return load_cifar(str(folder), split, split_seed, source=name)
-    ds = load_idx(str(folder), split, split_seed, source=name)
+    # the cache may hold only the t10k files a test split needed: still the official split
+    ds = load_idx(str(folder), split, split_seed, source=name, official_split=True)
     if name == "fashion-mnist":
         ds.class_names = list(FASHION_CLASSES)
     return ds
+
+
+def cached_mnist_test(cache_dir: str | os.PathLike | None = None) -> bool:
+    """Whether the download cache already holds the MNIST test files (verified when they
+    were written), so ``load_dataset("mnist", "test")`` needs no network."""
+    folder = cache_root(cache_dir) / "mnist"
+    return all((folder / f).is_file() for f in _needed_files("mnist", "test"))
 
 
 def remote_info() -> list[dict]:

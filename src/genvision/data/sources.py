@@ -9,12 +9,14 @@ resizing are applied here, after loading, so every source behaves the same.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from ..errors import DataError
 from .base import ImageSet, check_split
 from .download import REMOTES, load_remote, remote_info
 from .embedded import EMBEDDED, embedded_info, load_embedded
 from .files import PREFIXES, load_file_source
+from .idx import is_mnist_test
 from .transforms import resize_pad, to_grayscale
 
 EMBEDDED_NAMES = (*EMBEDDED, "photos")
@@ -78,3 +80,43 @@ def list_datasets() -> list[dict]:
     rows += [{"name": p, "kind": "file", "description": d, "shape": None, "size": None,
               "splits": ["train", "val", "test", "all"]} for p, d in _FILE_ROWS]
     return rows
+
+
+def _source_key(spec: str) -> str:
+    """``spec`` with a file source's path made absolute, so ``idx:./d`` and ``idx:/x/d`` match."""
+    prefix = next((p for p in PREFIXES if spec.startswith(p)), None)
+    if prefix is None:
+        return spec
+    return prefix + str(Path(spec[len(prefix):]).expanduser().resolve())
+
+
+def splits_overlap(train_spec: str, train_split: str, eval_spec: str, eval_split: str,
+                   train_seed: int = 0, eval_seed: int = 0) -> bool:
+    """Whether ``eval_split`` of ``eval_spec`` may hold images ``train_split`` of
+    ``train_spec`` holds.
+
+    Every source's ``train``, ``val`` and ``test`` splits are disjoint for one split seed
+    (seeded 80/10/10, a seeded val carve-out of official train files, or official test
+    files), and ``all`` holds every image; different sources never share images here (a
+    copy of a dataset under another name is not detected). Different split seeds of one
+    source are taken to overlap.
+    """
+    if _source_key(train_spec) != _source_key(eval_spec):
+        return False
+    if "all" in (train_split, eval_split) or train_split == eval_split:
+        return True
+    return train_seed != eval_seed
+
+
+def is_mnist_test_source(spec: str, split: str, split_seed: int = 0) -> bool:
+    """Whether ``split`` of ``spec`` is exactly the official MNIST test split: the verified
+    ``mnist`` download, or an ``idx:`` source whose images and labels match it by content
+    (never guessed from a path or a name)."""
+    if spec == "mnist":
+        return split == "test"
+    if not spec.startswith("idx:") or split not in ("test", "all"):
+        return False
+    try:
+        return is_mnist_test(load_dataset(spec, split, split_seed=split_seed))
+    except DataError:
+        return False

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from .. import dataclass_config as cfg
 from ..data import prepare_eval
 from ..data.config import DataConfig
+from ..data.sources import splits_overlap
 from ..errors import UserError
 from ..metrics.likelihood import log_prob_kwargs, nll_summary
 from ..models.base import GenerativeModel, load
@@ -163,9 +164,28 @@ def parse_metrics(spec: str, model: GenerativeModel) -> list[str]:
     return [m for m in ALL_METRICS if m in names]
 
 
-def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = True
-                 ) -> list[dict[str, Any]]:
+def training_overlap(info: dict[str, Any], opts: EvalOptions) -> str | None:
+    """Why the images ``opts`` scores may be images the run trained on, or None.
+
+    Overlap is decided by the data layer (:func:`genvision.data.sources.splits_overlap`):
+    the same source and overlapping splits, e.g. a run trained on split ``all`` (or on
+    ``test``) scored on split ``test``.
+    """
+    trained = _eval_config(info, EvalOptions())
+    scored = _eval_config(info, opts)
+    if not splits_overlap(trained.data, trained.split, scored.data, opts.split,
+                          trained.split_seed, scored.split_seed):
+        return None
+    return f"the run trained on {trained.data} split {trained.split}"
+
+
+def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = True,
+                 allow_training_images: bool = False) -> list[dict[str, Any]]:
     """Score the run's model and merge every result into ``run_dir/metrics.json``.
+
+    Scoring images the run trained on is refused unless ``allow_training_images`` (the CLI
+    sets it when ``--split`` is given explicitly); such results carry
+    ``data.training_images`` (so they never merge with, or compare beside, held-out ones).
 
     Returns:
         The new entries: a ``likelihood`` one when ``nll`` was asked for, a ``samples`` one
@@ -199,10 +219,18 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
     if opts.samples is not None and opts.samples < 1:
         raise UserError(f"--samples must be positive, got {opts.samples}",
                         "pass --samples 1 or more")
+    overlap = training_overlap(info, opts)
+    if overlap and not allow_training_images:
+        raise UserError(f"split {opts.split} of {_eval_config(info, opts).data} holds images "
+                        f"{run_dir} trained on (it trained on split "
+                        f"{info['data_config'].get('split')})",
+                        f"score held-out images with --data SPEC, or pass --split {opts.split} "
+                        "explicitly to score the training images knowingly")
     steps = _trained_steps(run_dir)
     results = []
     if "nll" in metrics:
         result = _evaluate_likelihood(model, info, opts, device, sampler) | {"steps": steps}
+        _flag_training_images(result, overlap)
         merge_evaluation(run_dir, result)
         results.append(result)
     sample_metrics = [m for m in metrics if m in SAMPLE_METRICS]
@@ -214,6 +242,7 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
         result = evaluate_samples(model, info, _eval_config(info, opts), opts.split, opts.n,
                                   settings, device=device, progress=progress)
         result["steps"] = steps
+        _flag_training_images(result, overlap)
         merge_evaluation(run_dir, result)
         results.append(result)
     return results
@@ -244,6 +273,12 @@ def _evaluate_likelihood(model: GenerativeModel, info: dict[str, Any], opts: Eva
         # the sampler only affects the speed above, not the NLL: beside, not in, the protocol
         "sampler": sampler_protocol(sampler),
     }
+
+
+def _flag_training_images(result: dict[str, Any], overlap: str | None) -> None:
+    """Record in the data protocol that these numbers are on training images."""
+    if overlap:
+        result["data"] = {**result.get("data", {}), "training_images": overlap}
 
 
 def _labelled(info: dict[str, Any]) -> bool:

@@ -7,8 +7,12 @@ task's classes, so a test image has the same bits in every task and every run. E
 classifier, generative or discriminative, sees the same binary images.
 
 Default sources: train on all 5,000 ``mnist5k`` digits and test on the official MNIST test
-split (a folder beside the project) when it is there; otherwise train on the seeded ``train``
-split of the data and test on its ``test`` split, which never overlap.
+split when the download cache already holds it (any earlier use of the ``mnist`` dataset
+put it there; never a path relative to the working directory); otherwise train on the
+``train`` split of the data and test on its ``test`` split, which never overlap. Whether
+the test images ARE the official MNIST test split is checked by content
+(:func:`genvision.data.idx.is_mnist_test`), never guessed from a path, and the protocol
+says what the test split really is.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from torch import Tensor
 
 from ...data import load_dataset
 from ...data.base import ImageSet
-from ...data.idx import OFFICIAL_MNIST_TEST, has_idx_test_split
+from ...data.download import cached_mnist_test
+from ...data.idx import is_mnist_test
+from ...data.sources import splits_overlap
 from ...data.transforms import binarize_static
 from ...errors import DataError, UserError
 
-SHARED_MNIST = OFFICIAL_MNIST_TEST
 BINARIZE_SEED = 0
 
 
@@ -89,14 +94,24 @@ def task_slug(task: str) -> str:
 def resolve_sources(data: str, test_data: str) -> tuple[str, str, str]:
     """(train spec, train split, test spec) for ``--data`` and ``--test-data``.
 
-    ``test_data="auto"``: the official MNIST test split for mnist5k when present, else the
-    data's own seeded test split (then training uses the ``train`` split: no overlap).
+    ``test_data="auto"``: the official MNIST test split (``mnist``) for mnist5k when the
+    download cache holds it, else the data's own test split (then training uses the
+    ``train`` split: no overlap). A test source that is the training source (however its
+    path is spelled) also trains on ``train`` only.
     """
     if test_data == "auto":
-        if data == "mnist5k" and has_idx_test_split(SHARED_MNIST):
-            return data, "all", f"idx:{SHARED_MNIST}"
+        if data == "mnist5k" and cached_mnist_test():
+            return data, "all", "mnist"
         return data, "train", data
-    return data, ("train" if test_data == data else "all"), test_data
+    same = splits_overlap(data, "all", test_data, "test")
+    return data, ("train" if same else "all"), test_data
+
+
+def describe_test(spec: str, official: bool) -> str:
+    """What the test split is, in words: the official MNIST test split only when verified."""
+    if official:
+        return "official MNIST test split (verified by content)"
+    return f"{spec} split test"
 
 
 def _binary(ds: ImageSet) -> Tensor:
@@ -150,6 +165,7 @@ def load_task_data(task: str, data: str = "mnist5k", test_data: str = "auto",
     if len(classes) < 2:
         raise UserError(f"{train_spec} has fewer than two classes", "use a labelled dataset "
                                                                      "with several classes")
+    official = is_mnist_test(test)
     x_train, y_train = _select(train, _binary(train), classes)
     x_test, y_test = _select(test, _binary(test), classes)
     if n_test is not None:
@@ -161,9 +177,11 @@ def load_task_data(task: str, data: str = "mnist5k", test_data: str = "auto",
         "task": task, "classes": classes,
         "train": {"source": train_spec, "split": train_split, "n_available": len(x_train)},
         "test": {"source": test_spec, "split": "test", "n": len(x_test),
+                 "what": describe_test(test_spec, official),
                  "subset": None if n_test is None else f"first {n_test} of the task's "
                                                        "test images, after binarisation"},
-        "official_mnist_test": test_spec.startswith("idx:") and "mnist" in test_spec,
+        # by content: a user's own idx: folder named "mnist" is not the official split
+        "official_mnist_test": official,
         "binarize": {"scheme": "static", "seed": BINARIZE_SEED,
                      "how": "whole split in file order, before selecting classes"},
         "shape": list(train.shape),

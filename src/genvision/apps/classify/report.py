@@ -21,8 +21,8 @@ LOSS_FLOOR = 1e-4
 def protocol_line(protocol: dict[str, Any], budgets: dict[str, Any]) -> str:
     """One sentence of protocol that travels with every printed table."""
     tr, te = protocol["train"], protocol["test"]
-    test = "official MNIST test split" if protocol.get("official_mnist_test") else \
-        f"{te['source']} seeded test split"
+    test = te.get("what") or ("official MNIST test split" if protocol.get("official_mnist_test")
+                              else f"{te['source']} split {te['split']}")
     sub = f", {te['subset']}" if te.get("subset") else ""
     return (f"data: train {tr['source']} split {tr['split']} ({tr['n_available']} images of "
             f"classes {protocol['classes']}); test {test} ({te['n']} images{sub}); "

@@ -1,8 +1,12 @@
 """The image sets an outlier detector is scored on, prepared exactly like the model's inputs.
 
-* **in-distribution**: the official MNIST test digits (an ``idx:`` folder beside the project, split
-  ``test``) for a model trained on MNIST when that folder exists, else the test split of
-  the run's own dataset (flagged when the run trained on split ``all``, i.e. saw them);
+* **in-distribution** (``--in-data auto``): the official MNIST test digits (``mnist`` split
+  ``test``) for a model trained on ``mnist5k``/``mnist`` when the download cache already
+  holds them, else the test split of the run's own dataset when it is held out from the
+  run's training split; a run that trained on every image (split ``all``, or ``test``) has
+  no held-out images there and ``auto`` refuses, naming ``--in-data``. No path relative to
+  the working directory is ever searched. An explicit ``--in-data`` that holds training
+  images is scored but flagged (``training_images`` in its protocol);
 * **training reference**: a seeded random subset of the run's training split, for the
   typicality test's estimate of the model's entropy (mean training NLL);
 * **out-of-distribution**: any dataset spec (``faces``, ``digits``, ``idx:PATH``,
@@ -27,10 +31,10 @@ from torch import Tensor
 from ... import dataclass_config as cfg
 from ...data import prepare_eval
 from ...data.config import DataConfig
-from ...data.idx import OFFICIAL_MNIST_TEST, has_idx_test_split
+from ...data.download import cached_mnist_test
+from ...data.sources import is_mnist_test_source, splits_overlap
 from ...errors import DataError, UserError
 
-MNIST_TEST = OFFICIAL_MNIST_TEST
 #: sources whose in-distribution test set is the official MNIST test split
 MNIST_SOURCES = ("mnist5k", "mnist")
 SYNTHETIC = ("noise", "blank")
@@ -74,25 +78,48 @@ def _prepared(data_cfg: DataConfig, split: str, kind: str, n: int | None,
     return ScoredSet(name, x, prep.protocol)
 
 
+def _auto_in_data(data_cfg: DataConfig, shape: tuple[int, int, int]) -> tuple[str, str, str]:
+    """(spec, split, why) of ``--in-data auto``; refuses when nothing held out is known."""
+    trained = f"{data_cfg.data} split {data_cfg.split}"
+    if data_cfg.data in MNIST_SOURCES and shape == (1, 28, 28) and cached_mnist_test() \
+            and not splits_overlap(data_cfg.data, data_cfg.split, "mnist", "test"):
+        return "mnist", "test", (f"the run trained on MNIST digits ({trained}) and the "
+                                 "download cache holds the official MNIST test split")
+    if not splits_overlap(data_cfg.data, data_cfg.split, data_cfg.data, "test",
+                          data_cfg.split_seed, data_cfg.split_seed):
+        why = f"held out from the run's training split ({trained})"
+        if data_cfg.data in MNIST_SOURCES and data_cfg.data != "mnist":
+            why += "; the official MNIST test split is not in the download cache"
+        return data_cfg.data, "test", why
+    hint = " (e.g. --in-data mnist, the official MNIST test split)" \
+        if data_cfg.data in MNIST_SOURCES else ""
+    raise DataError(f"--in-data auto: the run trained on {trained}, so {data_cfg.data} has "
+                    "no held-out in-distribution images", f"pass --in-data SPEC with images "
+                    f"the run did not train on{hint}")
+
+
 def in_distribution(info: dict[str, Any], spec: str = "auto", split: str = "test",
                     n: int | None = None) -> ScoredSet:
-    """The in-distribution test images (see the module docstring for ``auto``)."""
+    """The in-distribution test images (see the module docstring for ``auto``).
+
+    The protocol's ``chosen_because`` says which images were used and why; images the run
+    trained on (an explicit ``spec``/``split`` only) carry ``training_images``.
+    """
     data_cfg = run_data_config(info)
-    note = None
     if spec == "auto":
-        mnist = data_cfg.data in MNIST_SOURCES or data_cfg.data.startswith("idx:")
-        if mnist and has_idx_test_split(MNIST_TEST) and _shape(info) == (1, 28, 28):
-            spec, split = f"idx:{MNIST_TEST}", "test"
-            note = "official MNIST test split (shared benchmark protocol)"
-        else:
-            spec = data_cfg.data
-            note = f"test split of the run's dataset {spec}"
-            if data_cfg.split == "all":
-                note += ("; WARNING: the run trained on split 'all', so these images were "
-                         "seen in training (pass --in-data SPEC for held-out images)")
-    ds = _prepared(dataclasses.replace(data_cfg, data=spec), split, _kind(info), n,
-                   "in-dist" if spec != f"idx:{MNIST_TEST}" else "mnist-test")
-    ds.protocol["chosen_because"] = note or "--in-data"
+        spec, split, why = _auto_in_data(data_cfg, _shape(info))
+    else:
+        why = "given by --in-data"
+    ds = _prepared(dataclasses.replace(data_cfg, data=spec), split, _kind(info), n, "in-dist")
+    official = is_mnist_test_source(spec, split, data_cfg.split_seed)
+    if official:
+        ds.name = "mnist-test"
+    what = "official MNIST test split" if official else f"{spec} split {split}"
+    ds.protocol["chosen_because"] = f"{what}: {why}"
+    if splits_overlap(data_cfg.data, data_cfg.split, spec, split, data_cfg.split_seed,
+                      data_cfg.split_seed):
+        ds.protocol["training_images"] = (f"WARNING: the run trained on {data_cfg.data} "
+                                          f"split {data_cfg.split}, which holds these images")
     return ds
 
 

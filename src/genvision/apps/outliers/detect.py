@@ -8,6 +8,7 @@ Every input is validated (sets loaded, sizes checked) before any model is traine
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,10 @@ class OutlierOptions:
     k: int | None = field(default=None, metadata={
         "help": "importance samples of bound models (IWAE-k; default the model's)"})
     in_data: str = field(default="auto", metadata={
-        "help": "in-distribution images: auto (official MNIST test split for MNIST runs "
-                "when a copy is found beside the project, else the run's test split) or a "
-                "spec such as idx:DIR"})
+        "help": "in-distribution images: auto (the official MNIST test split for mnist5k/"
+                "mnist runs when the download cache holds it, else the run's own test split "
+                "when held out from training; refused when there is none) or a spec such as "
+                "mnist or idx:DIR"})
     in_split: str = field(default="test", metadata={"help": "split of --in-data"})
     batch_size: int = field(default=100, metadata={"help": "images per log p(x) batch"})
     seed: int = field(default=0, metadata={"help": "seed of estimator noise and batching"})
@@ -80,6 +82,19 @@ def check_options(opts: OutlierOptions) -> None:
     if opts.typicality_m < 1 or opts.batch_size < 1 or opts.background_steps < 1:
         raise UserError("--typicality-m, --batch-size and --background-steps must be >= 1",
                         "pass positive values")
+    if opts.typicality_m > opts.n:
+        raise UserError(f"--typicality-m {opts.typicality_m} is larger than --n {opts.n}: "
+                        "the batch typicality test would have no batch of that size",
+                        f"pass --typicality-m {opts.n} or less, or a larger --n")
+
+
+def check_batches(sets_: list[sets.ScoredSet], m: int) -> None:
+    """Every scored set must fill at least one typicality batch of ``m`` images."""
+    small = min(sets_, key=lambda ds: len(ds.x))
+    if len(small.x) < m:
+        raise UserError(f"--typicality-m {m} is larger than the {len(small.x)} images of set "
+                        f"{small.name}", f"pass --typicality-m {len(small.x)} or less, or "
+                                         f"drop {small.name}")
 
 
 def _load_sets(info: dict[str, Any], opts: OutlierOptions):
@@ -125,9 +140,13 @@ def _summary(s: Scored) -> dict[str, Any]:
     return out
 
 
-def detect_outliers(run_dir: str | Path, opts: OutlierOptions, out: Path
+def detect_outliers(run_dir: str | Path, opts: OutlierOptions, out: Path,
+                    say: Callable[[str], None] | None = None
                     ) -> tuple[dict[str, Any], list[Scored]]:
     """Score the sets and compute every metric.
+
+    ``say`` (e.g. ``print``) is told, before any model runs, which in-distribution images
+    are used and why.
 
     Returns:
         (result, scored): ``result`` is the JSON-ready record (every number with its
@@ -139,6 +158,11 @@ def detect_outliers(run_dir: str | Path, opts: OutlierOptions, out: Path
     refuse_without_likelihood(model)
     log_prob_kwargs(model, opts.k, opts.seed, model.device)  # refuses --k early
     in_dist, train, ood = _load_sets(info, opts)  # every input error before any work
+    check_batches([in_dist, *ood], opts.typicality_m)
+    if say is not None:
+        warn = in_dist.protocol.get("training_images")
+        say(f"in-distribution: {in_dist.protocol['chosen_because']} "
+            f"({len(in_dist.x)} images)" + (f"; {warn}" if warn else ""))
     bg, bg_proto = _background(opts, info, model, out)
     train_nll = nll_bits(log_probs(model, train.x, k=opts.k, seed=opts.seed,
                                    batch_size=opts.batch_size, desc="log p(x) train"),
