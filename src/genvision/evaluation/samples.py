@@ -290,9 +290,9 @@ def describe_samples(result: dict[str, Any]) -> str:
         if key in result:
             parts.append(f"{label} {result[key]:.3f}")
     if "train_closer_share" in result:
-        mem_ref = p.get("memorisation_reference") or {}
-        how = "held-out" if str(mem_ref.get("baseline", "")).startswith("held-out") \
-            else "leave-one-out"
+        # entries written before the baseline was recorded assumed exchangeable sets
+        how = str((p.get("memorisation_reference") or {}).get(
+            "baseline", "exchangeable (old, unchecked)")).split(":")[0]
         parts.append(f"memorisation score {result['memorisation_score']:.2f} ± "
                      f"{result['memorisation_score_stderr']:.2f} (nearest image "
                      f"in the training set for {result['train_closer_share']:.1%} of samples, "
