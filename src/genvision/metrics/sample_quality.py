@@ -1,11 +1,27 @@
 """Sample-quality metrics on feature vectors: one entry point over FID, KID, PR and DC.
 
 The metrics themselves live in :mod:`.fid` (FID, KID), :mod:`.manifold` (precision,
-recall, density, coverage) and :mod:`.memorisation`; this module re-exports them and adds
+recall, density, coverage, and the collapse check :func:`near_duplicates`) and
+:mod:`.memorisation`; this module re-exports them and adds
 :func:`sample_quality`, which computes any subset of them from one pair of feature sets.
 Inputs are ``[N, D]`` torch tensors or numpy arrays of features (from the classifier
 genvision trains per dataset); statistics are computed in float64; results are plain
 floats and ints, ready for JSON.
+
+What a *collapsed* sampler (every sample the same image x*, or a few images) does to each
+number, and why genvision flags collapse separately (:func:`near_duplicates`):
+
+* FID grows to at least the real features' total variance (the generated covariance is
+  ~0), KID to the MMD between one point and the real set: both catch collapse, but do
+  not name it;
+* precision stays high (0.998 for a GAN whose 64 samples were one image) whenever x* is a
+  realistic image; recall falls to ~0 (the generated k-NN balls have radius 0);
+* density is (number of real balls holding x*) / k, large or small by where x* lies;
+  coverage falls to the few real balls around x*;
+* memorisation: every sample has x*'s nearest neighbour, so the share is ~0 or ~1 and its
+  standard error ~0: a score of 1.0 then says that one image lies nearest a training
+  image, not that the training set was memorised; near copies are 0% or 100% likewise;
+* CAS: a classifier trained on one image per label scores about chance.
 """
 
 from __future__ import annotations
@@ -23,7 +39,7 @@ from .fid import (
     kid,
     mmd2_unbiased,
 )
-from .manifold import knn_radii, manifold_metrics
+from .manifold import knn_radii, manifold_metrics, near_duplicates
 from .memorisation import memorisation, nearest_distances
 
 __all__ = [
@@ -36,6 +52,7 @@ __all__ = [
     "manifold_metrics",
     "memorisation",
     "mmd2_unbiased",
+    "near_duplicates",
     "nearest_distances",
     "sample_quality",
 ]

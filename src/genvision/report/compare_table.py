@@ -30,7 +30,7 @@ _TASK_VALUES = {"psnr_y": ("psnr_y", 2), "ssim_y": ("ssim_y", 4), "psnr_rgb": ("
 _SAMPLE_VALUES = {"fid": ("fid", 2), "precision": ("precision", 3), "recall": ("recall", 3),
                   "density": ("density", 3), "coverage": ("coverage", 3),
                   "cas": ("cas_accuracy", 3), "memorisation": ("memorisation_score", 3),
-                  "near_copies": ("near_copy_share", 3)}
+                  "near_copies": ("near_copy_share", 3), "duplicates": ("duplicate_share", 3)}
 #: entry keys that make an entry count as a result of its group
 GROUP_RESULTS = {LIKELIHOOD: ("nll_nats", "bits_per_dim"),
                   SAMPLES: ("kid_mean", *(k for k, _ in _SAMPLE_VALUES.values())),
@@ -66,6 +66,7 @@ COLUMNS = (
     Column("cas", "CAS", SAMPLES),
     Column("memorisation", "memorisation score", SAMPLES),
     Column("near_copies", "near copies", SAMPLES),
+    Column("duplicates", "duplicate samples", SAMPLES),
     Column("psnr_y", "PSNR-Y (dB)", IMAGE_TO_IMAGE),
     Column("ssim_y", "SSIM-Y", IMAGE_TO_IMAGE),
     Column("psnr_rgb", "PSNR-RGB (dB)", IMAGE_TO_IMAGE),
@@ -261,6 +262,8 @@ def sample_cells(entry: dict[str, Any]) -> dict[str, str]:
         value = as_number(entry.get(key))
         if value is not None:
             cells[column] = f"{value:.{decimals}f}"
+    if entry.get("collapsed") is True and "duplicates" in cells:  # say it, not just a number
+        cells["duplicates"] += " (collapsed)"
     return cells
 
 

@@ -28,6 +28,7 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "expected_share": ("that share expected without memorisation", ""),
     "memorisation_score": ("memorisation score (0 none, 1 all samples at training images)", ""),
     "near_copy_share": ("share of near copies of training images", ""),
+    "duplicate_share": ("share of samples with a near-identical other sample (collapse)", ""),
     "inception_score": ("Inception score", ""),
     "psnr": ("PSNR", "dB"),
     "ssim": ("SSIM", ""),
