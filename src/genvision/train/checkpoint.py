@@ -54,6 +54,9 @@ FORMAT = "genvision-trainer/1"
 _STEP_DIR = re.compile(r"^step-(\d{8,})$")
 #: what a crash or kill can leave in checkpoints/ (only the locked writer makes these)
 _DEBRIS = (".tmp-step-*", ".trash-*", f".{LATEST}.*.tmp")
+#: the fix of a damaged checkpoint file
+DAMAGED_FIX = ("restore the checkpoint from a backup, or write the name of an older "
+               "checkpoint directory into checkpoints/latest and resume from it")
 
 
 def step_dir_name(step: int) -> str:
@@ -268,7 +271,14 @@ def load_training_state(run_dir: str | os.PathLike) -> TrainingState:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path / TRAINER_JSON} is not a {FORMAT} file",
                               "resume a run written by this genvision version")
-    return TrainingState(path=path, step=int(meta["step"]), meta=meta,
+    step = meta.get("step")
+    named = _STEP_DIR.match(path.name)
+    if (not isinstance(step, int) or isinstance(step, bool) or step < 0
+            or (named is not None and int(named.group(1)) != step)):
+        what = "it has no step for" if step is None else f"its step {step!r} is not the step of"
+        raise CheckpointError(f"{path / TRAINER_JSON} is damaged: {what} {path.name}",
+                              DAMAGED_FIX)
+    return TrainingState(path=path, step=step, meta=meta,
                          tensors=load_tensors(path / TRAINER_TENSORS))
 
 
@@ -282,10 +292,11 @@ def truncate_metrics(run_dir: str | os.PathLike, step: int) -> None:
     if not path.is_file():
         return
     kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # errors="replace": a line of garbage bytes is dropped like a torn one, not a traceback
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             if int(json.loads(line)["step"]) <= step:
                 kept.append(line)
-        except (ValueError, KeyError, TypeError):
-            continue  # torn last line of a crash
+        except (ValueError, KeyError, TypeError, OverflowError):
+            continue  # torn last line of a crash, or a line that is not a log record
     atomic_write_text(path, "".join(line + "\n" for line in kept))
