@@ -24,6 +24,7 @@ removed at the next save and on resume. ``latest`` must name a real directory of
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import re
@@ -140,7 +141,7 @@ def restore_optimizer(name: str, opt: torch.optim.Optimizer, tensors: dict[str, 
 # ----- writing ------------------------------------------------------------------------------
 def save_checkpoint(run_dir: str | os.PathLike, step: int, *, model: Any,
                     tensors: dict[str, Tensor], meta: dict[str, Any], keep: int,
-                    ema: Any = None) -> Path:
+                    ema: Any = None, resume_command: str | None = None) -> Path:
     """Write checkpoint ``step`` atomically, point ``latest`` at it, prune old ones.
 
     Args:
@@ -149,32 +150,69 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, *, model: Any,
         meta: JSON-ready trainer state.
         keep: how many newest checkpoints to keep (at least 1).
         ema: an :class:`~genvision.train.ema.EMA` whose weights ``model.safetensors`` gets.
+        resume_command: the command that resumes the run, named when a write fails.
     Returns:
         The checkpoint directory.
+    Raises:
+        CheckpointError: a write failed (full disk, quota, file-size limit, I/O error):
+            what was written of this checkpoint is removed, ``latest`` and the previous
+            checkpoint are left as they were, so ``--resume`` continues from it.
     """
     root = Path(run_dir) / CHECKPOINTS
     refuse_link(root)  # checkpoints written into a linked folder would land in another run
-    root.mkdir(parents=True, exist_ok=True)
     name = step_dir_name(step)
     tmp, final = root / f".tmp-{name}", root / name
-    shutil.rmtree(tmp, ignore_errors=True)  # debris of a crash while writing this step
-    tmp.mkdir()
-    if ema is not None:
-        with ema.swapped(model):
+    previous = _latest_name(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # debris of a crash while writing this step
+        tmp.mkdir()
+        if ema is not None:
+            with ema.swapped(model):
+                model.save_pretrained(tmp)
+        else:
             model.save_pretrained(tmp)
-    else:
-        model.save_pretrained(tmp)
-    save_tensors(tmp / TRAINER_TENSORS, tensors, metadata={"format": FORMAT})
-    atomic_write_json(tmp / TRAINER_JSON, {"format": FORMAT, **meta})
-    if os.path.lexists(final):
-        # Only an orphan of a crash between rename and the `latest` update can be here
-        # (latest names an older step), so replacing it loses nothing.
-        _discard(final)
-    os.rename(tmp, final)
-    _fsync_dir(root)
-    atomic_write_text(root / LATEST, name + "\n")
+        save_tensors(tmp / TRAINER_TENSORS, tensors, metadata={"format": FORMAT})
+        atomic_write_json(tmp / TRAINER_JSON, {"format": FORMAT, **meta})
+        if os.path.lexists(final):
+            # Only an orphan of a crash between rename and the `latest` update can be here
+            # (latest names an older step), so replacing it loses nothing.
+            _discard(final)
+        os.rename(tmp, final)
+        _fsync_dir(root)
+        atomic_write_text(root / LATEST, name + "\n")
+    except OSError as exc:
+        _remove(tmp)
+        if _latest_name(root) != name:  # renamed, but `latest` could not be moved to it
+            _remove(final)
+        raise write_failed(exc, final, previous, resume_command) from None
     prune_checkpoints(run_dir, keep)
     return final
+
+
+def _latest_name(root: Path) -> str | None:
+    try:
+        return (root / LATEST).read_text(encoding="utf-8", errors="replace").strip() or None
+    except OSError:
+        return None
+
+
+def write_failed(exc: OSError, path: Path, previous: str | None,
+                 resume_command: str | None) -> CheckpointError:
+    """The one-line error of a checkpoint write that failed with ``exc``."""
+    space = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    what = "no space left writing" if space else "could not write"
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno == errno.EFBIG:
+        reason += " (a file-size limit, e.g. `ulimit -f`, or the file system's)"
+    fix = "free space" if space else "fix the disk or the permissions"
+    if previous is None:
+        return CheckpointError(f"{what} checkpoint {path} ({reason}); the run has no "
+                               "checkpoint yet", f"{fix} and start the run again (a start "
+                               "replaces a run without a checkpoint)")
+    resume = f"`{resume_command}`" if resume_command else "--resume"
+    return CheckpointError(f"{what} checkpoint {path} ({reason}); {previous} is kept",
+                           f"{fix} and continue with {resume}")
 
 
 def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> None:

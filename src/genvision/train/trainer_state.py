@@ -82,7 +82,17 @@ def save(trainer: Any, rng: dict[str, Tensor] | None = None) -> Path | None:
     ema = trainer.ema if isinstance(trainer.ema, EMA) else None
     return ckpt.save_checkpoint(trainer.run_dir, trainer.step, model=trainer.model,
                                 tensors=tensors, meta=meta, keep=trainer.cfg.keep_checkpoints,
-                                ema=ema)
+                                ema=ema, resume_command=resume_command(trainer))
+
+
+def resume_command(trainer: Any) -> str:
+    """The command that continues ``trainer``'s run (a task stage's, or a model run's)."""
+    info = trainer.run_info if isinstance(trainer.run_info, dict) else {}
+    run_dir = Path(trainer.run_dir)
+    if info.get("task") and info.get("stage"):
+        return (f"genvision {info['task']} train --resume --out {run_dir.parent} "
+                f"--method {info['stage']}")
+    return f"genvision train --resume {run_dir}"
 
 
 def first_non_finite(trainer: Any) -> str | None:
