@@ -272,7 +272,7 @@ def protocol_key(entry: dict[str, Any]) -> str:
 #: shows any other numeric key too, but a damaged one of these must not vanish silently
 RESULT_NUMBERS = ("nll_nats", "nll_stderr", "bits_per_dim", "bits_per_dim_stderr", "elbo",
                   "fid", "kid", "kid_mean", "kid_std", "precision", "recall", "density",
-                  "coverage", "psnr", "ssim", "accuracy", "auroc", "time_s")
+                  "coverage", "cas_accuracy", "psnr", "ssim", "auroc")
 
 
 def _read_metrics_file(path: Path) -> dict[str, Any]:
