@@ -22,6 +22,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -33,6 +34,7 @@ from genvision.cli import main
 from genvision.errors import UserError
 from genvision.metrics.inception import FIDInceptionV3, _check_state_dict
 from genvision.train import checkpoint as ckpt
+from genvision.train.trainer_state import resume_command
 
 SRC = Path(genvision.__file__).resolve().parents[1]
 
@@ -461,3 +463,13 @@ def test_a_failed_first_checkpoint_says_to_start_again(tmp_path, capsys, monkeyp
     assert "Traceback" not in err and len(error_lines(err)) == 1, err
     assert "no space left writing checkpoint" in err and "start the run again" in err, err
     assert debris(out) == []
+
+
+def test_the_resume_command_of_a_failed_write_fits_the_run():
+    """A task's stage is resumed by its task's train command, a model run by train."""
+    stage = SimpleNamespace(run_dir=Path("runs/sr4/srgan"),
+                            run_info={"task": "superres", "stage": "srgan"})
+    assert resume_command(stage) == ("genvision superres train --resume --out runs/sr4 "
+                                     "--method srgan")
+    model = SimpleNamespace(run_dir=Path("runs/vae"), run_info={"model": "vae"})
+    assert resume_command(model) == "genvision train --resume runs/vae"

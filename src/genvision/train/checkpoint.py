@@ -19,6 +19,9 @@ after, so a kill mid-delete never leaves a half-deleted ``step-...`` directory; 
 (``.tmp-step-*``, ``.trash-*``, the ``.latest.*.tmp`` of an interrupted pointer update) is
 removed at the next save and on resume. ``latest`` must name a real directory of
 ``checkpoints/`` itself (see :func:`genvision.storage.pointed_entry`); links are refused.
+A write that fails (a full disk, a quota, a file-size limit, an I/O error) removes what it
+wrote of the new checkpoint and raises one :class:`CheckpointError` naming it, the step
+kept and the command that resumes; ``latest`` still names the previous checkpoint.
 """
 
 from __future__ import annotations

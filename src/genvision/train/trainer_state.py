@@ -3,6 +3,12 @@
 Split from the loop so the loop reads as control flow. ``tensors`` get the model's raw
 weights (``model/...``), the loop's EMA (``ema/...``), every rank's RNG states
 (``rng/KIND/RANK``) and the optimisers' state (``optim/NAME/...``); ``meta`` is JSON.
+
+A resume checks the whole checkpoint before restoring any of it (:func:`check_state`): a
+trainer.json with a missing key or a wrong type, or a trainer.safetensors whose tensors do
+not fit the model, its optimisers or the run's RNG streams, is one
+:class:`~genvision.errors.CheckpointError` naming the file, never a traceback or a silent
+broadcast of a wrong-shaped tensor.
 """
 
 from __future__ import annotations
