@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 import tiny_model as tiny  # tests/tiny_model.py: the loop's tiny test model
+from genvision.errors import CheckpointError
 from genvision.models.protocol import OptimizerSpec, Phase
 from genvision.train import Callback, TrainConfig, load_training_state, train
 from genvision.train import checkpoint as ckpt
@@ -88,13 +89,15 @@ def test_crash_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monke
         return real(path, tensors, metadata)
 
     monkeypatch.setattr(ckpt, "save_tensors", flaky)
-    with pytest.raises(OSError, match="disk full"):
+    # a failed write is one line naming the checkpoint, the step kept and how to go on
+    with pytest.raises(CheckpointError, match=r"could not write checkpoint .*step-00000010 "
+                       r"\(disk full\); step-00000005 is kept"):
         run(tmp_path, steps=20)
     monkeypatch.undo()
     root = tmp_path / "checkpoints"
     assert (root / "latest").read_text().strip() == "step-00000005"
     assert not (root / "step-00000010").exists()
-    assert (root / ".tmp-step-00000010").exists()   # the debris, never named by latest
+    assert not (root / ".tmp-step-00000010").exists()   # what it wrote is removed
     assert load_training_state(tmp_path).step == 5
     tiny.load_model(tmp_path)
     # A resume continues from step 5 and cleans the debris up.

@@ -42,18 +42,32 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
     A symbolic link at ``path`` is replaced by the file; its target is never written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp opens with O_CREAT | O_EXCL: a planted link at the temp name fails, never followed
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # mkstemp opens with O_CREAT | O_EXCL: a planted link at the temp name fails, never
+        # followed
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _naming(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)  # a full disk leaves no temp file behind
+        if isinstance(exc, OSError) and exc.filename in (None, tmp):
+            raise _naming(exc, path) from None
         raise
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` naming the file the user knows (not its hidden temp name); the errno
+    subclass (PermissionError, ...) is kept."""
+    if exc.errno is None:
+        return exc
+    return OSError(exc.errno, exc.strerror, str(path))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -33,7 +33,7 @@ import importlib
 import sys
 from collections.abc import Callable
 
-from ..errors import UserError
+from ..errors import UserError, os_error
 from ..version import __version__
 
 
@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err.one_line()}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # a full disk, a permission: the machine, not a bug, said no
+        print(f"error: {os_error(err).one_line()}", file=sys.stderr)
+        return 2
     except MemoryError:  # a size the bounds allow but this machine cannot hold
         print("error: out of memory (fix: lower --batch-size, --image-size, -n or the model's "
               "widths)", file=sys.stderr)

@@ -10,6 +10,7 @@ import dataclasses
 from .. import dataclass_config as cfg
 from ..evaluation.evaluate import EvalOptions, describe, evaluate_run
 from ..runs.layout import RunLayout
+from ..runs.records import read_evaluations
 from .parser import Parser, add_sampler_opt_flag
 
 
@@ -25,6 +26,9 @@ def cmd_evaluate(argv: list[str]) -> int:
     given = cfg.overrides_from_args(EvalOptions, args)
     opts = cfg.from_dict(EvalOptions, given, what="evaluate option")
     opts = dataclasses.replace(opts, sampler_opts=tuple(args.sampler_opt))
+    # a damaged metrics.json is refused before minutes of scoring, not after (the results
+    # are merged into it, and it is never overwritten)
+    read_evaluations(args.run)
     # scoring the images a run trained on is refused unless --split was typed: the default
     # (test) must never quietly score training images
     for result in evaluate_run(args.run, opts, allow_training_images="split" in given):

@@ -48,6 +48,10 @@ def cmd_report(argv: list[str]) -> int:
     p = Parser(prog="genvision report", description="(Re)write a run's report.html.")
     p.add_argument("run", help="run directory")
     args = p.parse_args(argv)
+    # the page would show a damaged run.json or metrics.json as a note; asked for the
+    # report itself, the user gets the one-line error naming the file, and nothing written
+    read_run_info(args.run)
+    read_evaluations(args.run)
     print(f"report: {finish_run(args.run)}")
     return 0
 

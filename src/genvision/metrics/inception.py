@@ -400,7 +400,13 @@ def _check_state_dict(path: Path, state: dict[str, Tensor], net: FIDInceptionV3)
     unexpected = sorted(set(state) - set(expected))
     wrong = [f"{k} {list(state[k].shape)} != {list(s)}" for k, s in expected.items()
              if k in state and tuple(state[k].shape) != s]
-    if not (missing or unexpected or wrong):
+    floats = [k for k, v in net.state_dict().items() if v.is_floating_point() and k in state]
+    # an integer tensor would be cast without a word and NaN weights give a NaN FID
+    not_float = [f"{k} {str(state[k].dtype).removeprefix('torch.')}" for k in floats
+                 if not state[k].is_floating_point()]
+    not_finite = [k for k in floats if state[k].is_floating_point()
+                  and not bool(torch.isfinite(state[k]).all())]
+    if not (missing or unexpected or wrong or not_float or not_finite):
         return
     parts = []
     if missing:
@@ -409,6 +415,10 @@ def _check_state_dict(path: Path, state: dict[str, Tensor], net: FIDInceptionV3)
         parts.append(f"{len(unexpected)} unexpected keys ({_few(unexpected)})")
     if wrong:
         parts.append(f"{len(wrong)} wrong shapes ({_few(wrong)})")
+    if not_float:
+        parts.append(f"{len(not_float)} weights that are not floats ({_few(not_float)})")
+    if not_finite:
+        parts.append(f"{len(not_finite)} weights holding NaN or inf ({_few(not_finite)})")
     raise CheckpointError(f"{path} is not the FID Inception-v3: {'; '.join(parts)}"
                           f"{_torchvision_hint(state)}", _WEIGHTS_FIX)
 

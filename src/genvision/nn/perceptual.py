@@ -86,9 +86,14 @@ def load_vgg19(path: str, layer: str = "relu5_4") -> tuple[nn.Sequential, dict[s
     missing = [f"features.{k}" for k in wanted if k not in feats]
     wrong = [f"features.{k} {list(feats[k].shape)} != {list(v.shape)}"
              for k, v in wanted.items() if k in feats and feats[k].shape != v.shape]
-    if missing or wrong:
-        what = f"{len(missing)} missing keys ({', '.join(missing[:3])})" if missing else \
-            f"wrong shapes ({', '.join(wrong[:2])})"
+    # an integer tensor would be cast without a word; NaN weights make every loss NaN
+    bad = [f"features.{k} {str(feats[k].dtype).removeprefix('torch.')}" for k in wanted
+           if k in feats and (not feats[k].is_floating_point()
+                              or not bool(torch.isfinite(feats[k]).all()))]
+    if missing or wrong or bad:
+        what = (f"{len(missing)} missing keys ({', '.join(missing[:3])})" if missing else
+                f"wrong shapes ({', '.join(wrong[:2])})" if wrong else
+                f"weights that are not finite floats ({', '.join(bad[:2])})")
         raise CheckpointError(f"{p} is not VGG19: {what}", _FIX)
     net.load_state_dict({k: feats[k].float() for k in wanted})
     net.eval().requires_grad_(False)
@@ -98,7 +103,10 @@ def load_vgg19(path: str, layer: str = "relu5_4") -> tuple[nn.Sequential, dict[s
 
 def _read_state_dict(p: Path) -> dict[str, Tensor]:
     if p.suffix.lower() == ".safetensors":
-        raw: Any = load_tensors(p)
+        try:
+            raw: Any = load_tensors(p)
+        except CheckpointError as exc:  # reword: load_tensors' fix speaks of retraining
+            raise CheckpointError(exc.problem, _FIX) from None
     elif p.suffix.lower() in (".pth", ".pt"):
         try:
             raw = torch.load(p, map_location="cpu", weights_only=True)

@@ -16,6 +16,7 @@ three rules, so a start can neither destroy files nor leave a directory nothing 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -28,12 +29,38 @@ from ..train.lock import RunLock, claimed_run_dir
 from .layout import RunLayout, is_run_dir
 
 
-def refuse_foreign(out: Path) -> None:
-    """Refuse ``out`` when it is a folder of other files (not a genvision run).
+def check_writable(out: Path) -> None:
+    """Refuse an ``--out`` that cannot become a run directory: a file, a path under a
+    file, or one whose nearest existing folder this process may not write (a read-only
+    mount, a folder of another user). Checked before anything is read or written.
 
     Raises:
-        UserError: ``out`` is not empty and holds no run record.
+        UserError: one line naming the path and what to choose instead.
     """
+    out = Path(out)
+    if os.path.lexists(out) and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder",
+                        "pass the path of a new or empty folder (or of a genvision run)")
+    existing = out
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"--out {out} is under {existing}, which is a file, not a folder",
+                        "choose an --out whose parent folders are folders")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write --out {out}: {existing} is not writable by this user "
+                        "(or is on a read-only file system)",
+                        "choose a folder you may write, or change its permissions")
+
+
+def refuse_foreign(out: Path) -> None:
+    """Refuse ``out`` when it is a folder of other files (not a genvision run), a file,
+    or a path this process cannot write (:func:`check_writable`).
+
+    Raises:
+        UserError: ``out`` is not empty and holds no run record, or is not writable.
+    """
+    check_writable(out)
     if not is_run_dir(out):
         raise UserError(f"{out} is not empty and is not a genvision run (it has no "
                         f"{RunLayout(out).run_json.name})",

@@ -19,8 +19,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..data.config import DataConfig
+from ..dataclass_config import check_values
 from ..errors import UserError
 from ..storage import atomic_write_json, refuse_link
+from ..train.config import TrainConfig
 from ..version import __version__
 from .layout import RunLayout
 
@@ -46,6 +49,39 @@ def _read_object(path: Path, what: str, fix: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"{what} {path} is not a JSON object", fix)
     return data
+
+
+#: the fix of every damaged run record
+_DAMAGED = "restore the file from a backup, or train the run again"
+#: the JSON type of each RunInfo field (bool is not an int here; None allowed where listed)
+_RECORD_TYPES: dict[str, str] = {
+    "model": "str?", "task": "str?", "family": "str", "created": "str",
+    "genvision_version": "str", "command": "str", "likelihood_kind": "str?",
+    "conditional": "bool", "num_parameters": "int?", "stage_order": "list",
+    **dict.fromkeys(("model_config", "model_overrides", "train_config", "data_config",
+                     "data", "stages"), "dict"),
+}
+_TYPE_WORDS = {"str": "a string", "str?": "a string", "bool": "true or false",
+               "int?": "an integer", "list": "a list", "dict": "a JSON object"}
+
+
+def _has_type(value: Any, want: str) -> bool:
+    if want.endswith("?") and value is None:
+        return True
+    kind = want.rstrip("?")
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, {"str": str, "bool": bool, "list": list, "dict": dict}[kind])
+
+
+def _check_configs(fields: dict[str, Any], where: str) -> None:
+    """The stored training and data options must have their fields' types and bounds
+    (keys this version does not know are left alone: a newer version may add some)."""
+    for name, config_cls in (("train_config", TrainConfig), ("data_config", DataConfig)):
+        try:
+            check_values(config_cls, fields.get(name, {}), where=where)
+        except UserError as err:
+            raise UserError(f"{name}: {err.problem}", _DAMAGED) from None
 
 
 def now() -> str:
@@ -99,23 +135,26 @@ class RunInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "run file") -> RunInfo:
-        """Build from a parsed run.json (or an old task.json); wrong types raise UserError."""
+        """Build from a parsed run.json (or an old task.json); a wrong structure or type
+        raises a one-line UserError naming ``where``, so no reader meets it later as a
+        traceback (or as a misleading "--data must be a string")."""
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         fields = {k: v for k, v in data.items() if k in known}
         for name in ("model_config", "model_overrides", "train_config", "data_config", "data",
                      "stages"):
             if name in fields and fields[name] is None:
                 fields[name] = {}
-            if not isinstance(fields.get(name, {}), dict):
-                raise UserError(f"{where}: {name} is not a JSON object",
-                                "restore the file or train the run again")
-        if not isinstance(fields.get("stage_order", []), list):
-            raise UserError(f"{where}: stage_order is not a list",
-                            "restore the file or train the run again")
-        for name in ("model", "task"):
-            if fields.get(name) is not None and not isinstance(fields[name], str):
-                raise UserError(f"{where}: {name} is not a string",
-                                "restore the file or train the run again")
+        for name, want in _RECORD_TYPES.items():
+            if name in fields and not _has_type(fields[name], want):
+                raise UserError(f"{where}: {name} is not {_TYPE_WORDS[want]} (got "
+                                f"{json.dumps(fields[name], default=str)[:60]})", _DAMAGED)
+        for name, record in fields.get("stages", {}).items():
+            if not isinstance(record, dict):
+                raise UserError(f"{where}: stage {name!r} is not a JSON object", _DAMAGED)
+        if fields.get("model") is None and fields.get("task") is None:
+            raise UserError(f"{where} names no model (it has no \"model\" key)", _DAMAGED)
+        if fields.get("task") is None:  # a task run's configs live in its stages
+            _check_configs(fields, where)
         return cls(**fields, extra={k: v for k, v in data.items() if k not in known})
 
     def to_dict(self) -> dict[str, Any]:
@@ -229,12 +268,43 @@ def protocol_key(entry: dict[str, Any]) -> str:
     return json.dumps(key | {"kind": entry_kind(entry)}, sort_keys=True, default=str)
 
 
+#: numbers an evaluation entry may hold (a number or null when present); the report
+#: shows any other numeric key too, but a damaged one of these must not vanish silently
+RESULT_NUMBERS = ("nll_nats", "nll_stderr", "bits_per_dim", "bits_per_dim_stderr", "elbo",
+                  "fid", "kid", "kid_mean", "kid_std", "precision", "recall", "density",
+                  "coverage", "cas_accuracy", "psnr", "ssim", "auroc")
+
+
 def _read_metrics_file(path: Path) -> dict[str, Any]:
-    fix = f"move {path} aside and run `genvision evaluate` again"
+    """The parsed metrics.json; a file that is not one genvision wrote (not an object, no
+    evaluations list, an entry that is not an object or has a field of the wrong type) is
+    a one-line UserError, so ``evaluate`` never rewrites (and so never truncates) it."""
+    fix = f"move {path} aside (or restore it) and run `genvision evaluate` again"
     data = _read_object(path, "metrics file", fix)
-    if not isinstance(data.get("evaluations", []), list):
+    evaluations = data.get("evaluations", [])
+    if not isinstance(evaluations, list):
         raise UserError(f"{path} is not a genvision metrics file (no evaluations list)", fix)
+    for i, entry in enumerate(evaluations):
+        problem = _entry_problem(entry)
+        if problem:
+            raise UserError(f"metrics file {path}: evaluation {i + 1} {problem}", fix)
     return data
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """What is wrong with one metrics.json entry (None: nothing)."""
+    if not isinstance(entry, dict):
+        return f"is not a JSON object (got {json.dumps(entry, default=str)[:40]})"
+    expected = {"kind": (str,), "split": (str,), "protocol": (dict,), "data": (dict, str)}
+    for key, types in expected.items():
+        if entry.get(key) is not None and not isinstance(entry[key], types):
+            return f"has a {key} of the wrong type ({json.dumps(entry[key], default=str)[:40]})"
+    for key in (*RESULT_NUMBERS, "n", "steps", "seed"):
+        value = entry.get(key)
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, (int, float))):
+            return f"has a {key} that is not a number ({json.dumps(value, default=str)[:40]})"
+    return None
 
 
 def read_evaluations(run_dir: str | os.PathLike) -> list[EvalRecord]:
@@ -246,8 +316,7 @@ def read_evaluations(run_dir: str | os.PathLike) -> list[EvalRecord]:
     path = RunLayout(run_dir).evaluations
     if not path.exists():
         return []
-    listed = _read_metrics_file(path).get("evaluations", [])
-    return [EvalRecord(e) for e in listed if isinstance(e, dict)]
+    return [EvalRecord(e) for e in _read_metrics_file(path).get("evaluations", [])]
 
 
 def merge_evaluation(run_dir: str | os.PathLike, result: dict[str, Any]) -> Path:
@@ -262,7 +331,7 @@ def merge_evaluation(run_dir: str | os.PathLike, result: dict[str, Any]) -> Path
     record = EvalRecord(dict(result))
     evals, merged = [], record.fields
     for entry in data.get("evaluations", []):
-        if isinstance(entry, dict) and EvalRecord(entry).key() == record.key():
+        if EvalRecord(entry).key() == record.key():
             merged = entry | record.fields
         else:
             evals.append(entry)

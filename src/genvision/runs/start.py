@@ -199,7 +199,15 @@ def resume(run_dir: str | Path, train_overrides: dict[str, Any], *,
                                             **train_overrides}, what="train option")
     # a field added since the run started keeps the value the run was trained with
     trained = info.model_config
-    full = get_model_class(str(info.model)).config_class.with_saved_before(trained)
+    config_class = get_model_class(str(info.model)).config_class
+    run_json = str(RunLayout(run_dir).run_json)
+    for name in ("model_config", "model_overrides"):  # a damaged record, named as such
+        try:
+            cfg.check_values(config_class, getattr(info, name), where=run_json)
+        except UserError as err:
+            raise UserError(f"{name}: {err.problem}", "restore the file from a backup, or "
+                            "train the run again") from None
+    full = config_class.with_saved_before(trained)
     overrides = {**{k: full[k] for k in full.keys() - trained.keys()},
                  **info.model_overrides}
     spec = RunSpec(model=str(info.model), model_overrides=overrides,

@@ -19,11 +19,15 @@ after, so a kill mid-delete never leaves a half-deleted ``step-...`` directory; 
 (``.tmp-step-*``, ``.trash-*``, the ``.latest.*.tmp`` of an interrupted pointer update) is
 removed at the next save and on resume. ``latest`` must name a real directory of
 ``checkpoints/`` itself (see :func:`genvision.storage.pointed_entry`); links are refused.
+A write that fails (a full disk, a quota, a file-size limit, an I/O error) removes what it
+wrote of the new checkpoint and raises one :class:`CheckpointError` naming it, the step
+kept and the command that resumes; ``latest`` still names the previous checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import re
@@ -54,6 +58,9 @@ FORMAT = "genvision-trainer/1"
 _STEP_DIR = re.compile(r"^step-(\d{8,})$")
 #: what a crash or kill can leave in checkpoints/ (only the locked writer makes these)
 _DEBRIS = (".tmp-step-*", ".trash-*", f".{LATEST}.*.tmp")
+#: the fix of a damaged checkpoint file
+DAMAGED_FIX = ("restore the checkpoint from a backup, or write the name of an older "
+               "checkpoint directory into checkpoints/latest and resume from it")
 
 
 def step_dir_name(step: int) -> str:
@@ -137,7 +144,8 @@ def restore_optimizer(name: str, opt: torch.optim.Optimizer, tensors: dict[str, 
 # ----- writing ------------------------------------------------------------------------------
 def save_checkpoint(run_dir: str | os.PathLike, step: int, *, model: Any,
                     tensors: dict[str, Tensor], meta: dict[str, Any], keep: int,
-                    ema: Any = None, protect: str | None = None) -> Path:
+                    ema: Any = None, protect: str | None = None,
+                    resume_command: str | None = None) -> Path:
     """Write checkpoint ``step`` atomically, point ``latest`` at it, prune old ones.
 
     Args:
@@ -148,32 +156,69 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, *, model: Any,
         ema: an :class:`~genvision.train.ema.EMA` whose weights ``model.safetensors`` gets.
         protect: a checkpoint directory name pruning keeps besides the newest ``keep``
             (the last one written while the loss was in its normal range).
+        resume_command: the command that resumes the run, named when a write fails.
     Returns:
         The checkpoint directory.
+    Raises:
+        CheckpointError: a write failed (full disk, quota, file-size limit, I/O error):
+            what was written of this checkpoint is removed, ``latest`` and the previous
+            checkpoint are left as they were, so ``--resume`` continues from it.
     """
     root = Path(run_dir) / CHECKPOINTS
     refuse_link(root)  # checkpoints written into a linked folder would land in another run
-    root.mkdir(parents=True, exist_ok=True)
     name = step_dir_name(step)
     tmp, final = root / f".tmp-{name}", root / name
-    shutil.rmtree(tmp, ignore_errors=True)  # debris of a crash while writing this step
-    tmp.mkdir()
-    if ema is not None:
-        with ema.swapped(model):
+    previous = _latest_name(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # debris of a crash while writing this step
+        tmp.mkdir()
+        if ema is not None:
+            with ema.swapped(model):
+                model.save_pretrained(tmp)
+        else:
             model.save_pretrained(tmp)
-    else:
-        model.save_pretrained(tmp)
-    save_tensors(tmp / TRAINER_TENSORS, tensors, metadata={"format": FORMAT})
-    atomic_write_json(tmp / TRAINER_JSON, {"format": FORMAT, **meta})
-    if os.path.lexists(final):
-        # Only an orphan of a crash between rename and the `latest` update can be here
-        # (latest names an older step), so replacing it loses nothing.
-        _discard(final)
-    os.rename(tmp, final)
-    _fsync_dir(root)
-    atomic_write_text(root / LATEST, name + "\n")
+        save_tensors(tmp / TRAINER_TENSORS, tensors, metadata={"format": FORMAT})
+        atomic_write_json(tmp / TRAINER_JSON, {"format": FORMAT, **meta})
+        if os.path.lexists(final):
+            # Only an orphan of a crash between rename and the `latest` update can be here
+            # (latest names an older step), so replacing it loses nothing.
+            _discard(final)
+        os.rename(tmp, final)
+        _fsync_dir(root)
+        atomic_write_text(root / LATEST, name + "\n")
+    except OSError as exc:
+        _remove(tmp)
+        if _latest_name(root) != name:  # renamed, but `latest` could not be moved to it
+            _remove(final)
+        raise write_failed(exc, final, previous, resume_command) from None
     prune_checkpoints(run_dir, keep, protect)
     return final
+
+
+def _latest_name(root: Path) -> str | None:
+    try:
+        return (root / LATEST).read_text(encoding="utf-8", errors="replace").strip() or None
+    except OSError:
+        return None
+
+
+def write_failed(exc: OSError, path: Path, previous: str | None,
+                 resume_command: str | None) -> CheckpointError:
+    """The one-line error of a checkpoint write that failed with ``exc``."""
+    space = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    what = "no space left writing" if space else "could not write"
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno == errno.EFBIG:
+        reason += " (a file-size limit, e.g. `ulimit -f`, or the file system's)"
+    fix = "free space" if space else "fix the disk or the permissions"
+    if previous is None:
+        return CheckpointError(f"{what} checkpoint {path} ({reason}); the run has no "
+                               "checkpoint yet", f"{fix} and start the run again (a start "
+                               "replaces a run without a checkpoint)")
+    resume = f"`{resume_command}`" if resume_command else "--resume"
+    return CheckpointError(f"{what} checkpoint {path} ({reason}); {previous} is kept",
+                           f"{fix} and continue with {resume}")
 
 
 def prune_checkpoints(run_dir: str | os.PathLike, keep: int, protect: str | None = None
@@ -271,7 +316,14 @@ def load_training_state(run_dir: str | os.PathLike) -> TrainingState:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path / TRAINER_JSON} is not a {FORMAT} file",
                               "resume a run written by this genvision version")
-    return TrainingState(path=path, step=int(meta["step"]), meta=meta,
+    step = meta.get("step")
+    named = _STEP_DIR.match(path.name)
+    if (not isinstance(step, int) or isinstance(step, bool) or step < 0
+            or (named is not None and int(named.group(1)) != step)):
+        what = "it has no step for" if step is None else f"its step {step!r} is not the step of"
+        raise CheckpointError(f"{path / TRAINER_JSON} is damaged: {what} {path.name}",
+                              DAMAGED_FIX)
+    return TrainingState(path=path, step=step, meta=meta,
                          tensors=load_tensors(path / TRAINER_TENSORS))
 
 
@@ -285,10 +337,11 @@ def truncate_metrics(run_dir: str | os.PathLike, step: int) -> None:
     if not path.is_file():
         return
     kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # errors="replace": a line of garbage bytes is dropped like a torn one, not a traceback
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             if int(json.loads(line)["step"]) <= step:
                 kept.append(line)
-        except (ValueError, KeyError, TypeError):
-            continue  # torn last line of a crash
+        except (ValueError, KeyError, TypeError, OverflowError):
+            continue  # torn last line of a crash, or a line that is not a log record
     atomic_write_text(path, "".join(line + "\n" for line in kept))
