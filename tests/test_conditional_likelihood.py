@@ -125,9 +125,16 @@ def test_evaluate_records_conditional_and_marginal(cond_nade_run, tmp_path):
     assert main(["evaluate", str(run), "--metrics", "nll", "--n", "30", "--seed", "1"]) == 0
     prior = _entries(run)[-1]["protocol"]["label_prior"]
     assert prior["counts"] == counts and "counted at evaluation" in prior["source"]
+    # ... and when they cannot be counted either (its data has no labels now): uniform
+    info["data_config"]["data"] = "faces"
+    (run / "run.json").write_text(json.dumps(info))
+    assert main(["evaluate", str(run), "--metrics", "nll", "--n", "30", "--seed", "3",
+                 "--data", "digits"]) == 0
+    prior = _entries(run)[-1]["protocol"]["label_prior"]
+    assert prior["kind"] == "uniform" and "could not be counted" in prior["source"]
     # --no-marginal: the conditional entry alone
     assert main(["evaluate", str(run), "--metrics", "nll", "--n", "30", "--seed", "2",
-                 "--no-marginal"]) == 0
+                 "--data", "digits", "--no-marginal"]) == 0
     assert [e["protocol"]["conditioning"] for e in _entries(run) if e["seed"] == 2] == ["label"]
 
 

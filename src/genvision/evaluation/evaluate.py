@@ -182,8 +182,9 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
     """Score the run's model and merge every result into ``run_dir/metrics.json``.
 
     Returns:
-        The new entries: a ``likelihood`` one when ``nll`` was asked for, a ``samples`` one
-        when any sample metric was.
+        The new entries: a ``likelihood`` one when ``nll`` was asked for (two for a
+        class-conditional model: -log p(x|y), then -log p(x) unless ``marginal`` is off), a
+        ``samples`` one when any sample metric was.
     """
     run_dir = Path(run_dir)
     run = read_run_info(run_dir)
@@ -256,16 +257,21 @@ def _label_prior(info: dict[str, Any], num_classes: int, kind: str
     recorded in run.json, else counted again from the run's training split (runs trained
     before the counts were recorded), else uniform (a run from Python without a dataset)."""
     counts = info.get("data", {}).get("label_counts")
-    if isinstance(counts, list) and len(counts) == num_classes:
-        return label_log_prior(counts, num_classes, "training labels, counted at train time")
-    if info.get("data_config"):
+    if counts is not None:
+        try:
+            return label_log_prior(counts, num_classes, "training labels, counted at train time")
+        except (TypeError, ValueError):  # a damaged record: count them again below
+            pass
+    try:
         run_cfg = cfg.from_dict(DataConfig, info["data_config"], what="data option")
         y = prepare_eval(run_cfg, run_cfg.split, model_data_kind=kind).y
-        if y is not None and int(y.max()) < num_classes:
-            return label_log_prior(torch.bincount(y, minlength=num_classes).tolist(),
-                                   num_classes, "training labels, counted at evaluation "
-                                                "(the run did not record them)")
-    return label_log_prior(None, num_classes, "the run recorded no training labels")
+        return label_log_prior(torch.bincount(y, minlength=num_classes).tolist(), num_classes,
+                               "training labels, counted at evaluation (the run did not "
+                               "record them)")
+    except (KeyError, TypeError, ValueError, RuntimeError, UserError):
+        # no data config (a run from Python), its data gone, unlabelled or other labels
+        return label_log_prior(None, num_classes, "uniform: the run recorded no training "
+                                                  "labels and they could not be counted")
 
 
 def _likelihood_entry(model: GenerativeModel, logp: torch.Tensor, lp_protocol: dict[str, Any],
@@ -334,6 +340,8 @@ def describe(result: dict[str, Any]) -> str:
     proto = result["protocol"]
     data = result["data"]
     quantity = proto.get("quantity", "-log p(x)")
+    if proto.get("conditioning") == "marginal over labels":
+        quantity += " (summed over labels)"
     binar = data.get("binarize") or "none"
     if isinstance(binar, dict):  # {"scheme": "static", "seed": 0}
         binar = " seed ".join(str(v) for v in binar.values() if v is not None)
