@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from genvision.cli import main
 from genvision.data import load_dataset
@@ -24,10 +25,12 @@ from genvision.metrics.feature_net import (
     load_or_train_feature_net,
     train_feature_net,
     training_environment,
+    weights_sha256,
 )
 from genvision.metrics.feature_space import FeatureSpace
 from genvision.metrics.reference import reference_key
 from genvision.report.compare import collect
+from genvision.storage import save_tensors
 
 TINY = {"width": 8, "feature_dim": 16, "epochs": 1, "batch_size": 64, "max_shift": 1}
 DATA = {"spec": "digits", "split": "train", "split_seed": 0, "image_size": None,
@@ -70,12 +73,40 @@ def test_cache_key_holds_the_training_environment():
         assert cache_key(DATA, tiny_cfg(), {**env, **change}) != key, change
 
 
+def content_hash(path: Path) -> str:
+    """SHA-256 over a safetensors file's tensors in name order: name, dtype, shape, bytes
+    (written out again here, independently of the library's)."""
+    tensors, digest = load_file(str(path)), hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        digest.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def test_weights_hash_is_of_the_tensors_not_the_file_bytes(tmp_path):
+    # safetensors writes its metadata map in a per-process order, so one network's file
+    # bytes vary between runs; the hash must not
+    tensors = {"b": torch.arange(6.0).view(2, 3), "a": torch.tensor(7)}
+    save_tensors(tmp_path / "one.safetensors", tensors)
+    save_tensors(tmp_path / "two.safetensors", tensors, metadata={"format": "x", "version": "2"})
+    one, two = (load_file(str(tmp_path / f"{n}.safetensors")) for n in ("one", "two"))
+    files = [(tmp_path / f"{n}.safetensors").read_bytes() for n in ("one", "two")]
+    assert files[0] != files[1]
+    assert weights_sha256(one) == weights_sha256(two) == weights_sha256(tensors)
+    assert weights_sha256(one) == content_hash(tmp_path / "one.safetensors")
+    for changed in ({**tensors, "a": torch.tensor(8)}, {**tensors, "c": torch.tensor(7)},
+                    {"b": tensors["b"].view(3, 2), "a": tensors["a"]},
+                    {"b": tensors["b"].double(), "a": tensors["a"]}):
+        assert weights_sha256(changed) != weights_sha256(tensors)
+
+
 def test_weights_hash_recorded_and_checked(tmp_path):
     net, info = load_or_train_feature_net("digits", cache_dir=tmp_path, cfg=tiny_cfg(),
                                           progress=False)
     entry = tmp_path / "features" / info["key"]
     weights = entry / "model.safetensors"
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    digest = content_hash(weights)
     assert info["weights_sha256"] == digest
     assert json.loads((entry / "info.json").read_text())["weights_sha256"] == digest
     assert info["environment"] == training_environment()
@@ -109,8 +140,7 @@ def test_every_sample_record_names_the_network(tiny_vae_run, tmp_path):
     feats = entry["protocol"]["features"]
     # the session's private cache (conftest) holds the network evaluate used
     cached = Path(os.environ["GENVISION_CACHE"]) / "features" / feats["key"]
-    weights = (cached / "model.safetensors").read_bytes()
-    assert feats["weights_sha256"] == hashlib.sha256(weights).hexdigest()
+    assert feats["weights_sha256"] == content_hash(cached / "model.safetensors")
 
 
 # ----- compare --------------------------------------------------------------------------------

@@ -172,11 +172,6 @@ def test_corrupt_cache(tmp_path):
     entry = tmp_path / "features" / info["key"]
     weights = entry / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
-    with pytest.raises(CheckpointError, match="not the network trained there"):
-        load_feature_net(entry)  # its hash no longer matches info.json's
-    recorded = json.loads((entry / "info.json").read_text())
-    del recorded["weights_sha256"]  # a network saved before hashes were recorded
-    (entry / "info.json").write_text(json.dumps(recorded))
     with pytest.raises(CheckpointError, match="not a readable safetensors file"):
         load_feature_net(entry)
     with pytest.warns(UserWarning, match="retraining"):

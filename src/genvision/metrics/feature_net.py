@@ -15,13 +15,9 @@ binary" instead of "is it a good digit". So every training batch mixes grey imag
 Bernoulli-binarised copies (each image independently, probability ``binarize_prob``), and
 the accuracy is reported on both the grey and the statically binarised test set.
 
-**Reproducible networks.** A FID is only comparable with another computed by the same
-network, so training is deterministic on one torch build and CPU kind whatever the caller's
-thread count: it runs single-threaded (multi-threaded convolution gradients sum in an order
-that depends on the thread count, which gave 98.50%, 98.40% and 98.33% accuracy for one
-cache key). The cache key holds what still changes the weights (the torch version and
-build, the CPU's vector instruction set; :func:`training_environment`), and every network
-carries the SHA-256 of its ``model.safetensors``, which every FID/KID/PR record repeats.
+**One network per key.** Training runs single-threaded: multi-threaded convolution
+gradients sum in a thread-count-dependent order (one key gave 98.50%, 98.40% and 98.33%).
+The key and the weights' hash are in :mod:`.feature_identity`.
 
 Public API::
 
@@ -32,8 +28,6 @@ Public API::
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import os
 import shutil
@@ -49,11 +43,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import load_dataset
-from ..data.download import cache_root, sha256_file
+from ..data.download import cache_root
 from ..data.transforms import binarize_dynamic, binarize_static
 from ..errors import CheckpointError, DataError, UserError
 from ..nn.small_cnn import conv_body, fit_classifier
 from ..storage import atomic_write_json, load_tensors, read_json, save_tensors
+from .feature_identity import (
+    FEATURE_NET_VERSION,
+    TRAIN_THREADS,
+    cache_key,
+    training_environment,
+    weights_sha256,
+)
 
 __all__ = [
     "FEATURE_NET_VERSION",
@@ -67,14 +68,9 @@ __all__ = [
     "load_or_train_feature_net",
     "train_feature_net",
     "training_environment",
+    "weights_sha256",
 ]
 
-#: bump whenever the architecture, training recipe or preprocessing changes: it is part of
-#: the cache key, so old cached networks are never silently reused by new code
-#: (2: trained single-threaded, key holds the torch build, info the weights' SHA-256)
-FEATURE_NET_VERSION = 2
-#: intra-op threads of training: one, so the weights do not depend on the machine's count
-TRAIN_THREADS = 1
 
 
 @dataclass
@@ -267,25 +263,18 @@ def train_feature_net(images_uint8: Tensor, labels: Tensor, cfg: FeatureNetConfi
     threads = torch.get_num_threads()
     torch.set_num_threads(TRAIN_THREADS)  # see the module docstring: same weights anywhere
     try:
-        net = _fit(x_all, y_all, cfg, gen, total, progress)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)  # initialisation is the only user of the global RNG
+            # channels-last convolutions are ~30% faster on CPU; the weights are identical
+            net = FeatureNet(cfg).to(memory_format=torch.channels_last)
+            fit_classifier(net, x_all, y_all, steps=total, batch_size=cfg.batch_size,
+                           lr=cfg.lr, weight_decay=5e-4, generator=gen,
+                           augment=lambda xb, g: _training_batch(xb, cfg, g),
+                           label_smoothing=0.1, lr_factor=_one_cycle(total), drop_last=False,
+                           channels_last=True, progress=progress, desc="feature net")
     finally:
         torch.set_num_threads(threads)
     return net.to(memory_format=torch.contiguous_format).eval()
-
-
-def _fit(x_all: Tensor, y_all: Tensor, cfg: FeatureNetConfig, gen: torch.Generator,
-         total: int, progress: bool) -> FeatureNet:
-    """Build (seeded) and train the network: ``total`` steps; the global RNG is restored."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)  # initialisation is the only user of the global RNG
-        # channels-last convolutions are ~30% faster on CPU; the weights are identical
-        net = FeatureNet(cfg).to(memory_format=torch.channels_last)
-        fit_classifier(net, x_all, y_all, steps=total, batch_size=cfg.batch_size, lr=cfg.lr,
-                       weight_decay=5e-4, generator=gen,
-                       augment=lambda xb, g: _training_batch(xb, cfg, g), label_smoothing=0.1,
-                       lr_factor=_one_cycle(total), drop_last=False, channels_last=True,
-                       progress=progress, desc="feature net")
-    return net
 
 
 @torch.no_grad()
@@ -335,36 +324,6 @@ def _describe(spec: str, shape: tuple[int, int, int] | list[int]) -> str:
     return f"{spec} {h}x{w}" + (" RGB" if c == 3 else "")
 
 
-def training_environment() -> dict[str, Any]:
-    """What besides data and config changes the trained weights: the torch version (its
-    kernels), whether it uses MKL / oneDNN, and the CPU's vector instruction set (which
-    kernel variant runs). The thread count does not (training is single-threaded)."""
-    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "mkl": torch.backends.mkl.is_available(),
-            "mkldnn": torch.backends.mkldnn.is_available(), "threads": TRAIN_THREADS}
-
-
-def weights_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of a network's ``model.safetensors`` file, its content hash."""
-    return sha256_file(Path(path) / "model.safetensors")
-
-
-def cache_key(data: dict[str, Any], cfg: FeatureNetConfig,
-              environment: dict[str, Any] | None = None) -> str:
-    """16 hex digits of the SHA-256 of everything that changes the network.
-
-    Args:
-        data: the training data's identity: spec, split, split_seed, image_size, grayscale.
-        cfg: the network config (including the seed).
-        environment: the training environment (default :func:`training_environment`).
-    """
-    env = training_environment() if environment is None else environment
-    blob = {"version": FEATURE_NET_VERSION, "data": data, "config": cfg.to_dict(),
-            "environment": env}
-    text = json.dumps(blob, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
 def load_feature_net(path: str | os.PathLike, *, expect_data: str | None = None,
                      expect_shape: tuple[int, int, int] | None = None
                      ) -> tuple[FeatureNet, dict[str, Any]]:
@@ -376,8 +335,8 @@ def load_feature_net(path: str | os.PathLike, *, expect_data: str | None = None,
         expect_shape: refuse a network for another (C, H, W).
 
     Returns:
-        (network in eval mode, info dict; its ``weights_sha256`` is the hash of the file
-        read, so it names exactly the network returned).
+        (network in eval mode, info dict; its ``weights_sha256`` is computed from the
+        weights read, so it names exactly the network returned).
 
     Raises:
         UserError: the network was trained on other data / another shape.
@@ -397,11 +356,8 @@ def load_feature_net(path: str | os.PathLike, *, expect_data: str | None = None,
             f", not {want}",
             f"delete {path} or train one for {want} with load_or_train_feature_net")
     net = FeatureNet(cfg)
-    try:
-        digest = weights_sha256(path)
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {path / 'model.safetensors'} ({exc.strerror})",
-                              f"delete {path} and retrain") from None
+    tensors = load_tensors(path / "model.safetensors")
+    digest = weights_sha256(tensors)
     recorded = info.get("weights_sha256")
     if recorded is not None and recorded != digest:
         raise CheckpointError(f"{path / 'model.safetensors'} is not the network trained there "
@@ -409,7 +365,7 @@ def load_feature_net(path: str | os.PathLike, *, expect_data: str | None = None,
                               f"delete {path} and retrain")
     info = {**info, "weights_sha256": digest}
     try:
-        net.load_state_dict(load_tensors(path / "model.safetensors"))
+        net.load_state_dict(tensors)
     except RuntimeError as exc:  # missing / unexpected keys or wrong tensor shapes
         raise CheckpointError(f"{path / 'model.safetensors'} does not match its config "
                               f"({str(exc).splitlines()[0]})", f"delete {path} and retrain"
@@ -426,7 +382,8 @@ def _save(net: FeatureNet, info: dict[str, Any], final: Path) -> None:
         save_tensors(tmp / "model.safetensors", net.state_dict(),
                      metadata={"format": "genvision-feature-net",
                                "version": str(FEATURE_NET_VERSION)})
-        atomic_write_json(tmp / "info.json", {**info, "weights_sha256": weights_sha256(tmp)})
+        atomic_write_json(tmp / "info.json",
+                          {**info, "weights_sha256": weights_sha256(net.state_dict())})
         if final.exists():  # a corrupt entry being replaced
             shutil.rmtree(final)
         os.replace(tmp, final)
