@@ -44,8 +44,8 @@ class FeatureSpace:
         name: ``"genvision-classifier"`` or ``"inception-v3-fid"``.
         net: the network; ``embed(x)`` maps float [B, C, H, W] in [0, 1] to [B, D].
         identity: JSON-ready description: ``name``, ``key`` (changes whenever the
-            features would), ``dim``, where the network came from and, for genvision's classifier,
-            ``weights_sha256`` (the SHA-256 of its weights file: equal hashes, equal
+            features would), ``dim``, where the network came from and, for genvision's
+            classifier, ``weights_sha256`` (the SHA-256 of its weights: equal hashes, equal
             network; Inception's key holds its file's hash).
         classify: maps features [B, D] to class logits [B, K] when the network is a
             classifier of the evaluation data (used to report its accuracy), else None.

@@ -98,7 +98,8 @@ def _run_info(model: GenerativeModel, train_cfg: TrainConfig, protocol: dict[str
               data_cfg: DataConfig | None = None, overrides: dict[str, Any] | None = None,
               conditional: bool = False, argv: list[str] | None = None,
               labels: torch.Tensor | None = None) -> RunInfo:
-    if model.config.num_classes and labels is not None:
+    if model.config.num_classes and labels is not None and bool((labels >= 0).all()):
+        # (a negative label is refused with the other label checks, when training starts)
         # p(y) of the marginal likelihood log p(x) = log sum_y p(x|y) p(y) that
         # `genvision evaluate` reports beside a conditional model's log p(x|y)
         counts = torch.bincount(labels.reshape(-1).long(), minlength=model.config.num_classes)
