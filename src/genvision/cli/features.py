@@ -57,5 +57,6 @@ def cmd_features(argv: list[str]) -> int:
               f"{acc['grey']:.2%} grey, {acc['binarized']:.2%} binarised")
     else:
         print("no labelled test split to score on (trained on all images)")
-    print(f"feature network {info['key']} ({info['train_seconds']:.1f} s): {where}")
+    print(f"feature network {info['key']} ({info['train_seconds']:.1f} s, weights SHA-256 "
+          f"{info['weights_sha256'][:16]}): {where}")
     return 0

@@ -4,7 +4,9 @@ Two kinds of result entry, each written with every setting that changes its numb
 
 * ``likelihood`` (models with a density): test negative log-likelihood in nats per image and
   bits/dim, with the estimator (exact, ELBO, IWAE-k), the dataset, split, number of images
-  and the binarisation used;
+  and the binarisation used, and what it is of (``quantity``): a class-conditional model
+  gets two entries, -log p(x|y) given each image's label and -log p(x) = -log sum_y
+  p(x|y) p(y) over its labels (p(y): the training label frequencies);
 * ``samples`` (every model): FID, KID, precision/recall, density/coverage, CAS and the
   memorisation check on generated images (:mod:`genvision.evaluate_samples`).
 
@@ -29,7 +31,16 @@ from ..data import prepare_eval
 from ..data.config import DataConfig
 from ..data.sources import splits_overlap
 from ..errors import UserError
-from ..metrics.likelihood import log_prob_kwargs, nll_summary
+from ..metrics.likelihood import (
+    CONDITIONAL,
+    MARGINAL,
+    UNCONDITIONAL,
+    conditioning_protocol,
+    label_log_prior,
+    log_prob_kwargs,
+    marginal_log_prob,
+    nll_summary,
+)
 from ..models.base import GenerativeModel, load
 from ..models.sampling import (
     SampleRNG,
@@ -64,6 +75,9 @@ class EvalOptions:
                                         "many as real images)"})
     k: int | None = dataclasses.field(
         default=None, metadata={"help": "importance samples for bound models (IWAE-k)"})
+    marginal: bool = dataclasses.field(
+        default=True, metadata={"help": "class-conditional models: also -log p(x) = -log "
+                                        "sum_y p(x|y) p(y) (one more pass per class)"})
     features: str = dataclasses.field(
         default="auto", metadata={"help": "feature network: auto (genvision's classifier of the "
                                           "run's data, trained once and cached), a directory "
@@ -188,8 +202,9 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
     ``data.training_images`` (so they never merge with, or compare beside, held-out ones).
 
     Returns:
-        The new entries: a ``likelihood`` one when ``nll`` was asked for, a ``samples`` one
-        when any sample metric was.
+        The new entries: a ``likelihood`` one when ``nll`` was asked for (two for a
+        class-conditional model: -log p(x|y), then -log p(x) unless ``marginal`` is off), a
+        ``samples`` one when any sample metric was.
     """
     run_dir = Path(run_dir)
     run = read_run_info(run_dir)
@@ -229,10 +244,11 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
     steps = _trained_steps(run_dir)
     results = []
     if "nll" in metrics:
-        result = _evaluate_likelihood(model, info, opts, device, sampler) | {"steps": steps}
-        _flag_training_images(result, overlap)
-        merge_evaluation(run_dir, result)
-        results.append(result)
+        for result in _evaluate_likelihood(model, info, opts, device, sampler):
+            result["steps"] = steps
+            _flag_training_images(result, overlap)
+            merge_evaluation(run_dir, result)
+            results.append(result)
     sample_metrics = [m for m in metrics if m in SAMPLE_METRICS]
     if sample_metrics:
         settings = SampleEvalSettings(
@@ -248,18 +264,48 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
     return results
 
 
-def _evaluate_likelihood(model: GenerativeModel, info: dict[str, Any], opts: EvalOptions,
-                         device: torch.device, sampler: SamplerOptions) -> dict[str, Any]:
-    """The ``likelihood`` entry: NLL in nats/image and bits/dim with its protocol."""
-    kind = model.config.data_kind
-    x, y, protocol = _eval_data(info, opts, kind)
-    if not model.config.num_classes:
-        y = None
-    model.check_input(x[:1], None if y is None else y[:1])
-    t0 = time.perf_counter()
-    logp = evaluate_nll(model, x, y, opts, device=device)
-    seconds = time.perf_counter() - t0
-    lp_protocol = model.likelihood_protocol(**({"k": opts.k} if opts.k is not None else {}))
+def evaluate_marginal_nll(model: GenerativeModel, x: torch.Tensor, log_prior: torch.Tensor,
+                          opts: EvalOptions, *, device: torch.device) -> torch.Tensor:
+    """log p(x) = log sum_y p(x|y) p(y) of a class-conditional model, [N] float64.
+
+    One pass of :func:`evaluate_nll` per label with p(y) > 0, every image given that label;
+    each pass reseeds the estimator noise with ``opts.seed`` (common random numbers), which
+    leaves each per-label estimate, and so the mixture, unbiased.
+    """
+    columns = torch.full((x.shape[0], log_prior.numel()), -math.inf, dtype=torch.float64)
+    for label in range(log_prior.numel()):
+        if math.isfinite(float(log_prior[label])):  # p(y) = 0 adds nothing: skip the pass
+            y = torch.full((x.shape[0],), label, dtype=torch.int64)
+            columns[:, label] = evaluate_nll(model, x, y, opts, device=device)
+    return marginal_log_prob(columns, log_prior)
+
+
+def _label_prior(info: dict[str, Any], num_classes: int, kind: str
+                 ) -> tuple[torch.Tensor, dict[str, Any]]:
+    """log p(y) [K] of a conditional run and its protocol: the training label counts
+    recorded in run.json, else counted again from the run's training split (runs trained
+    before the counts were recorded), else uniform (a run from Python without a dataset)."""
+    counts = info.get("data", {}).get("label_counts")
+    if counts is not None:
+        try:
+            return label_log_prior(counts, num_classes, "training labels, counted at train time")
+        except (TypeError, ValueError):  # a damaged record: count them again below
+            pass
+    try:
+        run_cfg = cfg.from_dict(DataConfig, info["data_config"], what="data option")
+        y = prepare_eval(run_cfg, run_cfg.split, model_data_kind=kind).y
+        return label_log_prior(torch.bincount(y, minlength=num_classes).tolist(), num_classes,
+                               "training labels, counted at evaluation (the run did not "
+                               "record them)")
+    except (KeyError, TypeError, ValueError, RuntimeError, UserError):
+        # no data config (a run from Python), its data gone, unlabelled or other labels
+        return label_log_prior(None, num_classes, "uniform: the run recorded no training "
+                                                  "labels and they could not be counted")
+
+
+def _likelihood_entry(model: GenerativeModel, logp: torch.Tensor, lp_protocol: dict[str, Any],
+                      protocol: dict[str, Any], opts: EvalOptions, seconds: float,
+                      device: torch.device) -> dict[str, Any]:
     if protocol.get("dequantize"):
         # A density of y = (x*255 + u)/256 on [0, 1)^D becomes a bound on the 8-bit
         # likelihood: log P(x) >= E_u[log p(y)] - D ln 256 (Theis et al. 2016,
@@ -268,11 +314,43 @@ def _evaluate_likelihood(model: GenerativeModel, info: dict[str, Any], opts: Eva
         lp_protocol["dequantized"] = "log p(y) - D ln 256: a bound on the 8-bit likelihood"
     return {"kind": "likelihood"} | nll_summary(logp, model.config.dims, lp_protocol) | {
         "data": protocol, "split": opts.split, "time_s": round(seconds, 2),
-        "seed": opts.seed, "device": str(device),
-        "sampling_images_per_s": round(sampling_speed(model, device=device, sampler=sampler), 1),
-        # the sampler only affects the speed above, not the NLL: beside, not in, the protocol
-        "sampler": sampler_protocol(sampler),
-    }
+        "seed": opts.seed, "device": str(device)}
+
+
+def _evaluate_likelihood(model: GenerativeModel, info: dict[str, Any], opts: EvalOptions,
+                         device: torch.device, sampler: SamplerOptions
+                         ) -> list[dict[str, Any]]:
+    """The ``likelihood`` entries: NLL in nats/image and bits/dim with its protocol; for a
+    class-conditional model -log p(x|y), then (unless ``--no-marginal``) -log p(x)."""
+    kind = model.config.data_kind
+    x, y, protocol = _eval_data(info, opts, kind)
+    conditional = bool(model.config.num_classes)
+    if not conditional:
+        y = None
+    model.check_input(x[:1], None if y is None else y[:1])
+    base = model.likelihood_protocol(**({"k": opts.k} if opts.k is not None else {}))
+    t0 = time.perf_counter()
+    logp = evaluate_nll(model, x, y, opts, device=device)
+    entries = [_likelihood_entry(
+        model, logp, base | conditioning_protocol(CONDITIONAL if conditional else UNCONDITIONAL),
+        protocol, opts, time.perf_counter() - t0, device)]
+    if conditional and opts.marginal:
+        log_prior, prior = _label_prior(info, model.config.num_classes, kind)
+        t0 = time.perf_counter()
+        logp = evaluate_marginal_nll(model, x, log_prior, opts, device=device)
+        marginal = base | conditioning_protocol(MARGINAL) | {
+            "label_prior": prior,
+            "marginal": f"log sum_y p(x|y) p(y) over {model.config.num_classes} labels"}
+        if base.get("kind") == "bound":
+            marginal["bound"] = ("per-label IWAE estimates mixed by p(y): an unbiased estimate "
+                                 "of p(x), so a lower bound on log p(x) in expectation")
+        entries.append(_likelihood_entry(model, logp, marginal, protocol, opts,
+                                         time.perf_counter() - t0, device))
+    speed = round(sampling_speed(model, device=device, sampler=sampler), 1)
+    for entry in entries:
+        # the sampler only affects the speed, not the NLL: beside, not in, the protocol
+        entry |= {"sampling_images_per_s": speed, "sampler": sampler_protocol(sampler)}
+    return entries
 
 
 def _flag_training_images(result: dict[str, Any], overlap: str | None) -> None:
@@ -296,11 +374,15 @@ def describe(result: dict[str, Any]) -> str:
         return describe_samples(result)
     proto = result["protocol"]
     data = result["data"]
+    quantity = proto.get("quantity", "-log p(x)")
+    if proto.get("conditioning") == "marginal over labels":
+        quantity += " (summed over labels)"
     binar = data.get("binarize") or "none"
     if isinstance(binar, dict):  # {"scheme": "static", "seed": 0}
         binar = " seed ".join(str(v) for v in binar.values() if v is not None)
     return (f"{data.get('source', '?')} {result['split']} split (n={result['n']}): "
-            f"NLL {result['nll_nats']:.2f} ± {result['nll_nats_stderr']:.2f} nats/image, "
+            f"NLL {quantity} {result['nll_nats']:.2f} ± {result['nll_nats_stderr']:.2f} "
+            "nats/image, "
             f"{result['bits_per_dim']:.4f} bits/dim "
             f"[{proto.get('estimator', proto.get('kind'))}, binarisation: {binar}, "
             f"seed {result['seed']}, {result['time_s']:.0f} s]")

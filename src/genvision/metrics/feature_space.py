@@ -44,7 +44,9 @@ class FeatureSpace:
         name: ``"genvision-classifier"`` or ``"inception-v3-fid"``.
         net: the network; ``embed(x)`` maps float [B, C, H, W] in [0, 1] to [B, D].
         identity: JSON-ready description: ``name``, ``key`` (changes whenever the
-            features would), ``dim`` and where the network came from.
+            features would), ``dim``, where the network came from and, for genvision's
+            classifier, ``weights_sha256`` (the SHA-256 of its weights: equal hashes, equal
+            network; Inception's key holds its file's hash).
         classify: maps features [B, D] to class logits [B, K] when the network is a
             classifier of the evaluation data (used to report its accuracy), else None.
     """
@@ -92,6 +94,7 @@ def _classifier_space(net: FeatureNet, info: dict[str, Any], source: str,
     test = info.get("test_accuracy") or {}
     identity = {"name": "genvision-classifier", "key": info.get("key"),
                 "dim": net.config.feature_dim, "source": source,
+                "weights_sha256": info.get("weights_sha256"),
                 "trained_on": {k: v for k, v in info.get("data", {}).items()
                                if k in ("spec", "split", "n", "image_size", "grayscale",
                                         "split_seed")},
@@ -106,7 +109,7 @@ def _inception_space(path: str, device: torch.device) -> FeatureSpace:
     net, info = load_inception(path)
     net = net.to(device).eval()
     identity = {"name": info["name"], "key": f"inception-{info['sha256']}", "dim": info["dim"],
-                "source": f"inception:{info['path']}"}
+                "source": f"inception:{info['path']}"}  # its key holds the file's SHA-256
     # 299x299 forwards are heavy: smaller batches keep memory bounded on a laptop
     return FeatureSpace(info["name"], net, identity, net.features, batch_size=50,
                         device=device)

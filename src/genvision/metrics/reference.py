@@ -4,9 +4,9 @@ The real side of every sample metric is the same for every model evaluated on on
 split, so its features are computed once and cached under
 ``<cache>/reference/<key>/`` as ``features.safetensors`` (the [N, D] features, plus the FID
 Gaussian's mean and covariance) and ``info.json``. The key hashes everything that changes
-them: the feature space's key, the data protocol (source, split, n, binarisation and its
-seed, resizing, ...) and the SHA-256 of the image tensor itself, so edited files in an
-``idx:``/``folder:`` source can never be answered from a stale cache.
+them: the feature space's key and weights hash, the data protocol (source, split, n,
+binarisation and its seed, resizing, ...) and the SHA-256 of the image tensor itself, so
+edited files in an ``idx:``/``folder:`` source can never be answered from a stale cache.
 """
 
 from __future__ import annotations
@@ -48,7 +48,10 @@ def reference_key(space: FeatureSpace, images: Tensor, protocol: dict[str, Any])
         images: float [N, C, H, W] real images, exactly as they are embedded.
         protocol: the data protocol of ``images`` (JSON-ready).
     """
-    blob = {"version": REFERENCE_VERSION, "features": space.key, "data": protocol,
+    blob = {"version": REFERENCE_VERSION, "features": space.key,
+            # a network retrained under the same key (another machine, a deleted cache)
+            # must not reuse the old network's reference features
+            "weights_sha256": space.identity.get("weights_sha256"), "data": protocol,
             "images_sha256": _tensor_digest(images)}
     text = json.dumps(blob, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

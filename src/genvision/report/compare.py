@@ -6,9 +6,10 @@ One row per run: model, family, parameters, training time and steps from ``run.j
 ``metrics.jsonl``, then the evaluation numbers of ``metrics.json`` in two column groups:
 
 * likelihood (NLL in nats with its standard error and estimator, bits/dim): comparable
-  when the entries were computed on the same data (source, split, n, binarisation, ...).
-  The estimator may differ and is shown in each cell: a bound (ELBO, IWAE-k) next to an
-  exact likelihood is labelled, not refused;
+  when the entries were computed on the same data (source, split, n, binarisation, ...)
+  and are of the same quantity: a conditional model's -log p(x|y) never shares a column
+  with -log p(x) (its marginal over labels does). The estimator may differ and is shown in
+  each cell: a bound (ELBO, IWAE-k) next to an exact likelihood is labelled, not refused;
 * samples (FID, KID, precision/recall, density/coverage, CAS, memorisation): comparable
   when the reference data and the protocol (feature space, sample counts, k, ...) are
   equal; the sampling seed is randomness, not protocol, and is ignored;
@@ -103,8 +104,20 @@ def _load_run(arg: str | Path) -> _Run:
         raise UserError(f"run directory {arg} does not exist",
                         "pass folders written by `genvision train`")
     info = read_run_info(path)
-    evaluations = [e.fields for e in read_evaluations(path)]
+    evaluations = [_conditioning_marked(e.fields, info) for e in read_evaluations(path)]
     return _Run(str(arg), path, info, evaluations, _training_stats(path, info))
+
+
+def _conditioning_marked(entry: dict[str, Any], info: RunInfo) -> dict[str, Any]:
+    """A likelihood entry of a conditional run written before entries recorded their
+    conditioning is -log p(x|y) (evaluate gave log_prob each image's label): say so, so
+    it is not put in one column with -log p(x)."""
+    protocol = entry.get("protocol")
+    conditional = info.conditional or bool(info.model_config.get("num_classes"))
+    if (entry_kind(entry) != LIKELIHOOD or not conditional or not isinstance(protocol, dict)
+            or "conditioning" in protocol or "quantity" in protocol):
+        return entry
+    return entry | {"protocol": protocol | {"conditioning": "label", "quantity": "-log p(x|y)"}}
 
 
 def _training_stats(path: Path, info: RunInfo) -> dict[str, float]:
@@ -277,8 +290,38 @@ def _where(entry: dict[str, Any], group: str) -> str:
     return text
 
 
+def _weights_hash(entry: dict[str, Any]) -> str | None:
+    """The SHA-256 of the feature network a samples entry was computed with (None: not
+    recorded, e.g. Inception, whose key holds its file's hash, or an old entry)."""
+    protocol = entry.get("protocol")
+    feats = protocol.get("features") if isinstance(protocol, dict) else None
+    digest = feats.get("weights_sha256") if isinstance(feats, dict) else None
+    return digest if isinstance(digest, str) else None
+
+
+def _network_conflict(runs: list[_Run], latest: dict[int, dict[str, Any]]
+                      ) -> UserError | None:
+    """Sample metrics made with different feature networks (by their weights' hash)."""
+    first, *others = sorted(latest)
+    want = _weights_hash(latest[first])
+    for i in others:
+        have = _weights_hash(latest[i])
+        if have != want and (have or want):
+            return UserError(
+                f"sample metrics of {runs[first].arg} and {runs[i].arg} were computed with "
+                f"different feature networks (weights SHA-256 {(want or 'not recorded')[:16]} "
+                f"vs {(have or 'not recorded')[:16]})",
+                "evaluate both with one network: `genvision features train --out DIR`, then "
+                "`genvision evaluate RUN --features DIR` for each run (or --mixed to show "
+                "them marked)")
+    return None
+
+
 def _conflict(runs: list[_Run], group: str, latest: dict[int, dict[str, Any]]) -> UserError:
-    """The refusal for ``group``: the first run pair whose latest entries differ, and how."""
+    """The refusal for ``group``: the first run pair whose latest entries differ, and how;
+    sample metrics of different feature networks are named by the networks' hashes."""
+    if group == SAMPLES and (refusal := _network_conflict(runs, latest)):
+        return refusal
     first, *others = sorted(latest)
     a = latest[first]
     for i in others:

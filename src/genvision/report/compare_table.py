@@ -142,6 +142,25 @@ def estimator(entry: dict[str, Any]) -> str:
     return str(protocol.get("estimator") or protocol.get("kind") or "estimator not recorded")
 
 
+def _protocol_of(entry: dict[str, Any]) -> dict[str, Any]:
+    protocol = entry.get("protocol")
+    return protocol if isinstance(protocol, dict) else {}
+
+
+def _quantity_words(entries: list[tuple[str, dict[str, Any]]]) -> str:
+    """What the numbers are of, when a conditional model is involved ("" otherwise):
+    -log p(x|y) given each image's label, or -log p(x) summed over labels with p(y)."""
+    if any(_protocol_of(e).get("conditioning") == "label" for _, e in entries):
+        return "; -log p(x|y): conditional NLL given each image's label (not -log p(x))"
+    marginal = [(name, _protocol_of(e)) for name, e in entries
+                if _protocol_of(e).get("conditioning") == "marginal over labels"]
+    if not marginal:
+        return ""
+    each = ", ".join(f"{name} (p(y): {(p.get('label_prior') or {}).get('kind', '?')})"
+                     for name, p in marginal)
+    return f"; -log p(x), for conditional models -log sum_y p(x|y) p(y): {each}"
+
+
 def _is_bound(entry: dict[str, Any]) -> bool:
     protocol = entry.get("protocol")
     return isinstance(protocol, dict) and protocol.get("kind") == "bound"
@@ -170,6 +189,7 @@ def _likelihood_words(entries: list[tuple[str, dict[str, Any]]]) -> str:
         est = "estimators " + "; ".join(f"{e} ({', '.join(names)})" for e, names in by_est.items())
     entry = entries[0][1]
     text = f"{describe_data(entry.get('data'), entry.get('split'), entry.get('n'))}; {est}"
+    text += _quantity_words(entries)
     bounds = sorted({estimator(e) for _, e in entries if _is_bound(e)})
     if bounds:  # say which numbers are upper bounds, so a bound is not read as exact
         verb = "are bounds" if len(bounds) > 1 else "is a bound"
@@ -246,7 +266,8 @@ def likelihood_cells(entry: dict[str, Any]) -> dict[str, str]:
     err_key = "nll_nats_stderr" if "nll_nats_stderr" in entry else "nll_stderr"
     nll = _pm(entry, "nll_nats", err_key, 2)
     if nll is not None:
-        cells["nll"] = f"{nll} ({estimator(entry)})"
+        given = ", -log p(x|y)" if _protocol_of(entry).get("conditioning") == "label" else ""
+        cells["nll"] = f"{nll} ({estimator(entry)}{given})"
     bpd = _pm(entry, "bits_per_dim", "bits_per_dim_stderr", 4)
     if bpd is not None:
         cells["bpd"] = bpd

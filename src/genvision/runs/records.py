@@ -238,7 +238,9 @@ def comparable(entry: dict[str, Any]) -> dict[str, Any]:
     Unlike :func:`protocol_key` the checkpoint (``steps``) and the estimator noise seed do
     not count; the sampling seed inside ``protocol`` is randomness, not protocol, and the
     memorisation reference is each run's own training set. A likelihood's estimator may
-    differ (a bound beside an exact NLL is labelled, not refused), so only its data count.
+    differ (a bound beside an exact NLL is labelled, not refused), so only its data and
+    its quantity count: -log p(x|y) of a conditional model never shares a column with
+    -log p(x) (:func:`likelihood_quantity`).
     The sampler belongs to the model (a VAE's decoder option means nothing to a GAN), so
     it is compared between runs of the same model only (:func:`sampler_of`). Every other
     ``protocol`` field counts, including ones added later.
@@ -246,12 +248,25 @@ def comparable(entry: dict[str, Any]) -> dict[str, Any]:
     key: dict[str, Any] = {"data": entry.get("data"), "split": entry.get("split")}
     if entry_kind(entry) == LIKELIHOOD:
         key["n"] = entry.get("n")  # old entries keep n beside a plain-string data
+        key["quantity"] = likelihood_quantity(entry)
     else:
         protocol = entry.get("protocol")
         if isinstance(protocol, dict):
             protocol = {k: v for k, v in protocol.items() if k not in COMPARE_IGNORED}
         key["protocol"] = protocol
     return key
+
+
+def likelihood_quantity(entry: dict[str, Any]) -> str:
+    """What a likelihood entry measures: ``-log p(x|y)`` (a conditional model given each
+    image's label) or ``-log p(x)``. Entries written before the protocol said so are
+    ``-log p(x)`` unless marked ``"conditioning": "label"`` (see report.compare, which
+    marks a conditional run's old entries)."""
+    protocol = entry.get("protocol")
+    protocol = protocol if isinstance(protocol, dict) else {}
+    if isinstance(protocol.get("quantity"), str):
+        return protocol["quantity"]
+    return "-log p(x|y)" if protocol.get("conditioning") == "label" else "-log p(x)"
 
 
 def sampler_of(entry: dict[str, Any]) -> Any:

@@ -96,7 +96,14 @@ def _validation_set(spec: RunSpec, kind: str):
 
 def _run_info(model: GenerativeModel, train_cfg: TrainConfig, protocol: dict[str, Any], *,
               data_cfg: DataConfig | None = None, overrides: dict[str, Any] | None = None,
-              conditional: bool = False, argv: list[str] | None = None) -> RunInfo:
+              conditional: bool = False, argv: list[str] | None = None,
+              labels: torch.Tensor | None = None) -> RunInfo:
+    if model.config.num_classes and labels is not None and bool((labels >= 0).all()):
+        # (a negative label is refused with the other label checks, when training starts)
+        # p(y) of the marginal likelihood log p(x) = log sum_y p(x|y) p(y) that
+        # `genvision evaluate` reports beside a conditional model's log p(x|y)
+        counts = torch.bincount(labels.reshape(-1).long(), minlength=model.config.num_classes)
+        protocol = {**protocol, "label_counts": counts.tolist()}
     return RunInfo(
         model=model.name, family=model.family,
         model_config=cfg.to_dict(model.config), model_overrides=overrides or {},
@@ -130,7 +137,8 @@ def start(spec: RunSpec, out: str | Path, *, argv: list[str] | None = None):
     check_new_run(out)  # before the data is read: a refused --out fails fast
     model, data, protocol = _build(spec)
     info = _run_info(model, spec.train, protocol, data_cfg=spec.data,
-                     overrides=spec.model_overrides, conditional=spec.conditional, argv=argv)
+                     overrides=spec.model_overrides, conditional=spec.conditional, argv=argv,
+                     labels=data.y)
     return _train_new(model, data, spec.train, out, info)
 
 
@@ -172,7 +180,7 @@ def train_run(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,
                     "num_classes": model.config.num_classes,
                     "data_kind": model.config.data_kind}
     info = _run_info(model, train_cfg, protocol, data_cfg=data_config,
-                     conditional=bool(model.config.num_classes), argv=[])
+                     conditional=bool(model.config.num_classes), argv=[], labels=data.y)
     return _train_new(model, data, train_cfg, out, info)
 
 
