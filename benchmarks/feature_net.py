@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from genvision.data import load_dataset
+from genvision.metrics.feature_identity import training_environment, weights_sha256
 from genvision.metrics.feature_net import (
     FEATURE_NET_VERSION,
     default_config,
@@ -65,6 +66,8 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "feature_net_mnist5k",
         "feature_net_version": FEATURE_NET_VERSION,
+        "weights_sha256": weights_sha256(net.state_dict()),
+        "environment": training_environment(),
         "config": cfg.to_dict(),
         "train": {"data": "mnist5k", "split": "all", "n": len(train),
                   "mix": f"grey + Bernoulli-binarised (p={cfg.binarize_prob}) per image"},
