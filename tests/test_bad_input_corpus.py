@@ -146,3 +146,36 @@ def test_sample_n_is_bounded(tmp_path, capsys, tiny_vae_run):
     case = Case("sample -n 1e8", lambda f: ["sample", tiny_vae_run, "-n", 100_000_000, "-o",
                                              f / "s.png"], ("-n", "100000"))
     check_refusal(case, tmp_path, capsys)
+
+
+def _link_in_run(name: str, inside: str):
+    """Damage: the run's file ``inside`` becomes a link to the user's own file."""
+    def damage(run: Path) -> None:
+        mine = run.parent / f"users-{name}.txt"
+        mine.write_text("the user's own file\n")
+        target = run / inside
+        if target.exists():
+            target.unlink()
+        target.symlink_to(mine)
+    return damage
+
+
+def _latest_outside(run: Path) -> None:
+    other = run.parent / "other" / "step-00000002"
+    shutil.copytree(next((run / "checkpoints").glob("step-*")), other)
+    (run / "checkpoints" / "latest").write_text("../other/step-00000002\n")
+
+
+LINK_DAMAGE = {
+    ".lock is a link": (_link_in_run("lock", ".lock"), ("link",)),
+    "metrics.jsonl is a link": (_link_in_run("log", "metrics.jsonl"), ("link",)),
+    "latest names a checkpoint outside the run": (_latest_outside, ("latest",)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINK_DAMAGE))
+def test_links_in_a_run_are_refused_by_resume(name, tmp_path, capsys, tiny_vae_run):
+    damage, words = LINK_DAMAGE[name]
+    case = Case(name, lambda f: ["train", "--resume", damaged_run(f, tiny_vae_run, damage),
+                                 "--steps", "1", "--no-progress"], words)
+    check_refusal(case, tmp_path, capsys)
