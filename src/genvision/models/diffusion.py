@@ -178,7 +178,8 @@ class DDPM(GenerativeModel):
     def likelihood_protocol(self, k: int | None = None, **kwargs: Any) -> dict[str, Any]:
         c = self.config
         k = int(k or c.eval_timesteps)
-        return {"kind": "bound", "estimator": f"VDM continuous-time, {k} stratified timesteps",
+        return {"kind": "bound",
+                "estimator": f"VDM bound, continuous time, {k} stratified timesteps",
                 "k": k, "terms": "prior KL + diffusion + discrete decoder",
                 "schedule": c.schedule, "lambda_range": [c.lambda_min, c.lambda_max],
                 "decoder_levels": self.n_levels, **kwargs}
