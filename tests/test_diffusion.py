@@ -10,6 +10,7 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 import genvision
 from genvision.cli import main
@@ -117,3 +118,21 @@ def test_cli_trains_samples_and_evaluates_a_bound(tmp_path, capsys):
     record = json.loads((out / "metrics.json").read_text())
     text = json.dumps(record)
     assert '"kind": "bound"' in text and "2 stratified timesteps" in text
+
+
+def test_sample_takes_steps_and_guidance_and_completes_images(tmp_path, capsys):
+    model = tiny("eps", num_classes=2)
+    model.save_pretrained(tmp_path / "m")
+    png = tmp_path / "s.png"
+    assert main(["sample", str(tmp_path / "m"), "-n", "2", "-o", str(png), "--sampler",
+                 "ddim", "--steps", "2", "--guidance", "3", "--label", "1"]) == 0
+    Image.fromarray(((torch.rand(8, 8) > 0.5).numpy() * 255).astype("uint8")).save(
+        tmp_path / "digit.png")
+    out = tmp_path / "c.png"
+    assert main(["sample", str(tmp_path / "m"), "-n", "2", "--complete",
+                 str(tmp_path / "digit.png"), "--steps", "2", "--label", "0",
+                 "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(tmp_path / "m"), "-n", "2", "-o", str(png),
+                 "--guidance", "-1"]) == 2
+    assert "guidance" in capsys.readouterr().err

@@ -10,7 +10,7 @@ import dataclasses
 from .. import dataclass_config as cfg
 from ..evaluation.evaluate import EvalOptions, describe, evaluate_run
 from ..runs.layout import RunLayout
-from .parser import Parser, add_sampler_opt_flag
+from .parser import Parser, add_sampler_opt_flag, sampler_opts
 
 
 def cmd_evaluate(argv: list[str]) -> int:
@@ -24,7 +24,7 @@ def cmd_evaluate(argv: list[str]) -> int:
     args = p.parse_args(argv)
     opts = cfg.from_dict(EvalOptions, cfg.overrides_from_args(EvalOptions, args),
                          what="evaluate option")
-    opts = dataclasses.replace(opts, sampler_opts=tuple(args.sampler_opt))
+    opts = dataclasses.replace(opts, sampler_opts=tuple(sampler_opts(args)))
     for result in evaluate_run(args.run, opts):
         print(describe(result))
     print(f"written to {RunLayout(args.run).evaluations}")

@@ -229,22 +229,26 @@ class DDPM(GenerativeModel):
 
     @torch.no_grad()
     def complete(self, x: Tensor, keep: Tensor, y: Tensor | None = None,
-                 generator: torch.Generator | SampleRNG | None = None) -> Tensor:
-        """In-paint the pixels ``keep`` does not fix (RePaint with
-        ``config.complete_resample`` repeats of each of ``config.sample_steps`` ancestral
-        steps); kept pixels come back unchanged."""
+                 generator: torch.Generator | SampleRNG | None = None,
+                 sampler: SamplerOptions | None = None) -> Tensor:
+        """In-paint the pixels ``keep`` does not fix, with RePaint (Lugmayr et al. 2022):
+        ancestral steps (the sampler's ``steps`` and ``guidance``), each repeated
+        ``config.complete_resample`` times after renoising. Plain replacement (one
+        repeat) pastes the known half beside an unrelated one; the repeats let the
+        unknown pixels agree with the known ones. Kept pixels come back unchanged."""
         self._check(x, y)
+        opts = resolve_sampler(self, sampler)
         keep = torch.as_tensor(keep, device=x.device).bool().expand_as(x)
         rng = as_sample_rng(generator, len(x), x.device)
-        c = self.config
-        grid = self.schedule.grid(c.sample_steps, x.device)
-        eps_hat = self._denoiser(y, 1.0)
+        grid = self.schedule.grid(opts.steps, x.device)
+        eps_hat = self._denoiser(y, opts.guidance)
 
         def step(z: Tensor, lam_t: Tensor, lam_s: Tensor) -> Tensor:
             return samplers.ddim_step(eps_hat, z, lam_t, lam_s, 1.0, rng, True)
 
-        z = rng.randn(*c.shape)
-        z = samplers.inpaint(step, z, grid, bound.to_signed(x), keep, rng, c.complete_resample)
+        z = rng.randn(*self.config.shape)
+        z = samplers.inpaint(step, z, grid, bound.to_signed(x), keep, rng,
+                             self.config.complete_resample)
         return torch.where(keep, x, self.decode(z, rng))
 
     @torch.no_grad()
