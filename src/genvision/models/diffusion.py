@@ -74,7 +74,7 @@ class DDPM(GenerativeModel):
             self.embed = NoiseLevelEmbedding(c.emb_dim, c.lambda_min, c.lambda_max,
                                              c.num_classes)
             self.net = UNet(c.width, c.depth, c.channels, c.channels, input_offset=0.0,
-                            output="linear", cond_dim=c.emb_dim)
+                            output="linear", cond_dim=c.emb_dim, block=c.block)
 
     @classmethod
     def input_kind(cls, overrides: dict[str, Any]) -> str:

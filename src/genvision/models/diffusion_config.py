@@ -33,6 +33,9 @@ class DiffusionConfig(ModelConfig):
     width: int = field(default=32, metadata={"help": "U-Net channels at full resolution",
                                              **WIDTH})
     depth: int = field(default=2, metadata={"help": "U-Net stride-2 levels", **DEPTH})
+    block: Literal["plain", "residual"] = field(
+        default="residual", metadata={"help": "U-Net block: residual (GroupNorm, DDPM-style) "
+                                              "or plain (two convolutions)"})
     emb_dim: int = field(default=64, metadata={"help": "noise-level / label embedding size "
                                                        "(even)", **bounds(2, 4096)})
     lambda_min: float = field(default=-10.0, metadata={
