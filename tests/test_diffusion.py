@@ -29,7 +29,7 @@ def tiny(parameterization: str = "eps", **kw) -> DDPM:
     return DDPM(DiffusionConfig(**{**TINY, "parameterization": parameterization, **kw}))
 
 
-@pytest.mark.parametrize("parameterization", ["eps", "v", "velocity"])
+@pytest.mark.parametrize("parameterization", ["eps", "v", "velocity", "logits"])
 def test_a_perfect_network_output_gives_back_the_true_noise(parameterization):
     """eps_hat must invert each parameterisation's target: feed the network the exact
     target and the noise predictor must return the noise that made z."""
@@ -40,7 +40,11 @@ def test_a_perfect_network_output_gives_back_the_true_noise(parameterization):
     lam = torch.tensor([-4.0, 0.5, 6.0])
     alpha, sigma = alpha_sigma(lam.reshape(-1, 1, 1, 1))
     z = alpha * x + sigma * eps
-    target = {"eps": eps, "v": alpha * eps - sigma * x, "velocity": eps - x}[parameterization]
+    if parameterization == "logits":  # binary data; the perfect log-odds are sure of x
+        x = torch.sign(x)
+        z = alpha * x + sigma * eps
+    target = {"eps": eps, "v": alpha * eps - sigma * x, "velocity": eps - x,
+              "logits": 200.0 * x}[parameterization]
     model._net = lambda z_in, lam_in, labels: target  # the perfect network
     assert torch.allclose(model.eps_hat(z, lam), eps, atol=1e-5)
 
@@ -136,3 +140,24 @@ def test_sample_takes_steps_and_guidance_and_completes_images(tmp_path, capsys):
     assert main(["sample", str(tmp_path / "m"), "-n", "2", "-o", str(png),
                  "--guidance", "-1"]) == 2
     assert "guidance" in capsys.readouterr().err
+
+
+def test_logits_recover_the_noise_at_high_snr_without_any_network():
+    """The evidence term alone decides a binary pixel once sigma is small: an untrained
+    network (zero output) must already give back the noise there."""
+    model = tiny("logits")
+    model._net = lambda z_in, lam_in, labels: torch.zeros_like(z_in)
+    g = torch.Generator().manual_seed(0)
+    x = torch.sign(torch.randn(4, 1, 8, 8, generator=g))
+    eps = torch.randn(4, 1, 8, 8, generator=g)
+    lam = torch.full((4,), 10.0)
+    alpha, sigma = alpha_sigma(lam.reshape(-1, 1, 1, 1))
+    assert torch.allclose(model.eps_hat(alpha * x + sigma * eps, lam), eps, atol=1e-3)
+    lam = torch.full((4,), -2.0)  # at low SNR it does not: the network has to know x
+    alpha, sigma = alpha_sigma(lam.reshape(-1, 1, 1, 1))
+    assert not torch.allclose(model.eps_hat(alpha * x + sigma * eps, lam), eps, atol=0.1)
+
+
+def test_logits_refuse_8bit_data():
+    with pytest.raises(genvision.errors.UserError, match="binary"):
+        tiny("logits", data_kind="grey8")

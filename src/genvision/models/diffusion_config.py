@@ -27,9 +27,11 @@ class DiffusionConfig(ModelConfig):
     schedule: Literal["linear", "cosine", "rectified"] = field(
         default="cosine", metadata={"help": "noise schedule: linear (DDPM), cosine (Nichol & "
                                             "Dhariwal), rectified (flow matching's path)"})
-    parameterization: Literal["eps", "v", "velocity"] = field(
+    parameterization: Literal["eps", "v", "velocity", "logits"] = field(
         default="eps", metadata={"help": "what the network predicts: eps (noise), v "
-                                         "(Salimans & Ho), velocity (flow matching)"})
+                                         "(Salimans & Ho), velocity (flow matching), logits "
+                                         "(binary data: each pixel's log-odds given the other "
+                                         "noisy pixels)"})
     width: int = field(default=32, metadata={"help": "U-Net channels at full resolution",
                                              **WIDTH})
     depth: int = field(default=2, metadata={"help": "U-Net stride-2 levels", **DEPTH})
@@ -68,7 +70,7 @@ class FlowMatchingConfig(DiffusionConfig):
 
     schedule: Literal["linear", "cosine", "rectified"] = field(
         default="rectified", metadata={"help": "noise path (rectified: straight lines)"})
-    parameterization: Literal["eps", "v", "velocity"] = field(
+    parameterization: Literal["eps", "v", "velocity", "logits"] = field(
         default="velocity", metadata={"help": "what the network predicts"})
 
 
