@@ -68,8 +68,8 @@ def complete_image(model: GenerativeModel, path: Path, *, n: int, keep_rows: int
     """
     if not model.supports("complete"):
         raise UserError(f"{model.name} cannot complete images",
-                        "use a fully visible model: pixelcnn, gated-pixelcnn, row-lstm, "
-                        "made or nade")
+                        "use a fully visible model (pixelcnn, gated-pixelcnn, row-lstm, "
+                        "made, nade) or a diffusion model (ddpm, flow-matching)")
     x = read_image_for(model, path).to(device)
     c, h, w = model.config.shape
     rows = h // 2 if keep_rows is None else keep_rows

@@ -11,7 +11,7 @@ from .. import dataclass_config as cfg
 from ..evaluation.evaluate import EvalOptions, describe, evaluate_run
 from ..runs.layout import RunLayout
 from ..runs.records import read_evaluations
-from .parser import Parser, add_sampler_opt_flag
+from .parser import Parser, add_sampler_opt_flag, sampler_opts
 
 
 def cmd_evaluate(argv: list[str]) -> int:
@@ -25,7 +25,7 @@ def cmd_evaluate(argv: list[str]) -> int:
     args = p.parse_args(argv)
     given = cfg.overrides_from_args(EvalOptions, args)
     opts = cfg.from_dict(EvalOptions, given, what="evaluate option")
-    opts = dataclasses.replace(opts, sampler_opts=tuple(args.sampler_opt))
+    opts = dataclasses.replace(opts, sampler_opts=tuple(sampler_opts(args)))
     # a damaged metrics.json is refused before minutes of scoring, not after (the results
     # are merged into it, and it is never overwritten)
     read_evaluations(args.run)

@@ -40,6 +40,24 @@ def add_model_flags(parser: argparse.ArgumentParser, model_name: str) -> type:
 
 
 def add_sampler_opt_flag(p: argparse.ArgumentParser) -> None:
-    """``--sampler-opt KEY=VALUE`` (repeatable), read by :func:`models.sampling.make_sampler`."""
+    """``--sampler-opt KEY=VALUE`` (repeatable), read by :func:`models.sampling.make_sampler`,
+    and its shorthands ``--steps N`` and ``--guidance W`` (read back with
+    :func:`sampler_opts`)."""
     p.add_argument("--sampler-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="a sampler option, e.g. truncation=0.7 or ema=false (repeatable)")
+    p.add_argument("--steps", metavar="N", default=None,
+                   help="sampler steps of a diffusion model (= --sampler-opt steps=N)")
+    p.add_argument("--guidance", metavar="W", default=None,
+                   help="classifier-free guidance of a conditional diffusion model: 0 "
+                        "unconditional, 1 conditional, >1 guided (= --sampler-opt "
+                        "guidance=W)")
+
+
+def sampler_opts(args: argparse.Namespace) -> list[str]:
+    """The ``--sampler-opt`` strings with ``--steps`` / ``--guidance`` added (a model whose
+    sampler has no such option refuses them by name in ``make_sampler``)."""
+    opts = list(args.sampler_opt)
+    for key in ("steps", "guidance"):
+        if getattr(args, key) is not None:
+            opts.append(f"{key}={getattr(args, key)}")
+    return opts

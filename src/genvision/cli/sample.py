@@ -1,7 +1,7 @@
 """``genvision sample RUN -n 64 --seed 1 -o grid.png [--label 3] [--sampler-opt key=value]``.
 
 Sample k uses seed SEED + k, whatever -n is; ``--complete IMAGE`` fills in an image's
-lower rows instead (fully visible models, :mod:`genvision.apps.completion`).
+lower rows instead (fully visible and diffusion models, :mod:`genvision.apps.completion`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ..models.base import load
 from ..models.sampling import MAX_SAMPLES, SampleRNG, make_sampler
 from ..storage import atomic_write_bytes
 from ..train.device import resolve_device
-from .parser import Parser, add_sampler_opt_flag
+from .parser import Parser, add_sampler_opt_flag, sampler_opts
 
 
 def cmd_sample(argv: list[str]) -> int:
@@ -35,7 +35,7 @@ def cmd_sample(argv: list[str]) -> int:
     p.add_argument("--nrow", type=int, help="images per row of the grid")
     p.add_argument("--complete", metavar="IMAGE",
                    help="fill in an image instead: keep its top rows, sample the rest "
-                        "(fully visible models)")
+                        "(fully visible and diffusion models)")
     p.add_argument("--keep-rows", type=int, help="rows kept with --complete (default: half)")
     p.add_argument("--sampler", help="the model's sampler (default: its first; an unknown "
                                      "name lists them)")
@@ -54,7 +54,7 @@ def cmd_sample(argv: list[str]) -> int:
                         "pass --complete image.png or drop --keep-rows")
     device = resolve_device(args.device)
     model = load(args.run, device=device)
-    sampler = make_sampler(model, args.sampler, args.sampler_opt)
+    sampler = make_sampler(model, args.sampler, sampler_opts(args))
     if args.complete:
         x = complete_image(model, Path(args.complete), n=args.n, keep_rows=args.keep_rows,
                            label=args.label, seed=args.seed, device=device, sampler=sampler)

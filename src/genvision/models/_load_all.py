@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401
     colorize,
+    diffusion,
     gan,
     gated_pixelcnn,
     made,

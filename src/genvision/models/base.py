@@ -249,12 +249,14 @@ class GenerativeModel(nn.Module):
         raise UserError(f"{self.name} has no encoder", "use a latent-variable model (vae)")
 
     def complete(self, x: Tensor, keep: Tensor, y: Tensor | None = None,
-                 generator: torch.Generator | None = None) -> Tensor:
+                 generator: torch.Generator | SampleRNG | None = None,
+                 sampler: SamplerOptions | None = None) -> Tensor:
         """Sample the values of x [N, C, H, W] that the bool mask ``keep`` (broadcastable
-        to x) does not fix; kept values come back unchanged."""
+        to x) does not fix, with the model's ``sampler`` options; kept values come back
+        unchanged."""
         raise UserError(f"{self.name} cannot complete images",
-                        "use a fully visible model: pixelcnn, gated-pixelcnn, row-lstm, "
-                        "made or nade")
+                        "use a fully visible model (pixelcnn, gated-pixelcnn, row-lstm, "
+                        "made, nade) or a diffusion model (ddpm, flow-matching)")
 
     def init_from_data(self, x: Tensor) -> None:
         """Data-dependent set-up on the training images x [N, C, H, W] (a fresh run only)."""
