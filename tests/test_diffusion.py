@@ -161,3 +161,10 @@ def test_logits_recover_the_noise_at_high_snr_without_any_network():
 def test_logits_refuse_8bit_data():
     with pytest.raises(genvision.errors.UserError, match="binary"):
         tiny("logits", data_kind="grey8")
+
+
+def test_auto_parameterization_is_logits_for_binary_and_v_for_8bit_data():
+    assert DiffusionConfig().parameterization == "logits"
+    assert DiffusionConfig(data_kind="grey8").parameterization == "v"
+    assert FlowMatchingConfig().parameterization == "velocity"
+    assert DiffusionConfig(parameterization="eps").parameterization == "eps"

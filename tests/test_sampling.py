@@ -26,6 +26,8 @@ from genvision.models.vae import VAESampler
 
 GAN_TINY = {"image_size": (8, 8), "data_kind": "grey8", "latent_dim": 4, "g_width": 4,
             "d_width": 4, "label_dim": 3}
+DIFFUSION_TINY = {"image_size": (4, 4), "width": 4, "depth": 1, "emb_dim": 8,
+                  "sample_steps": 3}
 PIXEL_TINY = {"hidden": 6, "layers": 2, "kernel": 3, "input_kernel": 3, "out_hidden": 12}
 #: registered name -> tiny configs (plain, and the variants whose sampling draws more)
 TINY: dict[str, list[dict[str, Any]]] = {
@@ -44,6 +46,9 @@ TINY: dict[str, list[dict[str, Any]]] = {
     "row-lstm": [{**PIXEL_TINY, "image_size": (4, 4), "data_kind": "grey8",
                   "head": "categorical", "levels": 4}],
     "nade": [{"image_size": (3, 3), "hidden": 5}],
+    "ddpm": [{**DIFFUSION_TINY},
+             {**DIFFUSION_TINY, "data_kind": "grey8", "num_classes": 3}],
+    "flow-matching": [{**DIFFUSION_TINY}],
     "made": [{"image_size": (3, 3), "hidden": (6, 5), "num_masks": 1},
              {"image_size": (3, 3), "hidden": (6, 5), "num_masks": 3, "eval_masks": 3}],
 }

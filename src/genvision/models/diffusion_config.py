@@ -27,11 +27,12 @@ class DiffusionConfig(ModelConfig):
     schedule: Literal["linear", "cosine", "rectified"] = field(
         default="cosine", metadata={"help": "noise schedule: linear (DDPM), cosine (Nichol & "
                                             "Dhariwal), rectified (flow matching's path)"})
-    parameterization: Literal["eps", "v", "velocity", "logits"] = field(
-        default="eps", metadata={"help": "what the network predicts: eps (noise), v "
-                                         "(Salimans & Ho), velocity (flow matching), logits "
-                                         "(binary data: each pixel's log-odds given the other "
-                                         "noisy pixels)"})
+    parameterization: Literal["auto", "eps", "v", "velocity", "logits"] = field(
+        default="auto", metadata={"help": "what the network predicts: eps (noise), v "
+                                          "(Salimans & Ho), velocity (flow matching), logits "
+                                          "(binary data: each pixel's log-odds given the "
+                                          "other noisy pixels); auto = logits for binary "
+                                          "data, v otherwise"})
     width: int = field(default=32, metadata={"help": "U-Net channels at full resolution",
                                              **WIDTH})
     depth: int = field(default=2, metadata={"help": "U-Net stride-2 levels", **DEPTH})
@@ -57,6 +58,9 @@ class DiffusionConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.parameterization == "auto":  # resolved here, so a saved config says which
+            # logits: the measured best on binary digits (BENCHMARKS.md, "Diffusion models")
+            self.parameterization = "logits" if self.data_kind == "binary" else "v"
         if self.emb_dim % 2:
             raise ValueError(f"emb_dim must be even, got {self.emb_dim}")
         if not self.lambda_min < self.lambda_max:
@@ -70,7 +74,7 @@ class FlowMatchingConfig(DiffusionConfig):
 
     schedule: Literal["linear", "cosine", "rectified"] = field(
         default="rectified", metadata={"help": "noise path (rectified: straight lines)"})
-    parameterization: Literal["eps", "v", "velocity", "logits"] = field(
+    parameterization: Literal["auto", "eps", "v", "velocity", "logits"] = field(
         default="velocity", metadata={"help": "what the network predicts"})
 
 
