@@ -25,6 +25,7 @@ from ..errors import UserError
 from ..models.colorize import ColorizeConfig, ColorizeGANConfig
 from ..runs.layout import RunLayout
 from ..train.device import resolve_device
+from .parser import add_tiling_flags
 from .stages import add_stage_flags, data_and_train_flags, dispatch, stage_flags, task_parser
 
 USAGE = __doc__.strip().split("\n\n")[1]
@@ -78,12 +79,7 @@ def _apply(argv: list[str]) -> int:
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, ...)")
     p.add_argument("--method", choices=["regression", "gan"],
                    help="default: regression when the run has it")
-    p.add_argument("--tile", type=int, default=DEFAULT_TILE,
-                   help=f"tile side in pixels (default {DEFAULT_TILE}); smaller uses less "
-                        "memory")
-    p.add_argument("--overlap", type=int,
-                   help="context pixels around each tile (default: the network's receptive "
-                        "radius, which makes tiling exact)")
+    add_tiling_flags(p, DEFAULT_TILE, "pixels")
     p.add_argument("--device", default="auto")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction,
                    default=sys.stderr.isatty(), help="show a progress bar over the tiles")

@@ -61,3 +61,13 @@ def sampler_opts(args: argparse.Namespace) -> list[str]:
         if getattr(args, key) is not None:
             opts.append(f"{key}={getattr(args, key)}")
     return opts
+
+
+def add_tiling_flags(p: argparse.ArgumentParser, default_tile: int, unit: str) -> None:
+    """``--tile`` and ``--overlap`` of the tiled ``apply`` commands (superres, colorize)."""
+    p.add_argument("--tile", type=int, default=default_tile,
+                   help=f"tile side in {unit} (default {default_tile}); smaller uses less "
+                        "memory")
+    p.add_argument("--overlap", type=int,
+                   help="context pixels around each tile (default: the network's receptive "
+                        "radius, which makes tiling exact)")
