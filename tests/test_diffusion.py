@@ -111,6 +111,10 @@ def test_cli_trains_samples_and_evaluates_a_bound(tmp_path, capsys):
             "--batch-size", "16", "--no-progress"]
     assert main([str(a) for a in argv]) == 0
     assert (out / "denoising.png").exists() and (out / "steps.png").exists()
+    page = (out / "report.html").read_text()
+    # the grids carry no labels: the captions say what the rows and columns are
+    assert "drawn with 5, 10, 20 and 50 DDIM steps" in page
+    assert "pure noise (left) to the data (right)" in page
     png = tmp_path / "s.png"
     assert main(["sample", str(out), "-n", "4", "-o", str(png), "--sampler", "heun",
                  "--sampler-opt", "steps=2"]) == 0

@@ -168,6 +168,9 @@ class GenerativeModel(nn.Module):
     #: TrainConfig values ``genvision train MODEL`` uses unless the user sets them (the
     #: model's measured best recipe); the Python API's TrainConfig does not apply them
     train_defaults: ClassVar[dict[str, Any]] = {}
+    #: one-line captions of the report figures that ``figures`` returns, by name: what the
+    #: rows and columns of each grid are (the grid itself carries no labels)
+    figure_captions: ClassVar[dict[str, str]] = {}
 
     # ----- sampling (owned by models/sampling.py; keep this block separate) ------------
     #: the samplers ``sample(..., sampler=)`` accepts, by name; the first is the default

@@ -32,6 +32,7 @@ from ..storage import atomic_write_text
 from . import format as fmt
 from .plots import plot_loss_curves
 from .run import (
+    figure_captions,
     figure_files,
     grid_first_rows,
     model_family,
@@ -115,7 +116,7 @@ def render_report(run_dir: Path) -> str:
         ("stages", "Stages", _stages(run_dir, info)),
         ("comparison", "Comparison", _comparison(run_dir, info)),
         ("samples", "Samples", None if info and info.is_task else _samples(run_dir)),
-        ("figures", "Figures", _figures(run_dir)),
+        ("figures", "Figures", _figures(run_dir, model)),
         ("progress", "Samples during training", _progress(run_dir, run)),
         ("loss", "Loss curves", _loss(run_dir, records, family)),
         ("metrics", "Evaluation", _metrics(run_dir)),
@@ -205,11 +206,13 @@ def _samples(run_dir: Path) -> str:
     return _img(run_dir, path, "samples from the final model")
 
 
-def _figures(run_dir: Path) -> str | None:
+def _figures(run_dir: Path, model: str | None) -> str | None:
     figs = figure_files(run_dir, exclude=NOT_FIGURES)
     if not figs:
         return None
-    return "\n".join(_img(run_dir, p, p.stem.replace("_", " ")) for p in figs)
+    captions = figure_captions(model)
+    return "\n".join(_img(run_dir, p, captions.get(p.stem, p.stem.replace("_", " ")))
+                     for p in figs)
 
 
 def _warnings(records: list[dict]) -> str | None:

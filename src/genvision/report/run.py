@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..models.base import get_model_class, list_models
 from ..runs.layout import RunLayout
 
 #: keys of a metrics.jsonl record that are bookkeeping, not curves to plot
@@ -135,6 +136,13 @@ def model_family(model: str | None, run: dict | None = None) -> str | None:
         if name in names:
             return family
     return next((fam for hint, fam in _FAMILY_HINTS if hint in name), None)
+
+
+def figure_captions(model: str | None) -> dict[str, str]:
+    """The registered model's captions of its report figures ({} for an unknown name)."""
+    if model is None or model not in list_models():
+        return {}
+    return dict(get_model_class(model).figure_captions)
 
 
 def progress_grids(run_dir: Path) -> list[tuple[int, Path]]:
