@@ -15,7 +15,11 @@ predictor ``eps_hat(z, lam)`` in variance-preserving coordinates, so the sampler
 (:mod:`.diffusion_samplers`: DDPM ancestral, DDIM, Heun, Euler) and the likelihood bound
 (:mod:`.diffusion_bound`, VDM) are shared by both models. A class-conditional model
 trains with label dropout and samples with classifier-free guidance (the sampler's
-``guidance``). ``complete`` in-paints with RePaint.
+``guidance``). A self-conditioned model (``self_condition=K``) conditions the same way on
+each training image's k-means cluster instead of a label and samples the clusters at their
+data frequencies (as the self-conditioned GAN does; Hu et al. 2023, "Self-Guided Diffusion
+Models", https://arxiv.org/abs/2210.06462, use learned clusters the same way). ``complete``
+in-paints with RePaint.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from torch import Tensor
 
 from ..errors import UserError
 from ..nn.embeddings import NoiseLevelEmbedding
+from ..nn.pixel_clusters import assign_clusters, fit_pixel_clusters
 from ..nn.unet import UNet
 from . import diffusion_bound as bound
 from . import diffusion_samplers as samplers
@@ -77,9 +82,13 @@ class DDPM(GenerativeModel):
         with torch.random.fork_rng(devices=[]):  # init from config.seed, global RNG untouched
             torch.manual_seed(c.seed)
             self.embed = NoiseLevelEmbedding(c.emb_dim, c.lambda_min, c.lambda_max,
-                                             c.num_classes)
+                                             c.num_classes or c.self_condition)
             self.net = UNet(c.width, c.depth, c.channels, c.channels, input_offset=0.0,
                             output="linear", cond_dim=c.emb_dim, block=c.block)
+        if c.self_condition:  # filled by init_from_data; saved with the weights
+            self.register_buffer("cluster_centroids",
+                                 torch.zeros(c.self_condition, c.dims))
+            self.register_buffer("cluster_freq", torch.zeros(c.self_condition))
 
     @classmethod
     def input_kind(cls, overrides: dict[str, Any]) -> str:
@@ -119,6 +128,49 @@ class DDPM(GenerativeModel):
         logits = self._net(z, lam, labels) + 2.0 * alpha * z / sigma ** 2
         return torch.tanh(0.5 * logits)
 
+    # ----- self-conditioning ---------------------------------------------------------------
+    def init_from_data(self, x: Tensor) -> None:
+        """Fit the self-conditioning clusters to the training images x [N, C, H, W] (the
+        training loop calls this once, at the start of a fresh run; a no-op without
+        ``self_condition``)."""
+        k = self.config.self_condition
+        if not k:
+            return
+        if x.shape[0] < k:
+            raise UserError(f"--self-condition {k} needs at least {k} training images, "
+                            f"got {x.shape[0]}", "use fewer clusters or more data")
+        centroids, freq = fit_pixel_clusters(x, k, seed=self.config.seed)
+        self.cluster_centroids.copy_(centroids)
+        self.cluster_freq.copy_(freq)
+
+    def clusters(self, x: Tensor) -> Tensor:
+        """Index [N] of each image's cluster (a self-conditioned model's label)."""
+        if not float(self.cluster_freq.sum()) > 0:
+            raise UserError(f"this self-conditioned {self.name} has no clusters yet",
+                            "call model.init_from_data(train_x) first (genvision train does)")
+        return assign_clusters(x, self.cluster_centroids)
+
+    def _labels_or_clusters(self, x: Tensor, y: Tensor | None) -> Tensor | None:
+        return self.clusters(x) if self.config.self_condition else y
+
+    def _sample_labels(self, n: int, y: Tensor | None, rng: SampleRNG) -> Tensor | None:
+        """Labels for n samples. A self-conditioned model draws clusters at their data
+        frequencies, one uniform from each sample's own stream, or takes ``y`` as cluster
+        indices (one, or n) to draw from chosen clusters."""
+        k = self.config.self_condition
+        if not k:
+            return self._labels_for(n, y)
+        self.clusters(torch.zeros(0, *self.config.shape, device=self.device))  # fitted?
+        if y is None:
+            return rng.categorical(self.cluster_freq.to(rng.device)).to(self.device)
+        y = torch.as_tensor(y, device=self.device).long().reshape(-1)
+        if y.numel() not in (1, n) or y.min() < 0 or y.max() >= k:
+            raise UserError(f"a self-conditioned {self.name} takes one cluster index in "
+                            f"[0, {k}) or one per sample, got {y.numel()} value(s) in "
+                            f"[{int(y.min())}, {int(y.max())}]",
+                            f"pass cluster indices in [0, {k})")
+        return y.expand(n)
+
     # ----- training ----------------------------------------------------------------------
     def _check(self, x: Tensor, y: Tensor | None) -> None:
         self.check_input(x, y)
@@ -128,10 +180,11 @@ class DDPM(GenerativeModel):
 
     def _train_labels(self, y: Tensor | None) -> Tensor | None:
         """Labels with the configured fraction replaced by the null label (CFG training)."""
-        if y is None or not self.config.num_classes:
+        n_labels = self.config.num_classes or self.config.self_condition
+        if y is None or not n_labels:
             return None
         drop = torch.rand(y.shape, device=y.device) < self.config.label_dropout  # global RNG
-        return torch.where(drop, torch.full_like(y, self.config.num_classes), y)
+        return torch.where(drop, torch.full_like(y, n_labels), y)
 
     def loss(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
         """Mean squared error of the network's target, per pixel, at t ~ U(0, 1).
@@ -150,6 +203,7 @@ class DDPM(GenerativeModel):
         lam = self.schedule.log_snr(t)
         alpha, sigma = alpha_sigma(lam.reshape(-1, 1, 1, 1))
         z = alpha * xs + sigma * eps
+        y = self._labels_or_clusters(x, y)
         labels = self._train_labels(y) if self.training else y
         kind = self.config.parameterization
         if kind == "velocity":
@@ -172,9 +226,15 @@ class DDPM(GenerativeModel):
     @torch.no_grad()
     def bound_terms(self, x: Tensor, y: Tensor | None = None, k: int | None = None,
                     generator: torch.Generator | SampleRNG | None = None) -> dict[str, Tensor]:
-        """The three terms of the bound on -log P(x), nats per image, each [N]:
-        ``prior``, ``diffusion`` (k stratified timesteps) and ``decoder``."""
+        """The terms of the bound on -log P(x), nats per image, each [N]: ``prior``,
+        ``diffusion`` (k stratified timesteps) and ``decoder``; a self-conditioned model
+        adds ``cluster``, -log pi_c of the image's own cluster c(x): P(x) = sum_c pi_c
+        P(x | c) >= pi_c(x) P(x | c(x)), so the sum stays an upper bound on -log P(x)."""
         self._check(x, y)
+        extra: dict[str, Tensor] = {}
+        if self.config.self_condition:
+            y = self.clusters(x)
+            extra["cluster"] = -self.cluster_freq.clamp_min(1e-30).log()[y].to(x.dtype)
         k = int(k or self.config.eval_timesteps)
         if k < 1:
             raise UserError(f"the bound needs k >= 1 timesteps, got {k}", "pass k >= 1")
@@ -189,22 +249,22 @@ class DDPM(GenerativeModel):
         z0 = float(alpha) * xs + float(sigma) * rng.randn(*xs.shape[1:], device=x.device)
         return {"prior": bound.prior_kl(xs, c.lambda_min),
                 "diffusion": bound.diffusion_loss(eps_hat, xs, self.schedule, rng, k),
-                "decoder": bound.decoder_nll(xs, z0, c.lambda_max, self.n_levels)}
+                "decoder": bound.decoder_nll(xs, z0, c.lambda_max, self.n_levels), **extra}
 
     @torch.no_grad()
     def log_prob(self, x: Tensor, y: Tensor | None = None, k: int | None = None,
                  generator: torch.Generator | SampleRNG | None = None) -> Tensor:
         """Lower bound on log P(x) of the discrete images (VDM), nats per image [N]:
-        ``-(prior + diffusion + decoder)`` of :meth:`bound_terms`."""
-        terms = self.bound_terms(x, y, k, generator)
-        return -(terms["prior"] + terms["diffusion"] + terms["decoder"])
+        minus the sum of the terms of :meth:`bound_terms`."""
+        return -sum(self.bound_terms(x, y, k, generator).values())
 
     def likelihood_protocol(self, k: int | None = None, **kwargs: Any) -> dict[str, Any]:
         c = self.config
         k = int(k or c.eval_timesteps)
         return {"kind": "bound",
                 "estimator": f"VDM bound, continuous time, {k} stratified timesteps",
-                "k": k, "terms": "prior KL + diffusion + discrete decoder",
+                "k": k, "terms": "prior KL + diffusion + discrete decoder"
+                + (" + -log pi of the image's cluster" if c.self_condition else ""),
                 "schedule": c.schedule, "lambda_range": [c.lambda_min, c.lambda_max],
                 "decoder_levels": self.n_levels, **kwargs}
 
@@ -246,8 +306,8 @@ class DDPM(GenerativeModel):
         sampler's steps to lambda_max, then the discrete decoder. Image k uses only
         stream k of ``generator``."""
         opts = resolve_sampler(self, sampler)
-        y = self._labels_for(n, y)
         rng = as_sample_rng(generator, n, self.device)
+        y = self._sample_labels(n, y, rng)
         z = rng.randn(*self.config.shape)
         return self.decode(self._run(opts, z, y, rng), rng)
 
@@ -289,7 +349,7 @@ class DDPM(GenerativeModel):
         one sample per row; ``steps``: the same 8 seeds drawn with 5, 10, 20 and 50 DDIM
         steps, one step count per row."""
         rng_seeds = as_sample_rng(generator, 8).seeds
-        labels = self._labels_for(8, None)
+        labels = self._sample_labels(8, None, SampleRNG(rng_seeds, self.device))
         opts = DDIMSampler(steps=self.config.sample_steps)
         frames: list[Tensor] = []
         keep_at = set(torch.linspace(0, opts.steps - 1, 8).round().long().tolist())

@@ -8,7 +8,7 @@ import math
 from dataclasses import field
 from typing import Any, ClassVar, Literal
 
-from .base import DEPTH, UNIT, WIDTH, ModelConfig, bounds
+from .base import DEPTH, MAX_CLASSES, UNIT, WIDTH, ModelConfig, bounds
 from .sampling import SamplerOptions
 
 __all__ = ["DiffusionConfig", "FlowMatchingConfig", "DiffusionSampler", "DDIMSampler",
@@ -49,6 +49,11 @@ class DiffusionConfig(ModelConfig):
     label_dropout: float = field(default=0.1, metadata={
         "help": "conditional models: fraction of labels replaced by the null label in "
                 "training (classifier-free guidance)", **UNIT})
+    self_condition: int = field(default=0, metadata={
+        "help": "self-conditioned: k-means the training images into this many clusters "
+                "before training, condition the denoiser on each image's cluster and sample "
+                "clusters at their data frequencies; no labels used (0 = off; "
+                "unconditional models only)", **bounds(0, MAX_CLASSES)})
     sample_steps: int = field(default=50, metadata={
         "help": "default sampler steps (sample/evaluate take --sampler-opt steps=N)", **STEPS})
     eval_timesteps: int = field(default=100, metadata={
@@ -63,6 +68,9 @@ class DiffusionConfig(ModelConfig):
             self.parameterization = "logits" if self.data_kind == "binary" else "v"
         if self.emb_dim % 2:
             raise ValueError(f"emb_dim must be even, got {self.emb_dim}")
+        if self.self_condition and self.num_classes:
+            raise ValueError("self_condition is for unconditional models (a conditional "
+                             "model has labels)")
         if not self.lambda_min < self.lambda_max:
             raise ValueError(f"lambda_min ({self.lambda_min}) must be below lambda_max "
                              f"({self.lambda_max})")
