@@ -81,6 +81,9 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="device of the scoring (cpu, cuda)")
     p.add_argument("--speed-n", type=int, default=200)
     p.add_argument("--skip-nll", action="store_true")
+    p.add_argument("--features", help="feature network run for FID (default: evaluate's "
+                                      "own, trained on mnist5k; pass one to score several "
+                                      "runs with the same weights)")
     p.add_argument("--test-data", default=str(MNIST_TEST))
     p.add_argument("extra", nargs="*", help="extra flags for `genvision train MODEL`")
     args = p.parse_args()
@@ -98,10 +101,11 @@ def main() -> None:
     if not args.skip_nll:
         run([*GV, "evaluate", str(run_dir), *test, "--metrics", "nll", "--k", str(args.k),
              "--n", str(args.n_nll)])
+    features = ["--features", args.features] if args.features else []
     for sampler, steps in parse_grid(args.grid):
         run([*GV, "evaluate", str(run_dir), *test, "--metrics", "fid,kid,pr,dc",
              "--n", str(args.n), "--sampler", sampler, "--steps", str(steps),
-             "--batch-size", "500"])
+             "--batch-size", "500", *features])
     torch.set_num_threads(os.cpu_count() or 1)
     speed = {f"{s}:{n}": round(sampling_speed(run_dir, s, n, args.speed_n), 2)
              for s, n in parse_grid(args.grid)}
