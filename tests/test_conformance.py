@@ -45,6 +45,10 @@ TINY: dict[str, tuple[dict, tuple[int, int, int], str]] = {
     "flow-matching": ({"width": 4, "depth": 1, "emb_dim": 8, "sample_steps": 3,
                        "eval_timesteps": 2, "complete_resample": 1}, (1, 8, 8), "binary"),
     "colorize-regression": ({"width": 4, "depth": 2}, (3, 8, 8), "rgb8"),
+    "pix2pix": ({"a_channels": 1, "width": 4, "depth": 1, "disc_width": 4, "disc_layers": 1},
+                (4, 8, 8), "rgb8"),
+    "cyclegan": ({"a_channels": 1, "width": 4, "depth": 1, "disc_width": 4, "disc_layers": 1,
+                  "pool_size": 2}, (4, 8, 8), "rgb8"),
     "colorize-gan": ({"width": 4, "depth": 2, "disc_width": 4, "disc_layers": 2},
                      (3, 16, 16), "rgb8"),
 }

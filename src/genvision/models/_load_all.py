@@ -10,5 +10,6 @@ from . import (  # noqa: F401
     pixelcnn,
     row_lstm,
     superres,
+    translation,
     vae,
 )

@@ -4,7 +4,9 @@ The GAN family (``dcgan``, ``wgan-gp``, ``sngan``), SRGAN and the pix2pix colori
 their D and G losses from here; kept apart from the networks and the models (as
 NVlabs/edm keeps its loss). ``kind`` is
 ``ns`` (non-saturating, Goodfellow et al. 2014), ``hinge`` (Lim & Ye 2017; Miyato et al.
-2018) or ``wgan-gp`` (Gulrajani et al. 2017, https://arxiv.org/abs/1704.00028). Scores are
+2018), ``ls`` (least squares, Mao et al. 2017, https://arxiv.org/abs/1611.04076, as
+CycleGAN uses it: D's loss is halved there) or ``wgan-gp`` (Gulrajani et al. 2017,
+https://arxiv.org/abs/1704.00028). Scores are
 D's real-valued outputs (logits for ``ns``), of any shape (a PatchGAN's [N, 1, h, w]
 patch logits too): losses are means over every score. ``ns`` on logits is the binary
 cross-entropy against 1 (real) and 0 (fake) of pix2pix and SRGAN, in its softplus form.
@@ -46,9 +48,13 @@ def d_objective(kind: str, real: Tensor, fake: Tensor) -> Tensor:
         return F.softplus(-real).mean() + F.softplus(fake).mean()
     if kind == "hinge":
         return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    if kind == "ls":
+        return (real - 1).pow(2).mean() + fake.pow(2).mean()
     return fake.mean() - real.mean()  # wgan-gp (the drift term is added as a penalty)
 
 
 def g_objective(kind: str, fake: Tensor) -> Tensor:
     """G's loss from D's scores [N] on generated images."""
+    if kind == "ls":
+        return (fake - 1).pow(2).mean()
     return F.softplus(-fake).mean() if kind == "ns" else -fake.mean()

@@ -42,8 +42,9 @@ class TrainConfig:
     warmup_steps: int = field(default=0, metadata={
         "help": "linear learning-rate warm-up steps", **bounds(0)})
     lr_schedule: str = field(default="constant", metadata={
-        "help": "constant, cosine or linear: decay the learning rate to 0 over this call's "
-                "budget (steps/epochs, or wall-clock time for --minutes)"})
+        "help": "constant, cosine, linear or hold-linear (constant for half, then linear; "
+                "CycleGAN's): decay the learning rate to 0 over this call's budget "
+                "(steps/epochs, or wall-clock time for --minutes)"})
     grad_clip: float = field(default=0.0, metadata={
         "help": "clip gradient norm (0 = off)", **bounds(0)})
     ema_decay: float = field(default=0.999, metadata={

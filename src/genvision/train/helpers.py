@@ -22,19 +22,22 @@ from . import checkpoint as ckpt
 from .config import TrainConfig
 from .types import TrainData
 
-LR_SCHEDULES = ("constant", "cosine", "linear")
+LR_SCHEDULES = ("constant", "cosine", "linear", "hold-linear")
 
 
 def schedule_factor(kind: str, progress: float) -> float:
     """Learning-rate multiplier at ``progress`` in [0, 1] of the budget (1 -> 0 for decays).
 
     Cosine: Loshchilov and Hutter 2017, https://arxiv.org/abs/1608.03983 (without restarts).
+    hold-linear: constant for the first half, then linear to 0 (CycleGAN's schedule).
     """
     p = min(max(progress, 0.0), 1.0)
     if kind == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * p))
     if kind == "linear":
         return 1.0 - p
+    if kind == "hold-linear":
+        return min(1.0, 2.0 * (1.0 - p))
     return 1.0
 
 
