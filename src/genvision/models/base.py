@@ -9,8 +9,9 @@ One interface for the whole taxonomy (see ``docs/adding_a_model.md``):
   ``sampler`` one of the class's ``samplers`` options (see :mod:`.sampling`);
 * ``log_prob(x, y=None, **options) -> Tensor`` of shape [N] in **nats per image**; the
   class attribute ``likelihood_kind`` says whether it is ``"exact"``, a ``"bound"``, a
-  stochastic ``"estimate"`` (an RBM's AIS: neither exact nor a bound) or ``"none"``, and ``likelihood_options`` names the estimator options it takes (``k``
-  importance samples, a ``generator``);
+  stochastic ``"estimate"`` (an RBM's AIS: neither exact nor a bound) or ``"none"``,
+  and ``likelihood_options`` names the estimator options it takes (``k`` importance
+  samples, a ``generator``);
 * ``phases(train_config) -> list[Phase]``: what the training loop optimises (see
   :mod:`genvision.models.protocol`); one AdamW phase over ``training_loss`` by default;
 * ``save_pretrained(dir)`` writes ``config.json`` + ``model.safetensors``;
