@@ -40,6 +40,7 @@ on load -- and reused by every batch of one evaluation. log Z is a constant of
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import OrderedDict
 from typing import Any, ClassVar
@@ -51,6 +52,7 @@ from torch import Tensor, nn
 from ..errors import UserError
 from . import rbm_ais as ais
 from .base import GenerativeModel, register
+from .protocol import Phase
 from .rbm_config import GibbsSampler, RBMConfig
 from .sampling import SampleRNG, SamplerOptions, as_sample_rng, resolve_sampler
 
@@ -198,6 +200,12 @@ class RBM(GenerativeModel):
             v, y, _ = self._sweep(v, y, u_h, u_v, u_y)
         return v, y
 
+    def phases(self, train: Any) -> list[Phase]:
+        """The default AdamW phase, unwatched by the loss-range watcher: the contrastive
+        gap's level means nothing (only its gradient does) and swings by tens of nats
+        while the persistent chains catch up with the weights."""
+        return [dataclasses.replace(p, watched=False) for p in super().phases(train)]
+
     def contrastive_loss(self, v: Tensor, y: Tensor | None, v_neg: Tensor,
                          y_neg: Tensor | None, neg_weights: Tensor | None = None) -> Tensor:
         """mean_data F(v, y) - mean_negatives F(v_neg, y_neg): flat v [N, D], v_neg [M, D]
@@ -251,7 +259,7 @@ class RBM(GenerativeModel):
         """(c + U_y, d_y): the hidden biases and the log Z offset with the label clamped."""
         if y is None:
             return self.c, 0.0
-        return self.c + self.U[y], float(self.d[y])
+        return self.c + self.U[y], float(self.d[y].detach())
 
     @torch.no_grad()
     def log_z(self, y: int | None = None, runs: int | None = None) -> ais.AISResult:
