@@ -16,9 +16,11 @@ from genvision.apps.classify.classifiers import build_classifier
 from genvision.apps.classify.data import load_task_data
 from genvision.apps.classify.generative import GenBudget
 from genvision.apps.classify.metrics import accuracy
+from genvision.apps.latent_features.extract import check_supported, feature_fn
 from genvision.cli import main
 from genvision.errors import UserError
 from genvision.models import rbm_ais as ais
+from genvision.models.base import load
 from genvision.models.rbm import RBM, GibbsSampler, RBMConfig
 from genvision.models.sampling import SampleRNG, make_sampler, sampler_protocol
 from genvision.train import TrainConfig
@@ -320,17 +322,15 @@ def test_cli_refuses_grey_levels_in_one_line(tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1 and "--binarize" in err
 
 
-def test_cli_trains_samples_and_evaluates_a_tiny_rbm(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["train", "rbm", "--data", "digits", "--steps", "20", "--hidden", "16",
-                 "--chains", "20", "--burn-in", "10", "--ais-betas", "50", "--ais-runs", "10",
-                 "--out", str(run)]) == 0
-    assert (run / "gibbs_chain.png").is_file() and (run / "filters.png").is_file()
-    assert main(["sample", str(run), "-n", "4", "--sampler-opt", "burn_in=3",
+def test_cli_trains_samples_and_evaluates_a_tiny_rbm(rbm_run, tmp_path, capsys):
+    assert (rbm_run / "gibbs_chain.png").is_file() and (rbm_run / "filters.png").is_file()
+    assert main(["sample", str(rbm_run), "-n", "4", "--sampler-opt", "burn_in=3",
                  "-o", str(tmp_path / "s.png")]) == 0
-    assert main(["evaluate", str(run), "--metrics", "nll", "--n", "20", "--k", "5"]) == 0
-    out = capsys.readouterr().out
-    assert "AIS 5 runs x 50 distributions" in out or "estimate" in out
+    assert main(["evaluate", str(rbm_run), "--metrics", "nll", "--n", "20", "--k", "5",
+                 "--split", "test"]) == 0
+    entry = json.loads((rbm_run / "metrics.json").read_text())["evaluations"][-1]
+    assert entry["protocol"]["kind"] == "estimate" and entry["protocol"]["ais_runs"] == 5
+    assert entry["protocol"]["estimator"].startswith("AIS 5 runs x 100 distributions")
 
 
 # ----- applications -----------------------------------------------------------------------------
@@ -347,15 +347,33 @@ def test_a_conditional_rbm_is_a_generative_classifier():
     assert accuracy(clf.predict_log_proba(data.x_test), data.y_test) > 0.9
 
 
-def test_outliers_scores_an_rbm_run(tmp_path, capsys):
-    run = tmp_path / "rbm"
+@pytest.fixture(scope="module")
+def rbm_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("rbm") / "rbm"
     assert main(["train", "rbm", "--data", "digits", "--steps", "60", "--hidden", "16",
-                 "--lr", "0.01", "--ais-betas", "100", "--ais-runs", "10", "--out",
-                 str(run)]) == 0
+                 "--lr", "0.01", "--chains", "20", "--burn-in", "50", "--ais-betas", "100",
+                 "--ais-runs", "10", "--no-progress", "--out", str(run)]) == 0
+    return run
+
+
+def test_outliers_scores_an_rbm_run(rbm_run, tmp_path):
     out = tmp_path / "o"
-    assert main(["outliers", str(run), "--ood", "noise", "--n", "40", "--background",
+    assert main(["outliers", str(rbm_run), "--ood", "noise", "--n", "40", "--background",
                  "none", "--out", str(out)]) == 0
     result = json.loads((out / "outliers.json").read_text())
     assert result["likelihood"]["kind"] == "estimate"
     # Bernoulli(0.5) noise is far less likely than digits
     assert result["ood"]["noise"]["metrics"]["nll"]["auroc"] > 0.9
+
+
+def test_features_probe_reads_the_hidden_units(rbm_run, capsys):
+    assert main(["features", "probe", str(rbm_run), "--labels", "20", "--seeds", "1",
+                 "--map-n", "60", "--kmeans-init", "1", "--no-progress"]) == 0
+    assert "rbm: RBM hidden-unit probabilities" in capsys.readouterr().out
+    res = json.loads((rbm_run / "probe" / "results.json").read_text())
+    assert res["representations"]["latent"]["dim"] == 16
+    model = load(rbm_run)
+    x = torch.rand(3, 1, 8, 8).round()
+    assert torch.equal(feature_fn(model, "rbm")(x), model.hidden_probs(x))
+    with pytest.raises(UserError, match="conditional RBM"):
+        check_supported("rbm", conditional=True)
