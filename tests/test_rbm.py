@@ -377,3 +377,17 @@ def test_features_probe_reads_the_hidden_units(rbm_run, capsys):
     assert torch.equal(feature_fn(model, "rbm")(x), model.hidden_probs(x))
     with pytest.raises(UserError, match="conditional RBM"):
         check_supported("rbm", conditional=True)
+
+
+def test_a_conditional_rbm_is_evaluated_given_the_label_and_marginally(tmp_path):
+    run = tmp_path / "cond"
+    assert main(["train", "rbm", "--data", "digits", "--conditional", "--steps", "5",
+                 "--hidden", "8", "--chains", "10", "--burn-in", "5", "--ais-betas", "50",
+                 "--ais-runs", "5", "--no-progress", "--out", str(run)]) == 0
+    assert main(["evaluate", str(run), "--metrics", "nll", "--n", "10",
+                 "--split", "test"]) == 0
+    given, marginal = json.loads((run / "metrics.json").read_text())["evaluations"][-2:]
+    assert given["protocol"]["quantity"] == "-log p(x|y)" and len(given["protocol"]["log_z"]) == 10
+    assert marginal["protocol"]["kind"] == "estimate" and "not a bound" in \
+        marginal["protocol"]["estimate"]
+    assert marginal["protocol"]["quantity"] == "-log p(x)"
