@@ -372,3 +372,28 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: NLL of") and "(fix: " in err
     assert main(["compare", str(a), str(b), "--mixed"]) == 0
+
+
+def test_an_ais_estimate_is_kept_apart_from_exact_and_bound_unless_mixed(tmp_path):
+    # an RBM's AIS NLL may lie on either side of the truth: not in a column with an
+    # exact NLL or a bound, even on the same data (exact and bound do share one)
+    ais = {"estimator": "AIS 100 runs x 10000 distributions (log Z s.e. 0.020)",
+           "kind": "estimate"}
+    rbm = make_run(tmp_path, "rbm", model="rbm", likelihood_kind="estimate",
+                   evaluations=[nll_entry(86.1, **ais)])
+    rbm2 = make_run(tmp_path, "rbm2", model="rbm", likelihood_kind="estimate",
+                    evaluations=[nll_entry(87.3, **ais)])
+    exact = make_run(tmp_path, "pixelcnn", model="pixelcnn", likelihood_kind="exact",
+                     evaluations=[nll_entry(81.0, estimator="exact", kind="exact")])
+    vae = make_run(tmp_path, "vae", evaluations=[nll_entry(84.0)])
+    assert "[a]" not in _md([exact, vae])  # the existing rule: labelled, not refused
+    for other in (exact, vae):
+        with pytest.raises(UserError, match=r"kind differs: .*estimate.*--mixed"):
+            collect([rbm, other])
+    md = _md([rbm, rbm2])  # estimates share a column with each other
+    assert _column(md, "NLL (nats)")[1].startswith("87.30")
+    assert "is a stochastic estimate" in md and "not a bound" in md
+    board = collect([rbm, exact, vae], mixed=True)
+    nll = _column(render_markdown(board), "NLL (nats)")
+    assert nll[0].endswith("[a]") and nll[1].endswith("[b]") and nll[2].endswith("[b]")
+    assert "stochastic estimate" in board.footnotes[0]

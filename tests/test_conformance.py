@@ -34,6 +34,8 @@ TINY: dict[str, tuple[dict, tuple[int, int, int], str]] = {
                   "out_hidden": 8}, (1, 5, 5), "binary"),
     "made": ({"hidden": (6, 5), "num_masks": 2}, (1, 3, 3), "binary"),
     "nade": ({"hidden": 5}, (1, 3, 3), "binary"),
+    "rbm": ({"hidden": 5, "chains": 6, "burn_in": 5, "ais_runs": 8, "ais_betas": 50},
+            (1, 4, 4), "binary"),
     "dcgan": ({"latent_dim": 4, "g_width": 4, "d_width": 4}, (1, 8, 8), "grey8"),
     "wgan-gp": ({"latent_dim": 4, "g_width": 4, "d_width": 4}, (1, 8, 8), "grey8"),
     "sngan": ({"latent_dim": 4, "g_width": 4, "d_width": 4}, (1, 8, 8), "grey8"),
@@ -109,7 +111,7 @@ def test_every_registered_model_has_a_tiny_config():
 def test_declarations(name):
     cls = get_model_class(name)
     assert cls.name == name and cls.family
-    assert cls.likelihood_kind in ("exact", "bound", "none")
+    assert cls.likelihood_kind in ("exact", "bound", "estimate", "none")
     assert cls.supported_data_kinds and dict(cls.train_defaults) is not None
     assert all(isinstance(cls.supports(c), bool) for c in CAPABILITIES)
     assert cls.supports("log_prob") == (cls.likelihood_kind != "none")
@@ -178,7 +180,8 @@ def test_log_prob_shape_kind_and_units(name):
         return
     lp = model.log_prob(x)
     assert lp.shape == (4,) and torch.isfinite(lp).all()
-    # nats per image of discrete data: a probability (or a bound on one) is at most 1
+    # nats per image of discrete data: a probability (or a bound on one, or an estimate
+    # of one: an RBM's AIS) is at most 1
     assert (lp <= 1e-6).all()
     assert model.likelihood_protocol()["kind"] == model.likelihood_kind
 

@@ -49,6 +49,8 @@ TINY: dict[str, list[dict[str, Any]]] = {
     "ddpm": [{**DIFFUSION_TINY},
              {**DIFFUSION_TINY, "data_kind": "grey8", "num_classes": 3}],
     "flow-matching": [{**DIFFUSION_TINY}],
+    "rbm": [{"image_size": (3, 3), "hidden": 5, "burn_in": 4},
+            {"image_size": (3, 3), "hidden": 5, "burn_in": 20, "num_classes": 3}],
     "made": [{"image_size": (3, 3), "hidden": (6, 5), "num_masks": 1},
              {"image_size": (3, 3), "hidden": (6, 5), "num_masks": 3, "eval_masks": 3}],
 }

@@ -71,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="training steps of each deep generative model (default 300)")
     g.add_argument("--gen-batch", type=int, default=32, help="their batch size (default 32)")
     g.add_argument("--gen-lr", type=float,
-                   help="their learning rate (default: 2e-3 for vae, 5e-3 for the PixelCNNs)")
+                   help="their learning rate (default: 2e-3 for vae, 5e-3 for the PixelCNNs, "
+                        "1e-2 for rbm)")
     g.add_argument("--gen-option", action="append", default=[], metavar="MODEL:KEY=VALUE",
                    help="model option, e.g. vae:latent_dim=8 or gated-pixelcnn:layers=6 "
                         "(repeatable; VALUE is JSON)")

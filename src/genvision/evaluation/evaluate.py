@@ -344,6 +344,9 @@ def _evaluate_likelihood(model: GenerativeModel, info: dict[str, Any], opts: Eva
         if base.get("kind") == "bound":
             marginal["bound"] = ("per-label IWAE estimates mixed by p(y): an unbiased estimate "
                                  "of p(x), so a lower bound on log p(x) in expectation")
+        elif base.get("kind") == "estimate":
+            marginal["estimate"] = ("per-label estimates (one log Z_y each) mixed by p(y): "
+                                    "still an estimate, not a bound")
         entries.append(_likelihood_entry(model, logp, marginal, protocol, opts,
                                          time.perf_counter() - t0, device))
     speed = round(sampling_speed(model, device=device, sampler=sampler), 1)

@@ -8,6 +8,7 @@ from . import (  # noqa: F401
     made,
     nade,
     pixelcnn,
+    rbm,
     row_lstm,
     superres,
     translation,

@@ -8,9 +8,10 @@ One interface for the whole taxonomy (see ``docs/adding_a_model.md``):
   [0, 1]; ``generator`` is None, a ``torch.Generator`` or a per-sample ``SampleRNG`` and
   ``sampler`` one of the class's ``samplers`` options (see :mod:`.sampling`);
 * ``log_prob(x, y=None, **options) -> Tensor`` of shape [N] in **nats per image**; the
-  class attribute ``likelihood_kind`` says whether it is ``"exact"``, a ``"bound"`` or
-  ``"none"``, and ``likelihood_options`` names the estimator options it takes (``k``
-  importance samples, a ``generator``);
+  class attribute ``likelihood_kind`` says whether it is ``"exact"``, a ``"bound"``, a
+  stochastic ``"estimate"`` (an RBM's AIS: neither exact nor a bound) or ``"none"``,
+  and ``likelihood_options`` names the estimator options it takes (``k`` importance
+  samples, a ``generator``);
 * ``phases(train_config) -> list[Phase]``: what the training loop optimises (see
   :mod:`genvision.models.protocol`); one AdamW phase over ``training_loss`` by default;
 * ``save_pretrained(dir)`` writes ``config.json`` + ``model.safetensors``;
@@ -53,7 +54,7 @@ from ..storage import atomic_write_json, load_tensors, pointed_entry, read_json,
 from .protocol import OptimizerSpec, Phase, StepContext
 from .sampling import AncestralSampler, SampleRNG, SamplerOptions
 
-LikelihoodKind = Literal["exact", "bound", "none"]
+LikelihoodKind = Literal["exact", "bound", "estimate", "none"]
 
 #: optional capabilities of the protocol (see the module docstring), by method name
 CAPABILITIES = ("log_prob", "encode", "complete", "init_from_data", "figures", "callbacks",

@@ -80,6 +80,10 @@ class Phase:
             full zero_grad/backward/step; the last repeat's terms are logged.
         frozen: modules whose parameters need no gradient while this phase's loss is
             computed (e.g. D during G's phase): only saves work.
+        watched: whether the loop's loss-range watcher (``train.loss_range``) follows
+            this phase's loss. False for a surrogate whose level means nothing, only its
+            gradient (an RBM's contrastive free-energy gap swings by tens of nats as the
+            chains catch up with the weights); the NaN checks apply either way.
     """
 
     name: str
@@ -88,6 +92,7 @@ class Phase:
     loss: Callable[[Tensor, Tensor | None, StepContext], PhaseLoss]
     repeats: int = 1
     frozen: Sequence[nn.Module] = ()
+    watched: bool = True
 
     def __post_init__(self) -> None:
         self.parameters = list(self.parameters)

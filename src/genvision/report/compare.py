@@ -10,6 +10,8 @@ One row per run: model, family, parameters, training time and steps from ``run.j
   and are of the same quantity: a conditional model's -log p(x|y) never shares a column
   with -log p(x) (its marginal over labels does). The estimator may differ and is shown in
   each cell: a bound (ELBO, IWAE-k) next to an exact likelihood is labelled, not refused;
+  a stochastic estimate (an RBM's AIS, kind ``estimate``) is neither, so it shares a
+  column only with other estimates (``--mixed`` shows it beside the others, marked);
 * samples (FID, KID, precision/recall, density/coverage, CAS, memorisation): comparable
   when the reference data and the protocol (feature space, sample counts, k, ...) are
   equal; the sampling seed is randomness, not protocol, and is ignored;

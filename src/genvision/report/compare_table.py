@@ -194,6 +194,12 @@ def _likelihood_words(entries: list[tuple[str, dict[str, Any]]]) -> str:
     if bounds:  # say which numbers are upper bounds, so a bound is not read as exact
         verb = "are bounds" if len(bounds) > 1 else "is a bound"
         text += f"; {', '.join(bounds)} {verb}: the true NLL is at most the value shown"
+    estimates = sorted({estimator(e) for _, e in entries
+                        if _protocol_of(e).get("kind") == "estimate"})
+    if estimates:  # neither exact nor a bound: say which way it errs
+        verb = "are stochastic estimates" if len(estimates) > 1 else "is a stochastic estimate"
+        text += (f"; {', '.join(estimates)} {verb} (unbiased for Z, so optimistic in "
+                 "expectation), not a bound: the true NLL may lie on either side")
     return text
 
 

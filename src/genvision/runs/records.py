@@ -240,7 +240,10 @@ def comparable(entry: dict[str, Any]) -> dict[str, Any]:
     memorisation reference is each run's own training set. A likelihood's estimator may
     differ (a bound beside an exact NLL is labelled, not refused), so only its data and
     its quantity count: -log p(x|y) of a conditional model never shares a column with
-    -log p(x) (:func:`likelihood_quantity`).
+    -log p(x) (:func:`likelihood_quantity`). A stochastic *estimate* (an RBM's AIS, kind
+    ``"estimate"``) is neither exact nor a bound -- it may fall on either side of the true
+    NLL -- so it counts as a protocol of its own: it shares a column only with other
+    estimates, unless ``compare --mixed``.
     The sampler belongs to the model (a VAE's decoder option means nothing to a GAN), so
     it is compared between runs of the same model only (:func:`sampler_of`). Every other
     ``protocol`` field counts, including ones added later.
@@ -249,6 +252,9 @@ def comparable(entry: dict[str, Any]) -> dict[str, Any]:
     if entry_kind(entry) == LIKELIHOOD:
         key["n"] = entry.get("n")  # old entries keep n beside a plain-string data
         key["quantity"] = likelihood_quantity(entry)
+        protocol = entry.get("protocol")
+        if isinstance(protocol, dict) and protocol.get("kind") == "estimate":
+            key["kind"] = "estimate"  # absent for exact and bound: those share columns
     else:
         protocol = entry.get("protocol")
         if isinstance(protocol, dict):

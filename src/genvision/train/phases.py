@@ -108,7 +108,7 @@ class PhaseRunner:
         opt.zero_grad(set_to_none=True)
         with frozen(list(phase.frozen)), self.autocast():
             loss, out = phase.loss(x, y, ctx)
-        terms = self._checked(out, loss, phase.name, diverged)
+        terms = self._checked(out, loss, phase.name, diverged, phase.watched)
         (self.scaler.scale(loss) if self.scaler else loss).backward()
         params = [p for g in opt.param_groups for p in g["params"]]
         if self.world > 1:
@@ -129,7 +129,7 @@ class PhaseRunner:
         return terms
 
     def _checked(self, out: dict[str, Tensor], loss: Tensor, phase: str,
-                 diverged: OnDiverged) -> dict[str, float]:
+                 diverged: OnDiverged, watched: bool = True) -> dict[str, float]:
         """The terms as floats; every rank stops together when one of them, or the loss
         the phase minimises, is NaN or infinite (before anything is stepped)."""
         names = list(out)
@@ -144,7 +144,8 @@ class PhaseRunner:
                 diverged(f"loss term {name!r}")
         if bad[-1]:
             diverged(f"the loss of phase {phase!r}" if len(self.phases) > 1 else "the loss")
-        self.last_losses[phase] = values[-1]
+        if watched:
+            self.last_losses[phase] = values[-1]
         return dict(zip(names, values, strict=False))
 
 

@@ -8,6 +8,9 @@ images [N, C, H, W], plus ``protocol()`` saying how its probabilities are made.
   https://arxiv.org/abs/1509.00519), so the posterior uses a *bound* per class.
 * ``gated-pixelcnn`` / ``pixelcnn`` -- class-conditional autoregressive models; exact
   log p(x|y) (van den Oord et al. 2016, https://arxiv.org/abs/1606.05328).
+* ``rbm`` -- an RBM with label units; log p(x|y) = -F(x, y) - log Z_y with each class's
+  log Z_y *estimated* by AIS (Salakhutdinov & Murray 2008), so the posterior carries the
+  estimates' error (their standard errors are in the protocol).
 * ``logreg`` -- multinomial logistic regression (scikit-learn, L2, C=1).
 * ``cnn`` -- the small CNN of :mod:`genvision.tasks.common.small_cnn`.
 """
@@ -81,7 +84,7 @@ class DeepGenerativeClassifier(Classifier):
     """Bayes' rule on a class-conditional genvision model trained with the one loop.
 
     Args:
-        model_name: ``vae``, ``gated-pixelcnn`` or ``pixelcnn``.
+        model_name: ``vae``, ``gated-pixelcnn``, ``pixelcnn`` or ``rbm``.
         budget: training budget. k: IWAE importance samples (VAE only).
         keep_dir: keep the training run here (None: a temporary directory).
     """

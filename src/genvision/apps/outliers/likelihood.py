@@ -1,4 +1,6 @@
-"""log p(x) of every image of a set, in batches, for any model with a likelihood.
+"""log p(x) of every image of a set, in batches, for any model with a likelihood (exact, a
+bound, or an RBM's AIS estimate, whose log Z is computed once and shared by every set, so
+the sets' scores differ only through the free energy).
 
 Class-conditional models are scored by their marginal under a uniform label prior,
 log p(x) = logsumexp_y log p(x | y) - log C, since an outlier has no label.
@@ -23,7 +25,7 @@ def refuse_without_likelihood(model: GenerativeModel) -> None:
     if model.likelihood_kind == "none":
         raise UserError(f"{model.name} has no likelihood, so it cannot score outliers by "
                         "log p(x)", "pass a likelihood run: pixelcnn, gated-pixelcnn, "
-                                    "made, nade or vae")
+                                    "made, nade, vae or rbm")
 
 
 def protocol(model: GenerativeModel, k: int | None) -> dict[str, Any]:
