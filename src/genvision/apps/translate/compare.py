@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from ...errors import UserError
@@ -37,12 +38,12 @@ LABELS = {"identity": "identity (do nothing)", "pix2pix": "pix2pix (paired)",
 FIGURE_IMAGES, FIGURE_SIDE = 8, 64
 #: table columns: result key -> (header, decimals, scale)
 COLUMNS = {"label_accuracy": ("label acc. (%)", 1, 100.0), "psnr": ("PSNR (dB)", 2, 1.0),
-           "ssim": ("SSIM", 4, 1.0), "fid": ("FID", 2, 1.0), "kid_mean": ("KID x1e3", 2, 1e3),
+           "ssim": ("SSIM", 4, 1.0), "fid": ("FID", 2, 1.0), "kid_mean": ("KID", 3, 1.0),
            "cycle_l1": ("cycle L1", 4, 1.0)}
 
 
 def heldout_sides(opts: PairOptions, images: str, n: int) -> Sides:
-    """The first ``n`` images of each side of the test split (``heldout``) or val split."""
+    """``n`` images (seeded) of each side of the test split (``heldout``) or val split."""
     if images in ("heldout", "test"):
         split = "test"
     elif images == "val":
@@ -56,8 +57,13 @@ def heldout_sides(opts: PairOptions, images: str, n: int) -> Sides:
     if min(len(sides.a), len(sides.b)) < 2:
         raise UserError(f"the {split} split of {opts.name} has too few images "
                         f"({len(sides.a)} A, {len(sides.b)} B)", "give larger sources")
-    a, b = (s.subset(np.arange(min(n, len(s)))) for s in (sides.a, sides.b))
-    return Sides(a, b, sides.paired, sides.description)
+    # a seeded subset, not the first n: a split keeps its source's order, and embedded
+    # digit sets are sorted by class; a paired pair keeps the same indices on both sides
+    rng = np.random.default_rng(0)
+    pick_a = np.sort(rng.permutation(len(sides.a))[:n])
+    pick_b = pick_a if sides.paired else np.sort(rng.permutation(len(sides.b))[:n])
+    return Sides(sides.a.subset(pick_a), sides.b.subset(pick_b), sides.paired,
+                 sides.description)
 
 
 def classifiers(opts: PairOptions, test: Sides, steps: int, seed: int = 0
@@ -85,7 +91,8 @@ def compare_translations(models: dict[str, Any], test: Sides,
         src, tgt = (test.a, test.b) if direction == "a2b" else (test.b, test.a)
         clf = clfs["b" if direction == "a2b" else "a"]
         out, back = identity_outputs(src, tgt.shape[0])
-        pictures = {"source": src.to_float()[:FIGURE_IMAGES], "identity": out[:FIGURE_IMAGES]}
+        show = _spread(len(src))
+        pictures = {"source": src.to_float()[show], "identity": out[show]}
         rows.append({"direction": direction, "method": "identity",
                      **score_direction(out, src, tgt, clf, test.paired, back)})
         for label, model in models.items():
@@ -96,9 +103,9 @@ def compare_translations(models: dict[str, Any], test: Sides,
                     if model.name == "cyclegan" else None)
             rows.append({"direction": direction, "method": label, "model": model.name,
                          **score_direction(out, src, tgt, clf, test.paired, back)})
-            pictures[label] = out[:FIGURE_IMAGES]
+            pictures[label] = out[show]
         if test.paired:
-            pictures["truth"] = tgt.to_float()[:FIGURE_IMAGES]
+            pictures["truth"] = tgt.to_float()[show]
         outputs[direction] = pictures
     results = {"methods": ["identity", *models], "rows": rows, "protocol": PROTOCOL,
                "n": {"a": len(test.a), "b": len(test.b)}, "paired": test.paired,
@@ -106,6 +113,12 @@ def compare_translations(models: dict[str, Any], test: Sides,
                "classifiers": {k: {"what": c.what, "task": c.task, "test_accuracy": c.accuracy}
                                for k, c in clfs.items()}}
     return results, outputs
+
+
+def _spread(n: int) -> torch.Tensor:
+    """Indices of the figure's images, spread over the n test images (which keep their
+    source's order, often by class)."""
+    return torch.linspace(0, n - 1, min(FIGURE_IMAGES, n)).round().long().unique()
 
 
 def _label(method: str) -> str:

@@ -36,7 +36,9 @@ def record_translation(run: str | os.PathLike, results: dict[str, Any], source: 
     rgb = info.get("data", {}).get("b_channels") == 3
     entry: dict[str, Any] = {
         "kind": IMAGE_TO_IMAGE, "task": "translate", "method": method,
-        "data": {"source": source, "split": images_spec, "n": results["n"]},
+        "data": {"source": source, "split": images_spec, "n": results["n"],
+                 "images": f"{source} {images_spec}: {results['n']['a']} A, "
+                           f"{results['n']['b']} B (seeded subset)"},
         "split": images_spec,
         "protocol": {**results["protocol"], "direction": "A -> B",
                      "classifier": results["classifiers"]["b"]["what"]},
