@@ -25,7 +25,6 @@ from genvision.apps.translate.data import (
 )
 from genvision.apps.translate.scores import DomainClassifier
 from genvision.cli import main
-from genvision.data.base import ImageSet
 
 TINY = ["--width", "4", "--depth", "1", "--disc-width", "4", "--disc-layers", "1",
         "--batch-size", "4", "--eval-every", "0", "--checkpoint-every", "1", "--no-progress"]

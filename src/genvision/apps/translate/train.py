@@ -27,7 +27,7 @@ from ...train import TrainConfig, TrainData
 from ...train.checkpoint import has_run
 from ..common import runs
 from ..common.staged import Log, load_stage, resumed_model
-from .data import PairOptions, load_sides, parse_options, protocol, stack
+from .data import PairOptions, Sides, load_sides, parse_options, protocol, stack
 
 TASK = "translate"
 METHODS = ("pix2pix", "cyclegan")
@@ -81,34 +81,61 @@ def train_translate(req: TranslateRequest, log: Log = print) -> dict[str, Any]:
     if req.resume and not req.out.is_dir():
         raise UserError(f"nothing to resume in {req.out}: no such directory",
                         "check the path, or drop --resume to start a run")
-    # checked before, and locked while, anything is written (see apps.common.staged)
+    # every check and all the data reading come before the run directory is claimed, so a
+    # refused start writes nothing (not even the lock); the record is read again under it
+    refuse_foreign(req.out)
+    _, opts = _run_info(req, lambda _: None)
+    rows = _Rows.read(req, opts)
     with claimed_out(req.out, refuse_foreign):
-        return _train(req, log)
+        info, now = _run_info(req, log)
+        if now != opts:
+            raise UserError(f"the data options of {req.out} changed while it was read",
+                            "run the command again")
+        return _train(req, info, rows, log)
 
 
-def _train(req: TranslateRequest, log: Log) -> dict[str, Any]:
-    info, opts = _run_info(req, log)
-    method, stage_dir = req.method, req.out / req.method
-    if not req.resume and has_run(stage_dir):
-        raise UserError(f"{stage_dir} already holds a trained {method}",
-                        f"continue it with --resume --method {method}, or choose another "
-                        "--out")
-    train_cfg = _train_config(req, info)
-    seed = _pairing_seed(req, info, train_cfg)
-    sides = load_sides(opts, "train")
-    x, rows = stack(sides, method, seed)
-    info["data"] = protocol(opts, sides)
-    data = TrainData(x=x.float() / 255.0, val_x=_val_rows(opts, method, seed))
+@dataclasses.dataclass
+class _Rows:
+    """The training and validation rows of a method, and how they were made."""
+
+    opts: PairOptions
+    sides: Sides
+    x: torch.Tensor
+    val_x: torch.Tensor | None
+    made: dict[str, Any]
+    seed: int
+    train_cfg: TrainConfig
+
+    @classmethod
+    def read(cls, req: TranslateRequest, opts: PairOptions) -> _Rows:
+        info = runs.read_task(req.out, TASK) if req.out.is_dir() else None
+        info = info or {}
+        if not req.resume and has_run(req.out / req.method):
+            raise UserError(f"{req.out / req.method} already holds a trained {req.method}",
+                            f"continue it with --resume --method {req.method}, or choose "
+                            "another --out")
+        train_cfg = _train_config(req, info)
+        seed = _pairing_seed(req, info, train_cfg)
+        sides = load_sides(opts, "train")
+        x, made = stack(sides, req.method, seed)
+        val_x = _val_rows(opts, req.method, seed)
+        return cls(opts, sides, x.float() / 255.0, val_x, made, seed, train_cfg)
+
+
+def _train(req: TranslateRequest, info: dict[str, Any], rows: _Rows, log: Log
+           ) -> dict[str, Any]:
+    method, stage_dir, sides = req.method, req.out / req.method, rows.sides
+    info["data"] = protocol(rows.opts, sides)
     if req.resume:
         model = resumed_model(CLASSES[method], stage_dir, method)
     else:
-        torch.manual_seed(train_cfg.seed)
-        model = _new_model(req, info, train_cfg.seed)
-    record = {"command": req.command, "training_rows": rows, "pairing_seed": seed}
-    log(f"data: {opts.name}, train split: {len(sides.a)} A and {len(sides.b)} B images of "
-        f"{'x'.join(map(str, sides.image_size))}; {rows['rows']}")
-    result = runs.train_stage(model, data, train_cfg, req.out, method, info, record,
-                              resume=req.resume)
+        torch.manual_seed(rows.train_cfg.seed)
+        model = _new_model(req, info, rows.train_cfg.seed)
+    record = {"command": req.command, "training_rows": rows.made, "pairing_seed": rows.seed}
+    log(f"data: {rows.opts.name}, train split: {len(sides.a)} A and {len(sides.b)} B images "
+        f"of {'x'.join(map(str, sides.image_size))}; {rows.made['rows']}")
+    result = runs.train_stage(model, TrainData(x=rows.x, val_x=rows.val_x), rows.train_cfg,
+                              req.out, method, info, record, resume=req.resume)
     val = result.val_metrics or {}
     note = f", val L1 {val['l1']:.4f}" if "l1" in val else ""
     log(f"{method}: {result.step} steps in {result.time_s:.0f} s "
