@@ -9,6 +9,7 @@
     genvision features train --data SPEC [--split all] [--out DIR]
     genvision superres train|apply|compare ...   (bicubic vs SRResNet vs SRGAN)
     genvision colorize train|apply|compare ...   (L1 regression vs pix2pix GAN)
+    genvision translate train|apply|compare ...  (pix2pix vs CycleGAN between domains)
     genvision classify --task 0-vs-1|all [--curve]  (generative vs discriminative)
     genvision augment --n 100 [--seeds 3]        (real vs classic vs generated data)
     genvision features probe RUN                 (linear probe, PCA/t-SNE map, k-means NMI)
@@ -67,6 +68,8 @@ COMMANDS: dict[str, Command] = {
                         "super-resolution: bicubic vs SRResNet vs SRGAN"),
     "colorize": Command("genvision.cli.colorize:cmd_colorize",
                         "colorization: L1 regression vs pix2pix GAN"),
+    "translate": Command("genvision.cli.translate:cmd_translate",
+                         "image translation between domains: pix2pix vs CycleGAN"),
     "classify": Command("genvision.cli.classify:cmd_classify",
                         "generative vs discriminative classifiers"),
     "augment": Command("genvision.cli.augment:cmd_augment",

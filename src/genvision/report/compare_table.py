@@ -25,7 +25,8 @@ GROUP_LABELS = {LIKELIHOOD: "NLL", SAMPLES: "sample metrics",
                 IMAGE_TO_IMAGE: "image-to-image scores"}
 #: image-to-image columns: column key -> (entry key, decimals)
 _TASK_VALUES = {"psnr_y": ("psnr_y", 2), "ssim_y": ("ssim_y", 4), "psnr_rgb": ("psnr_rgb", 2),
-                "ssim_rgb": ("ssim_rgb", 4), "colourfulness": ("colourfulness", 1)}
+                "ssim_rgb": ("ssim_rgb", 4), "colourfulness": ("colourfulness", 1),
+                "label_acc": ("label_accuracy", 3)}
 #: sample-metric columns: column key -> (entry key, decimals); KID is special (mean ± std)
 _SAMPLE_VALUES = {"fid": ("fid", 2), "precision": ("precision", 3), "recall": ("recall", 3),
                   "density": ("density", 3), "coverage": ("coverage", 3),
@@ -72,6 +73,7 @@ COLUMNS = (
     Column("psnr_rgb", "PSNR-RGB (dB)", IMAGE_TO_IMAGE),
     Column("ssim_rgb", "SSIM-RGB", IMAGE_TO_IMAGE),
     Column("colourfulness", "colourfulness", IMAGE_TO_IMAGE),
+    Column("label_acc", "label preservation", IMAGE_TO_IMAGE),
     Column("speed", "sampling images/s", "speed"),
 )
 
