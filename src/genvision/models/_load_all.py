@@ -11,4 +11,5 @@ from . import (  # noqa: F401
     row_lstm,
     superres,
     vae,
+    vqvae,
 )

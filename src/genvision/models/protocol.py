@@ -80,6 +80,10 @@ class Phase:
             full zero_grad/backward/step; the last repeat's terms are logged.
         frozen: modules whose parameters need no gradient while this phase's loss is
             computed (e.g. D during G's phase): only saves work.
+        steps: the training steps ``[start, stop)`` (0-based; ``stop`` None = to the end)
+            the phase runs at; outside them it is skipped (no zero_grad, no step, no
+            terms), so a model can train in stages within one run (e.g. a VQ-VAE's
+            autoencoder, then its prior on the frozen codes).
     """
 
     name: str
@@ -88,10 +92,20 @@ class Phase:
     loss: Callable[[Tensor, Tensor | None, StepContext], PhaseLoss]
     repeats: int = 1
     frozen: Sequence[nn.Module] = ()
+    steps: tuple[int, int | None] = (0, None)
 
     def __post_init__(self) -> None:
         self.parameters = list(self.parameters)
         if self.repeats < 1:
             raise ValueError(f"phase {self.name!r}: repeats must be >= 1")
+        start, stop = self.steps
+        if start < 0 or (stop is not None and stop <= start):
+            raise ValueError(f"phase {self.name!r}: steps must be [start, stop) with "
+                             f"0 <= start < stop, got {self.steps}")
         if not self.parameters:
             raise ValueError(f"phase {self.name!r} has no parameters")
+
+    def runs_at(self, step: int) -> bool:
+        """Whether the phase runs at training step ``step`` (0-based)."""
+        start, stop = self.steps
+        return start <= step and (stop is None or step < stop)
