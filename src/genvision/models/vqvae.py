@@ -131,6 +131,9 @@ class VQVAE(GenerativeModel):
     def __init__(self, config: VQVAEConfig):
         super().__init__(config)
         c = config
+        if c.data_kind not in self.supported_data_kinds:
+            raise UserError(f"vqvae models binary or 8-bit images, not {c.data_kind!r} data",
+                            "train it on binary (--binarize) or 8-bit data")
         self.likelihood = _AUTO_LIKELIHOOD[c.data_kind] if c.likelihood == "auto" \
             else c.likelihood
         if c.data_kind not in LIKELIHOOD_DATA_KINDS[self.likelihood]:
