@@ -168,6 +168,14 @@ def test_the_prior_normalises_over_every_code_map(classes):
         assert abs(float(total) - 1.0) < 1e-9
 
 
+def test_a_conditional_prior_depends_on_the_label():
+    model = perturbed(tiny(num_classes=3)).eval()
+    x = binary(4)
+    rates = [model.rate_distortion(x, torch.full((4,), k))[1] for k in range(3)]
+    assert not torch.allclose(rates[0], rates[1]) and not torch.allclose(rates[1], rates[2])
+    assert torch.allclose(model.loss(x, torch.full((4,), 2))["rate"], rates[2].mean())
+
+
 def exact_log_px(model: VQVAE, x: torch.Tensor) -> torch.Tensor:
     """log p(x) = log sum_z p(z) p(x|z) by enumerating every code map: [N]."""
     h, w = model.config.code_shape
