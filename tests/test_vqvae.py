@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from genvision.errors import UserError
+from genvision.evaluation.evaluate import EvalOptions, describe, evaluate_terms
 from genvision.models.protocol import OptimizerSpec, Phase
 from genvision.models.sampling import SampleRNG
 from genvision.models.vqvae import VQVAE, VQVAEConfig
@@ -219,6 +220,21 @@ def test_loss_reports_the_bound_as_rate_plus_distortion():
     assert out["rate"].item() == pytest.approx(rate.mean().item(), rel=1e-5)
     proto = model.likelihood_protocol()
     assert proto["kind"] == "bound" and proto["code_map"] == [2, 2]
+
+
+def test_evaluate_reports_distortion_and_rate_beside_the_bound():
+    model = perturbed(tiny()).eval()
+    x = binary(7)
+    assert model.supports("likelihood_terms")
+    terms = evaluate_terms(model, x, None, EvalOptions(batch_size=3), device=torch.device("cpu"))
+    distortion, rate = model.rate_distortion(x)
+    assert terms["distortion"] == pytest.approx(distortion.mean().item(), rel=1e-6)
+    assert terms["rate"] == pytest.approx(rate.mean().item(), rel=1e-6)
+    assert sum(terms.values()) == pytest.approx(-model.log_prob(x).mean().item(), rel=1e-6)
+    entry = {"kind": "likelihood", "protocol": model.likelihood_protocol(), "data": {},
+             "split": "test", "n": 7, "nll_nats": 50.0, "nll_nats_stderr": 1.0,
+             "bits_per_dim": 1.0, "seed": 0, "time_s": 0.0, "terms_nats": terms}
+    assert f"(distortion {terms['distortion']:.2f} + rate {terms['rate']:.2f})" in describe(entry)
 
 
 # ----- sampling ---------------------------------------------------------------------------------
