@@ -17,6 +17,7 @@ from genvision.models.sampling import SampleRNG
 from genvision.models.vqvae import VQVAE, VQVAEConfig
 from genvision.nn.vector_quantizer import VectorQuantizer, codebook_usage, ema_codebook
 from genvision.train import TrainConfig, TrainData, load_training_state, train
+from genvision.train.metrics_log import MetricsLog
 from genvision.train.phases import PhaseRunner
 
 #: a tiny model: 8x8 images, two stride-2 stages -> a 2x2 code map of K = 2 codes
@@ -273,6 +274,14 @@ def test_a_phase_runs_only_in_its_steps():
     assert ran == [2, 3]
     with pytest.raises(ValueError):
         Phase("bad", [p], OptimizerSpec(), loss, steps=(3, 3))
+
+
+def test_a_logging_window_across_the_stage_switch_averages_each_term_over_its_steps(tmp_path):
+    log = MetricsLog(tmp_path, main=False)
+    for step in range(4):  # two stage-1 steps, then two stage-2 steps
+        log.add({"loss": 10.0, "distortion": 8.0} if step < 2 else {"loss": 4.0, "rate": 4.0},
+                64, 0.1)
+    assert log.means() == {"loss": 7.0, "distortion": 8.0, "rate": 4.0}
 
 
 def _run(out, steps, resume=False):
