@@ -199,15 +199,16 @@ class VQVAE(GenerativeModel):
             return Bernoulli(params).log_prob(x)
         return DiscretizedLogistic(*params.chunk(2, dim=1)).log_prob(x)
 
-    def _draw(self, params: Tensor, rng: SampleRNG, mean: bool) -> Tensor:
+    def _draw(self, params: Tensor, rng: SampleRNG | None, mean: bool) -> Tensor:
         """Pixels from p(x|z): params [N, P*C, H, W] -> [N, C, H, W]; image k's noise
-        from stream k."""
+        from stream k of ``rng`` (unused for the means)."""
         dist = (Bernoulli(params) if self.likelihood == "bernoulli"
                 else DiscretizedLogistic(*params.chunk(2, dim=1)))
         if mean:
             return dist.mean
-        shape = self.config.shape
-        return dist.from_uniform(rng.rand(*shape, dtype=params.dtype, device=params.device))
+        rng = as_sample_rng(rng, params.shape[0])
+        u = rng.rand(*self.config.shape, dtype=params.dtype, device=params.device)
+        return dist.from_uniform(u)
 
     def _check(self, x: Tensor, y: Tensor | None) -> None:
         self.check_input(x, y)
@@ -312,8 +313,11 @@ class VQVAE(GenerativeModel):
 
     # ----- sampling ----------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, codes: Tensor, rng: SampleRNG, mean: bool = False) -> Tensor:
-        """Images [N, C, H, W] in [0, 1] from code maps [N, h, w]."""
+    def generate(self, codes: Tensor, rng: SampleRNG | None = None, mean: bool = False
+                 ) -> Tensor:
+        """Images [N, C, H, W] in [0, 1] from code maps [N, h, w]: pixels drawn from
+        p(x|z) with ``rng`` (per-sample streams; None: seeds from the global RNG), or the
+        decoder's means."""
         return self._draw(self.decode(self.quantizer.lookup(codes)), rng, mean)
 
     @torch.no_grad()
@@ -346,6 +350,5 @@ class VQVAE(GenerativeModel):
         code map, [M, C, H, W] in [0, 1]."""
         x = x[:8]
         self._check(x, None)
-        rec = self.generate(self.encode_codes(x).codes, as_sample_rng(generator, len(x)),
-                            mean=True)
+        rec = self.generate(self.encode_codes(x).codes, mean=True)
         return {"reconstructions": torch.stack([x, rec], 1).flatten(0, 1)}

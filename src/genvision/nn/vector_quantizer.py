@@ -111,8 +111,10 @@ class VectorQuantizer(nn.Module):
         """Index [M] of the code nearest (Euclidean) to each row of ``flat`` [M, D]; ties
         go to the lower index."""
         e = self.codebook
-        # ||z||^2 is the same for every code: argmin of ||e||^2 - 2 z.e
-        dist = (e * e).sum(1)[None] - 2 * flat @ e.t()
+        # float32 even under autocast: a half-precision distance can pick a farther code
+        with torch.autocast(flat.device.type, enabled=False):
+            # ||z||^2 is the same for every code: argmin of ||e||^2 - 2 z.e
+            dist = (e * e).sum(1)[None] - 2 * flat.to(e.dtype) @ e.t()
         return dist.argmin(1)
 
     def lookup(self, codes: Tensor) -> Tensor:
