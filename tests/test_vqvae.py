@@ -239,11 +239,14 @@ def test_evaluate_reports_distortion_and_rate_beside_the_bound():
 
 
 # ----- sampling ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["binary", "grey8"])
-def test_samples_have_the_data_shape_and_values(kind):
-    model = perturbed(tiny(data_kind=kind, image_size=(12, 8))).eval()
+@pytest.mark.parametrize(("kind", "channels"), [("binary", 1), ("grey8", 1), ("rgb8", 3)])
+def test_samples_have_the_data_shape_and_values(kind, channels):
+    model = perturbed(tiny(data_kind=kind, channels=channels, image_size=(12, 8))).eval()
     x = model.sample(5, generator=SampleRNG(range(5)))
-    assert x.shape == (5, 1, 12, 8) and x.min() >= 0 and x.max() <= 1
+    assert x.shape == (5, channels, 12, 8) and x.min() >= 0 and x.max() <= 1
+    assert torch.equal(x[2:], model.sample(3, generator=SampleRNG(range(2, 5))))
+    lp = model.log_prob(x)
+    assert lp.shape == (5,) and (lp <= 0).all()
     if kind == "binary":
         assert set(x.unique().tolist()) <= {0.0, 1.0}
     else:
