@@ -73,8 +73,9 @@ class VQVAEConfig(ModelConfig):
                                                                "embedding the prior reads",
                                                        **WIDTH})
     prior_dilation: tuple[int, ...] = field(
-        default=(), metadata={"help": "dilations of the prior's layers 2.. in turn (empty = "
-                                      "1: a 7x7 code map needs no more reach)", **IMAGE_SIDE})
+        default=(1,), metadata={"help": "dilations of the prior's layers 2.. in turn (1 = "
+                                        "undilated: a 7x7 code map needs no more reach)",
+                                **IMAGE_SIDE})
 
     def __post_init__(self) -> None:
         checks = [(len(self.hidden) >= 1 and min(self.hidden) >= 1,
