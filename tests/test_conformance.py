@@ -53,6 +53,9 @@ TINY: dict[str, tuple[dict, tuple[int, int, int], str]] = {
                   "pool_size": 2}, (4, 8, 8), "rgb8"),
     "colorize-gan": ({"width": 4, "depth": 2, "disc_width": 4, "disc_layers": 2},
                      (3, 16, 16), "rgb8"),
+    "vqvae": ({"hidden": (4, 6), "res_blocks": 1, "codebook_size": 4, "embedding_dim": 3,
+               "ae_steps": 2, "prior_hidden": 4, "prior_layers": 2, "prior_out_hidden": 6,
+               "prior_embedding": 3, "prior_input_kernel": 3}, (1, 8, 8), "binary"),
 }
 #: exact-likelihood models: a tiny binary shape small enough to enumerate every image
 NORMALISATION_SHAPE = {"pixelcnn": (2, 2), "gated-pixelcnn": (2, 2), "row-lstm": (2, 2),

@@ -53,6 +53,13 @@ TINY: dict[str, list[dict[str, Any]]] = {
             {"image_size": (3, 3), "hidden": 5, "burn_in": 20, "num_classes": 3}],
     "made": [{"image_size": (3, 3), "hidden": (6, 5), "num_masks": 1},
              {"image_size": (3, 3), "hidden": (6, 5), "num_masks": 3, "eval_masks": 3}],
+    "vqvae": [{"image_size": (8, 8), "hidden": (4, 6), "codebook_size": 5, "embedding_dim": 3,
+               "prior_hidden": 4, "prior_layers": 2, "prior_out_hidden": 6,
+               "prior_embedding": 3, "prior_input_kernel": 3},
+              {"image_size": (8, 8), "hidden": (4, 6), "codebook_size": 5, "embedding_dim": 3,
+               "prior_hidden": 4, "prior_layers": 2, "prior_out_hidden": 6,
+               "prior_embedding": 3, "prior_input_kernel": 3, "data_kind": "grey8",
+               "num_classes": 3}],
 }
 
 

@@ -6,7 +6,9 @@ Two kinds of result entry, each written with every setting that changes its numb
   bits/dim, with the estimator (exact, ELBO, IWAE-k), the dataset, split, number of images
   and the binarisation used, and what it is of (``quantity``): a class-conditional model
   gets two entries, -log p(x|y) given each image's label and -log p(x) = -log sum_y
-  p(x|y) p(y) over its labels (p(y): the training label frequencies);
+  p(x|y) p(y) over its labels (p(y): the training label frequencies); a model whose NLL
+  has named parts (``likelihood_terms``: a VQ-VAE's distortion and rate) adds their means
+  as ``terms_nats``;
 * ``samples`` (every model): FID, KID, precision/recall, density/coverage, CAS and the
   memorisation check on generated images (:mod:`genvision.evaluate_samples`).
 
@@ -133,6 +135,19 @@ def evaluate_nll(model: GenerativeModel, x: torch.Tensor, y: torch.Tensor | None
             yb = None if y is None else y[i:i + opts.batch_size].to(device)
             out.append(model.log_prob(xb, yb, **kwargs).double().cpu())
     return torch.cat(out)
+
+
+def evaluate_terms(model: GenerativeModel, x: torch.Tensor, y: torch.Tensor | None,
+                   opts: EvalOptions, *, device: torch.device) -> dict[str, float]:
+    """Means over the images of the model's ``likelihood_terms`` (nats per image)."""
+    sums: dict[str, float] = {}
+    with torch.no_grad():
+        for i in range(0, x.shape[0], opts.batch_size):
+            xb = x[i:i + opts.batch_size].to(device)
+            yb = None if y is None else y[i:i + opts.batch_size].to(device)
+            for name, value in model.likelihood_terms(xb, yb).items():
+                sums[name] = sums.get(name, 0.0) + float(value.double().sum())
+    return {name: total / x.shape[0] for name, total in sums.items()}
 
 
 def sampling_speed(model: GenerativeModel, n: int = 64, *, device: torch.device,
@@ -334,6 +349,8 @@ def _evaluate_likelihood(model: GenerativeModel, info: dict[str, Any], opts: Eva
     entries = [_likelihood_entry(
         model, logp, base | conditioning_protocol(CONDITIONAL if conditional else UNCONDITIONAL),
         protocol, opts, time.perf_counter() - t0, device)]
+    if model.supports("likelihood_terms") and not protocol.get("dequantize"):
+        entries[0]["terms_nats"] = evaluate_terms(model, x, y, opts, device=device)
     if conditional and opts.marginal:
         log_prior, prior = _label_prior(info, model.config.num_classes, kind)
         t0 = time.perf_counter()
@@ -385,7 +402,13 @@ def describe(result: dict[str, Any]) -> str:
         binar = " seed ".join(str(v) for v in binar.values() if v is not None)
     return (f"{data.get('source', '?')} {result['split']} split (n={result['n']}): "
             f"NLL {quantity} {result['nll_nats']:.2f} ± {result['nll_nats_stderr']:.2f} "
-            "nats/image, "
+            f"nats/image{_terms_note(result)}, "
             f"{result['bits_per_dim']:.4f} bits/dim "
             f"[{proto.get('estimator', proto.get('kind'))}, binarisation: {binar}, "
             f"seed {result['seed']}, {result['time_s']:.0f} s]")
+
+
+def _terms_note(result: dict[str, Any]) -> str:
+    """`` (distortion 60.12 + rate 30.40)`` for an entry with named NLL terms."""
+    terms = result.get("terms_nats") or {}
+    return (" (" + " + ".join(f"{k} {v:.2f}" for k, v in terms.items()) + ")") if terms else ""

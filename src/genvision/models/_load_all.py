@@ -13,4 +13,5 @@ from . import (  # noqa: F401
     superres,
     translation,
     vae,
+    vqvae,
 )

@@ -29,7 +29,9 @@ whether a model has one (code never probes with ``hasattr``):
 * ``callbacks()``: training callbacks (e.g. a GAN's collapse watcher);
 * ``ema_pair()``: (live, shadow) networks when the model keeps its EMA copy in its own
   state dict (a GAN's G_ema); the loop then averages into the shadow;
-* ``divergence_fix()``: the fix to name when training hits a NaN.
+* ``divergence_fix()``: the fix to name when training hits a NaN;
+* ``likelihood_terms(x, y)``: the named parts of ``-log_prob`` (e.g. a VQ-VAE's rate and
+  distortion), which ``genvision evaluate`` reports beside the NLL.
 
 Checkpoints never contain pickled code: weights are safetensors, the config is JSON.
 """
@@ -58,7 +60,7 @@ LikelihoodKind = Literal["exact", "bound", "estimate", "none"]
 
 #: optional capabilities of the protocol (see the module docstring), by method name
 CAPABILITIES = ("log_prob", "encode", "complete", "init_from_data", "figures", "callbacks",
-                "ema_pair", "divergence_fix")
+                "ema_pair", "divergence_fix", "likelihood_terms")
 
 _REGISTRY: dict[str, type[GenerativeModel]] = {}
 CONFIG_FILE = "config.json"
@@ -282,6 +284,11 @@ class GenerativeModel(nn.Module):
     def divergence_fix(self) -> str | None:
         """The fix a NaN error names (None: the loop's generic advice)."""
         return None
+
+    def likelihood_terms(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+        """Named parts of ``-log_prob(x, y)``, each [N] in nats per image, that sum to it."""
+        raise UserError(f"{self.name} reports no likelihood terms",
+                        "use log_prob for the total")
 
     @classmethod
     def supports(cls, capability: str) -> bool:

@@ -304,7 +304,8 @@ class _RowCache:
         self.C, self.H, self.W = model.config.shape
         self.P = model.head.params_per_channel
         layers = list(model.layers)
-        ins = [self.C] + [model.p] * (len(layers) - 1)
+        # the first layer's input width: C, or wider when a head embeds the values
+        ins = [layers[0].v_conv.in_channels] + [model.p] * (len(layers) - 1)
         self.vbuf = [x.new_zeros(n, c, self.H + ly.reach + 1, w + 2 * ly.reach)
                      for c, ly in zip(ins, layers, strict=True)]
         self.hbuf = [x.new_zeros(n, c, w + ly.reach)

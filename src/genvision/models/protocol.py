@@ -84,6 +84,10 @@ class Phase:
             this phase's loss. False for a surrogate whose level means nothing, only its
             gradient (an RBM's contrastive free-energy gap swings by tens of nats as the
             chains catch up with the weights); the NaN checks apply either way.
+        steps: the training steps ``[start, stop)`` (0-based; ``stop`` None = to the end)
+            the phase runs at; outside them it is skipped (no zero_grad, no step, no
+            terms), so a model can train in stages within one run (e.g. a VQ-VAE's
+            autoencoder, then its prior on the frozen codes).
     """
 
     name: str
@@ -93,10 +97,20 @@ class Phase:
     repeats: int = 1
     frozen: Sequence[nn.Module] = ()
     watched: bool = True
+    steps: tuple[int, int | None] = (0, None)
 
     def __post_init__(self) -> None:
         self.parameters = list(self.parameters)
         if self.repeats < 1:
             raise ValueError(f"phase {self.name!r}: repeats must be >= 1")
+        start, stop = self.steps
+        if start < 0 or (stop is not None and stop <= start):
+            raise ValueError(f"phase {self.name!r}: steps must be [start, stop) with "
+                             f"0 <= start < stop, got {self.steps}")
         if not self.parameters:
             raise ValueError(f"phase {self.name!r} has no parameters")
+
+    def runs_at(self, step: int) -> bool:
+        """Whether the phase runs at training step ``step`` (0-based)."""
+        start, stop = self.steps
+        return start <= step and (stop is None or step < stop)

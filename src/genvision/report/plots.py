@@ -22,7 +22,8 @@ from .run import as_number, curve_terms, read_metrics
 _SPLIT_STYLE = {"train": {"color": "#1f77b4", "lw": 1.4},
                 "val": {"color": "#d62728", "lw": 1.6, "marker": "o", "ms": 3.5}}
 #: terms that are schedules or diagnostics, never nats
-_UNITLESS = frozenset({"beta", "temperature", "grad_norm", "scale", "weight"})
+_UNITLESS = frozenset({"beta", "temperature", "grad_norm", "scale", "weight", "perplexity",
+                       "codes_used", "codes_restarted"})
 
 
 def term_unit(term: str, default_unit: str = "nats/image",

@@ -25,7 +25,9 @@ class MetricsLog:
 
     @staticmethod
     def empty_window() -> dict[str, Any]:
-        return {"steps": 0, "images": 0, "seconds": 0.0, "sums": {}}
+        # ``counts``: steps that logged each term (a staged model's phases log different
+        # terms; a window that spans the switch averages each over its own steps)
+        return {"steps": 0, "images": 0, "seconds": 0.0, "sums": {}, "counts": {}}
 
     def add(self, terms: dict[str, float], images: int, seconds: float) -> None:
         """Fold one step's terms into the window."""
@@ -33,8 +35,10 @@ class MetricsLog:
         w["steps"] += 1
         w["images"] += images
         w["seconds"] += seconds
+        counts = w.setdefault("counts", {})  # absent in windows of older checkpoints
         for k, v in terms.items():
             w["sums"][k] = w["sums"].get(k, 0.0) + v
+            counts[k] = counts.get(k, 0) + 1
 
     def rate(self) -> float:
         """Images per second of the open window (0 when empty)."""
@@ -42,8 +46,10 @@ class MetricsLog:
         return w["images"] / w["seconds"] if w["seconds"] > 0 else 0.0
 
     def means(self) -> dict[str, float]:
+        """Each term's mean over the steps of the window that logged it."""
         w = self.window
-        return {k: v / w["steps"] for k, v in w["sums"].items()}
+        counts = w.get("counts") or {}
+        return {k: v / counts.get(k, w["steps"]) for k, v in w["sums"].items()}
 
     def clear(self) -> None:
         """A fresh run: drop the debris of one that never saved."""

@@ -92,10 +92,13 @@ class PhaseRunner:
              diverged: OnDiverged) -> tuple[dict[str, float], StepContext]:
         """One training step: every phase, every repeat. Returns the logged terms (the
         last repeat's of each phase, plus ``{phase}_grad_norm`` for multi-phase models)
-        and the context the phases shared."""
+        and the context the phases shared. Phases whose ``steps`` exclude ``step`` are
+        skipped."""
         ctx = StepContext(step=step)
         terms: dict[str, float] = {}
         for phase in self.phases:
+            if not phase.runs_at(step):  # a staged model's phase outside its steps
+                continue
             for r in range(phase.repeats):
                 ctx.repeat = r
                 phase_terms = self._run(phase, x, y, ctx, diverged)
