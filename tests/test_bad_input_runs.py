@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -240,16 +241,20 @@ def _srgan_with(perceptual: Path) -> list[object]:
             "--steps", "1", "--no-progress"]
 
 
-def _random_file(folder: Path, name: str) -> Path:
-    (folder / name).write_bytes(os.urandom(3000))
+def _random_file(folder: Path, name: str, seed: int = 0) -> Path:
+    """3,000 seeded random bytes: each seed fails torch's unpickler in its own way (seed 0
+    an UnpicklingError, 2 an IndexError, 20 a KeyError, 195 a UnicodeDecodeError)."""
+    (folder / name).write_bytes(random.Random(seed).randbytes(3000))
     return folder / name
 
 
 WEIGHTS_CASES = [
-    Case(f"--features inception:{name} of random bytes",
-         lambda f, name=name: ["evaluate", f / "run", "--metrics", "fid", "--n", "20",
-                               "--features", f"inception:{_random_file(f, name)}"], (name,))
-    for name in ("w.pth", "w.safetensors")] + [
+    Case(f"--features inception:{name} of random bytes (seed {seed})",
+         lambda f, name=name, seed=seed: [
+             "evaluate", f / "run", "--metrics", "fid", "--n", "20",
+             "--features", f"inception:{_random_file(f, name, seed)}"], (name,))
+    for name, seed in (("w.pth", 0), ("w.pth", 2), ("w.pth", 20), ("w.pth", 195),
+                       ("w.safetensors", 0))] + [
     Case(f"--perceptual vgg19:{name} of random bytes",
          lambda f, name=name: _srgan_with(_random_file(f, name)), (name, "vgg19"))
     for name in ("w.pth", "w.safetensors")] + [

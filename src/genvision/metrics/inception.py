@@ -350,7 +350,10 @@ def _torch_load(path: Path) -> Any:
             f"{path} holds pickled Python objects that are not tensors and was not "
             f"unpickled, since that could run code from the file ({_gist(exc)})", _WEIGHTS_FIX,
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+    # random bytes also make the unpickler index past its stacks or memo (IndexError,
+    # KeyError): garbage either way, never a traceback
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError,
+            zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{path} is not a readable PyTorch file, it may be truncated "
                               f"or corrupt ({_gist(exc)})", _WEIGHTS_FIX) from None
 
