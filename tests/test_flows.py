@@ -65,7 +65,7 @@ def test_the_density_of_a_2d_toy_integrates_to_one(name, shape):
     inverse lands slightly outside the unit square); the part inside the square, what
     the discrete bins share, is below 1."""
     model = build(name, shape=shape, levels=0, depth=3).double()
-    alpha, m = model.config.logit_alpha, 600
+    alpha, m = model.config.logit_alpha, 400
     lo, hi = -alpha / (1 - 2 * alpha), (1 - alpha) / (1 - 2 * alpha)
     t = lo + (torch.arange(m, dtype=torch.float64) + 0.5) * (hi - lo) / m
     grid = torch.cartesian_prod(t, t)
@@ -78,7 +78,7 @@ def test_the_density_of_a_2d_toy_integrates_to_one(name, shape):
 
 
 # ----- the dequantised bound -------------------------------------------------------------------
-def cell_quadrature(model, m: int = 20):
+def cell_quadrature(model, m: int = 16):
     """log P(x) and the uniform-dequantisation bound B(x) of every binary 2x2 image by
     midpoint quadrature of log p(v) over each image's cell of the unit cube: [16] each,
     images in ``cartesian_prod`` order."""
@@ -124,15 +124,15 @@ def test_variational_dequantised_bound_sums_to_at_most_one(name):
     model = build(name, shape=(1, 2, 2), levels=0, depth=3, scale=0.2,
                   dequantization="variational").double()
     logp_x, _ = cell_quadrature(model)
-    x, reps = all_binary_2x2(), 400
+    x, reps = all_binary_2x2(), 200
     xr = x.repeat(reps, 1, 1, 1)
     w = model.log_prob(xr, k=1, generator=SampleRNG(range(len(xr)))).view(reps, 16)
     bound = w.mean(0)  # E_q[log p(v) - D log L - log q(u|x)]
     assert float(bound.exp().sum()) <= 1
     assert (bound < logp_x + 0.02).all()
-    # the learned q is not uniform: its noise changes the bound (it is used)
-    uniform = build(name, shape=(1, 2, 2), levels=0, depth=3, scale=0.2).double()
-    assert (w.std(0) > 0).all() and not torch.allclose(bound, cell_quadrature(uniform)[1])
+    # the learned q is not uniform, so log q(u|x) is a real term of the bound
+    eps = torch.randn(16, 1, 2, 2, dtype=torch.float64)
+    assert model.dequantizer(eps, x)[1].abs().mean() > 0.5
 
 
 def test_log_prob_is_the_log_mean_exp_of_the_importance_weights():
