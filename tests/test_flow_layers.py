@@ -147,7 +147,7 @@ def test_actnorm_data_init_gives_zero_mean_and_unit_variance_per_channel():
         assert torch.allclose(out.var((0, 2, 3), unbiased=False), torch.ones(3), atol=1e-4)
     before = [p.clone() for p in seq.parameters()]
     seq(x + 1)  # initialisation happens once: a later pass changes nothing
-    assert all(torch.equal(a, b) for a, b in zip(before, seq.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, seq.parameters(), strict=True))
 
 
 def test_squeeze_moves_each_2x2_block_into_channels():

@@ -10,6 +10,8 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
+from genvision.apps.classify import GenBudget, build_classifier, load_task_data
+from genvision.apps.outliers.likelihood import log_probs as outlier_log_probs
 from genvision.errors import UserError
 from genvision.models.flow import Glow, RealNVP
 from genvision.models.flow_config import FlowSampler, GlowConfig, RealNVPConfig
@@ -59,18 +61,21 @@ def test_whole_flow_log_det_equals_autograd_jacobian(name):
     assert torch.allclose(ld[0], torch.linalg.slogdet(j)[1], atol=1e-9)
 
 
-@pytest.mark.parametrize("name,shape", [("realnvp", (1, 1, 2)), ("glow", (2, 1, 1))])
-def test_the_density_of_a_2d_toy_integrates_to_one(name, shape):
+@pytest.mark.parametrize("name,shape,classes", [("realnvp", (1, 1, 2), 0),
+                                                 ("glow", (2, 1, 1), 0),
+                                                 ("realnvp", (1, 1, 2), 2)])
+def test_the_density_of_a_2d_toy_integrates_to_one(name, shape, classes):
     """Midpoint quadrature of p(v) over the whole support of v (the logit transform's
     inverse lands slightly outside the unit square); the part inside the square, what
-    the discrete bins share, is below 1."""
-    model = build(name, shape=shape, levels=0, depth=3).double()
+    the discrete bins share, is below 1. A conditional model: p(v | y) for one class."""
+    model = build(name, shape=shape, levels=0, depth=3, num_classes=classes).double()
     alpha, m = model.config.logit_alpha, 400
     lo, hi = -alpha / (1 - 2 * alpha), (1 - alpha) / (1 - 2 * alpha)
     t = lo + (torch.arange(m, dtype=torch.float64) + 0.5) * (hi - lo) / m
     grid = torch.cartesian_prod(t, t)
     with torch.no_grad():
-        p = model.log_density(grid.reshape(-1, *shape)).exp()
+        y = torch.ones(len(grid), dtype=torch.long) if classes else None
+        p = model.log_density(grid.reshape(-1, *shape), y).exp()
     total = float(p.sum()) * ((hi - lo) / m) ** 2
     inside = ((grid >= 0) & (grid <= 1)).all(1)
     assert abs(total - 1) < 2e-3
@@ -135,6 +140,31 @@ def test_variational_dequantised_bound_sums_to_at_most_one(name):
     assert model.dequantizer(eps, x)[1].abs().mean() > 0.5
 
 
+@pytest.mark.parametrize("shape", [(1, 2, 2), (2, 1, 1)])
+def test_dequantizer_log_q_is_its_change_of_variables_density(shape):
+    model = build("realnvp", shape=(1, 4, 4), dequantization="variational").double()
+    deq = type(model.dequantizer)(shape, 5, 3).double()  # a fresh one of this shape
+    with torch.no_grad():
+        for p in deq.parameters():
+            p.add_(torch.randn(p.shape, dtype=torch.float64) * 0.3)
+    eps = torch.randn(1, *shape, dtype=torch.float64)
+    x = torch.ones(1, *shape, dtype=torch.float64)
+    u, log_q = deq(eps, x)
+    assert ((u > 0) & (u < 1)).all()
+    j = jacobian(lambda e: deq(e.reshape(1, *shape), x)[0].reshape(-1), eps.reshape(-1))
+    normal = -0.5 * (eps.pow(2).sum() + eps.numel() * math.log(2 * math.pi))
+    assert torch.allclose(log_q[0], normal - torch.linalg.slogdet(j)[1], atol=1e-9)
+
+
+def test_decode_returns_the_bin_each_value_falls_in():
+    for kind, bins in (("binary", 2), ("grey8", 256)):
+        model = build("glow", shape=(1, 4, 4), kind=kind)
+        k = torch.randint(0, bins, (3, 1, 4, 4), generator=torch.Generator().manual_seed(0))
+        v = (k + torch.rand(k.shape, generator=torch.Generator().manual_seed(1))) / bins
+        x = model.decode(model.flow(v)[0])
+        assert torch.allclose(x * (bins - 1), k.float(), atol=1e-3), kind
+
+
 def test_log_prob_is_the_log_mean_exp_of_the_importance_weights():
     model = build("realnvp", shape=(1, 4, 4))
     x = binary_images((1, 4, 4), 3)
@@ -182,7 +212,7 @@ def test_init_from_data_is_seeded_and_leaves_the_global_rng_alone():
     state = torch.get_rng_state()
     b.init_from_data(x)
     assert torch.equal(state, torch.get_rng_state())
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 
 # ----- sampling temperature --------------------------------------------------------------------
@@ -225,3 +255,26 @@ def test_bad_input_gets_a_one_line_user_error():
     with pytest.raises(UserError, match="uniform"):
         GlowConfig and Glow(GlowConfig(channels=1, image_size=(1, 1), levels=0,
                                        dequantization="variational"))
+
+
+# ----- applications ----------------------------------------------------------------------------
+def test_a_flow_is_a_generative_classifier_with_shared_noise_across_classes():
+    data = load_task_data("0-vs-1", data="digits", n_test=8)
+    clf = build_classifier("glow", 2, data.shape, k=2,
+                           budget=GenBudget(steps=2, batch_size=16,
+                                            options={"width": 4, "depth": 1}))
+    clf.fit(data.x_train, data.y_train, seed=0)
+    ll = clf.class_log_likelihoods(data.x_test)
+    direct = clf.model.log_prob(data.x_test, torch.ones(8, dtype=torch.int64), k=2,
+                                generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(ll[:, 1], direct.double(), atol=1e-4)
+    proto = clf.protocol()["likelihood"]
+    assert proto["kind"] == "bound" and proto["k"] == 2
+
+
+def test_outlier_scores_accept_a_flow():
+    model = build("realnvp")
+    x = binary_images((1, 8, 8), 5)
+    lp = outlier_log_probs(model, x, k=3, seed=4)
+    want = model.log_prob(x, k=3, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(lp, want.double())

@@ -62,14 +62,14 @@ class MultiScaleFlow(nn.Module):
         self.pre, self.scales = pre, nn.ModuleList(scales)
         self.shapes, self.splits = list(shapes), list(splits)
         # latent values each scale hands out: the factored-out channels, then the rest
-        self.sizes = [k * h * w for k, (_, h, w) in zip(splits[:-1], shapes[:-1])]
+        self.sizes = [k * h * w for k, (_, h, w) in zip(splits[:-1], shapes[:-1], strict=True)]
         self.sizes.append(math.prod(shapes[-1]))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """x [N, C, H, W] -> (z [N, D], log |det dz/dx| [N])."""
         h, total = self.pre(x)
         zs = []
-        for flow, k in zip(self.scales, self.splits):
+        for flow, k in zip(self.scales, self.splits, strict=True):
             h, ld = flow(h)
             total = total + ld
             if k:
