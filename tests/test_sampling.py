@@ -49,6 +49,9 @@ TINY: dict[str, list[dict[str, Any]]] = {
     "ddpm": [{**DIFFUSION_TINY},
              {**DIFFUSION_TINY, "data_kind": "grey8", "num_classes": 3}],
     "flow-matching": [{**DIFFUSION_TINY}],
+    "realnvp": [{"image_size": (4, 4), "levels": 1, "depth": 1, "width": 4, "net_blocks": 0}],
+    "glow": [{"image_size": (4, 4), "levels": 1, "depth": 1, "width": 4, "net_blocks": 0,
+              "num_classes": 3, "data_kind": "grey8"}],
     "made": [{"image_size": (3, 3), "hidden": (6, 5), "num_masks": 1},
              {"image_size": (3, 3), "hidden": (6, 5), "num_masks": 3, "eval_masks": 3}],
 }
