@@ -53,6 +53,20 @@ def test_x_to_z_to_x_inverts_within_tolerance(name, dtype, tol):
 
 
 @pytest.mark.parametrize("name", MODELS)
+def test_the_flow_stays_exact_under_bfloat16_autocast(name):
+    """``--amp`` autocasts the coupling networks to 16 bits on CUDA (CPU autocast here):
+    s and t are computed in bfloat16, but the values the flow carries stay float32, so
+    it still inverts and its log-det matches the float32 one closely."""
+    model = build(name, levels=2)
+    v = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z, ld = model.flow(v)
+        back, _ = model.flow.inverse(z)
+    assert z.dtype == torch.float32 and (back - v).abs().max() < 1e-4
+    assert (ld - model.flow(v)[1]).abs().max() < 0.05 * ld.abs().max()
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_whole_flow_log_det_equals_autograd_jacobian(name):
     model = build(name, shape=(1, 4, 4)).double()
     v = torch.rand(1, 1, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))

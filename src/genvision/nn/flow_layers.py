@@ -264,15 +264,21 @@ class InvConv1x1(FlowLayer):
         upper = self.upper * self.lower_mask.T + torch.diag(self.sign_s * self.log_s.exp())
         return self.perm @ lower @ upper
 
+    # Autocast (``--amp`` on CUDA) would run the matrix products and the convolution in
+    # 16 bits, rounding every value the flow carries and making W's actual determinant
+    # differ from exp(sum(log_s)); the map itself stays in the parameters' precision.
     def forward(self, x: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
         hw = x.shape[2] * x.shape[3]
-        y = F.conv2d(x, self.weight()[:, :, None, None])
+        with torch.autocast(x.device.type, enabled=False):
+            y = F.conv2d(x.to(self.lower.dtype), self.weight()[:, :, None, None])
         return y, (hw * self.log_s.sum()).expand(len(x))
 
     def inverse(self, y: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
         hw = y.shape[2] * y.shape[3]
-        w_inv = torch.linalg.inv(self.weight())
-        return F.conv2d(y, w_inv[:, :, None, None]), (-hw * self.log_s.sum()).expand(len(y))
+        with torch.autocast(y.device.type, enabled=False):
+            w_inv = torch.linalg.inv(self.weight())
+            x = F.conv2d(y.to(self.lower.dtype), w_inv[:, :, None, None])
+        return x, (-hw * self.log_s.sum()).expand(len(y))
 
 
 class LogitTransform(FlowLayer):
