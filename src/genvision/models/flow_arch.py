@@ -15,6 +15,7 @@ used by Glow too) and Flow++'s variational dequantiser.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -94,8 +95,10 @@ class MultiScaleFlow(nn.Module):
         return x, total + ld
 
 
-def _couplings(c: int, mask: str, count: int, width: int, blocks: int) -> list[FlowLayer]:
-    return [AffineCoupling(c, mask, j % 2, width, blocks) for j in range(count)]  # type: ignore[arg-type]
+def _couplings(c: int, mask: Literal["checkerboard", "channel"], count: int, width: int,
+               blocks: int) -> list[FlowLayer]:
+    """``count`` couplings with alternating masks (every value gets transformed)."""
+    return [AffineCoupling(c, mask, j % 2, width, blocks) for j in range(count)]
 
 
 def build_realnvp(shape: Shape, levels: int, depth: int, width: int, blocks: int,
