@@ -27,7 +27,8 @@ def build(name: str, shape=(1, 8, 8), kind="binary", scale=0.1, **fields):
     cls, config = MODELS[name]
     c, h, w = shape
     model = cls(config(channels=c, image_size=(h, w), data_kind=kind,
-                       **{"width": 6, "depth": 2, "net_blocks": 0, "levels": 1, **fields}))
+                       **{"width": 6, "depth": 2, "net_blocks": 0, "levels": 1,
+                          "dequantization": "uniform", **fields}))
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for p in model.parameters():

@@ -40,7 +40,11 @@ class FlowConfig(ModelConfig):
     logit_alpha: float = field(default=0.05, metadata={
         "help": "pre-processing x -> logit(alpha + (1 - 2 alpha) x) (RealNVP)",
         **bounds(0, 0.5, hi_open=True)})
-    dequantization: Literal["uniform", "variational"] = field(default="uniform", metadata={
+    # variational by default: on binary digits it gave a clearly tighter bound than
+    # uniform noise at equal training time, although each step costs about twice as much
+    # (uniform noise fills each binary pixel's half of the unit interval evenly, a
+    # box-shaped density the flow must model; q(u|x) can put the noise where p is high)
+    dequantization: Literal["uniform", "variational"] = field(default="variational", metadata={
         "help": "noise that turns discrete pixels into continuous values: uniform, or a "
                 "learned conditional flow q(u|x) (Flow++ variational dequantisation)"})
     deq_width: int = field(default=16, metadata={
