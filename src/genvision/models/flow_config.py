@@ -38,8 +38,8 @@ class FlowConfig(ModelConfig):
     net_blocks: int = field(default=1, metadata={
         "help": "residual blocks inside each coupling network", **DEPTH})
     logit_alpha: float = field(default=0.05, metadata={
-        "help": "pre-processing x -> logit(alpha + (1 - 2 alpha) x) (RealNVP)",
-        **bounds(0, 0.5, hi_open=True)})
+        "help": "pre-processing x -> logit(alpha + (1 - 2 alpha) x) (RealNVP); > 0 keeps "
+                "the edge values finite", **bounds(0, 0.5, lo_open=True, hi_open=True)})
     # variational by default: on binary digits it gave a clearly tighter bound than
     # uniform noise at equal training time, although each step costs about twice as much
     # (uniform noise fills each binary pixel's half of the unit interval evenly, a
