@@ -81,8 +81,9 @@ class DeepGenerativeClassifier(Classifier):
     """Bayes' rule on a class-conditional genvision model trained with the one loop.
 
     Args:
-        model_name: ``vae``, ``gated-pixelcnn`` or ``pixelcnn``.
-        budget: training budget. k: IWAE importance samples (VAE only).
+        model_name: one of ``GENERATIVE_MODELS`` (vae, the PixelCNNs, the flows).
+        budget: training budget. k: importance samples of bound models (the VAE's IWAE
+            bound, a flow's dequantisation noise).
         keep_dir: keep the training run here (None: a temporary directory).
     """
 
