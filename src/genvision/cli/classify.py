@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="model option, e.g. vae:latent_dim=8 or gated-pixelcnn:layers=6 "
                         "(repeatable; VALUE is JSON)")
     g.add_argument("--k", type=int, default=16,
-                   help="importance samples of the VAE's IWAE bound per class (default 16)")
+                   help="importance samples of the VAE's IWAE bound / a flow's "
+                        "dequantisation noise, per class (default 16)")
     g.add_argument("--cnn-epochs", type=float, default=10,
                    help="CNN epochs (at least 200 steps; default 10)")
     g.add_argument("--logreg-iter", type=int, default=200,
@@ -162,7 +163,7 @@ def cmd_classify(argv: list[str]) -> int:
     deep = any(n in GENERATIVE_MODELS for n in names)
     budgets = {"gen steps": args.gen_steps if deep else None,
                "gen batch": args.gen_batch if deep else None,
-               "IWAE k": args.k if "vae" in names else None,
+               "IWAE k": args.k if {"vae", "realnvp", "glow"} & set(names) else None,
                "cnn epochs": args.cnn_epochs if "cnn" in names else None,
                "logreg iters": args.logreg_iter if "logreg" in names else None}
     budgets = {k: v for k, v in budgets.items() if v is not None} or {"none": "closed form"}

@@ -3,6 +3,7 @@
 from . import (  # noqa: F401
     colorize,
     diffusion,
+    flow,
     gan,
     gated_pixelcnn,
     made,

@@ -84,8 +84,9 @@ class DeepGenerativeClassifier(Classifier):
     """Bayes' rule on a class-conditional genvision model trained with the one loop.
 
     Args:
-        model_name: ``vae``, ``gated-pixelcnn``, ``pixelcnn`` or ``rbm``.
-        budget: training budget. k: IWAE importance samples (VAE only).
+        model_name: one of ``GENERATIVE_MODELS`` (vae, the PixelCNNs, rbm, the flows).
+        budget: training budget. k: importance samples of bound models (the VAE's IWAE
+            bound, a flow's dequantisation noise).
         keep_dir: keep the training run here (None: a temporary directory).
     """
 
@@ -108,17 +109,20 @@ class DeepGenerativeClassifier(Classifier):
         self.seed = seed
 
     def class_log_likelihoods(self, x: Tensor) -> Tensor:
-        """log p(x|y) for every class, [N, K] nats (a lower bound for the VAE)."""
-        if self.name != "vae":
+        """log p(x|y) for every class, [N, K] nats (a lower bound for the VAE and the
+        flows, with ``k`` importance / dequantisation noise samples)."""
+        options = self.model.likelihood_options
+        if "generator" not in options:
             return class_log_likelihoods(self.model.log_prob, x, self.num_classes)
+        kwargs = {"k": self.k} if "k" in options else {}
 
-        def iwae(xb: Tensor, yb: Tensor) -> Tensor:
+        def estimate(xb: Tensor, yb: Tensor) -> Tensor:
             # the same noise for every class (common random numbers): the posterior
             # compares classes, and shared noise cancels out of the differences
             gen = torch.Generator().manual_seed(self.seed)
-            return self.model.log_prob(xb, yb, k=self.k, generator=gen)
+            return self.model.log_prob(xb, yb, generator=gen, **kwargs)
 
-        return class_log_likelihoods(iwae, x, self.num_classes)
+        return class_log_likelihoods(estimate, x, self.num_classes)
 
     def predict_log_proba(self, x: Tensor) -> Tensor:
         return posterior_log_proba(self.class_log_likelihoods(x), self.prior)
@@ -129,7 +133,7 @@ class DeepGenerativeClassifier(Classifier):
                  "prior": "label counts + 1"}
         if self.model is not None:
             proto["likelihood"] = self.model.likelihood_protocol(
-                **({"k": self.k} if self.name == "vae" else {}))
+                **({"k": self.k} if "k" in self.model.likelihood_options else {}))
             proto["num_parameters"] = self.model.num_parameters()
         return proto
 
