@@ -25,7 +25,8 @@ def refuse_without_likelihood(model: GenerativeModel) -> None:
     if model.likelihood_kind == "none":
         raise UserError(f"{model.name} has no likelihood, so it cannot score outliers by "
                         "log p(x)", "pass a likelihood run: pixelcnn, gated-pixelcnn, "
-                                    "made, nade, vae, rbm, realnvp or glow")
+                                    "made, nade, vae, vqvae, ddpm, flow-matching, rbm, "
+                                    "realnvp or glow")
 
 
 def protocol(model: GenerativeModel, k: int | None) -> dict[str, Any]:
