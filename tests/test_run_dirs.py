@@ -21,6 +21,7 @@ import pytest
 import tiny_model as tiny  # tests/tiny_model.py: the loop's tiny test model
 from genvision.cli import main
 from genvision.errors import RunLocked, TrainingDiverged, UserError
+from genvision.runs.claim import refuse_foreign
 from genvision.runs.layout import is_run_dir
 from genvision.runs.start import train_run
 from genvision.train import TrainConfig
@@ -130,6 +131,18 @@ def test_train_run_into_a_held_directory_writes_nothing(tmp_path):
         train_run(tiny.TinyModel(tiny.TinyConfig()), tiny.make_data(),
                   TrainConfig(steps=1, batch_size=8, progress=False), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock"]
+
+
+def test_a_held_folder_mid_start_is_in_use_not_foreign(tmp_path):
+    """The winner of a race holds the lock and may write before its run.json: the loser
+    must say the folder is in use (the fix: wait), not that it is the user's folder."""
+    out = tmp_path / "race"
+    with RunLock(out):
+        (out / "metrics.jsonl").write_text("")
+        with pytest.raises(RunLocked, match="in use by another training process"):
+            refuse_foreign(out)
+    with pytest.raises(UserError, match="not a genvision run"):  # lock released: foreign
+        refuse_foreign(out)
 
 
 def test_two_processes_racing_into_one_out(tmp_path):

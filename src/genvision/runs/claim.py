@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..callbacks import Callback, TrainState
-from ..errors import UserError
+from ..errors import RunLocked, UserError
 from ..train.distributed import is_main
-from ..train.lock import RunLock, claimed_run_dir
+from ..train.lock import RunLock, claimed_run_dir, lock_holder
 from .layout import RunLayout, is_run_dir
 
 
@@ -62,6 +62,11 @@ def refuse_foreign(out: Path) -> None:
     """
     check_writable(out)
     if not is_run_dir(out):
+        holder = lock_holder(out)
+        if holder is not None:  # a start that won the race and has not written run.json yet
+            raise RunLocked(f"run directory {out} is in use by another training process "
+                            f"(pid {holder})",
+                            "wait for it to finish or stop it, or choose another --out")
         raise UserError(f"{out} is not empty and is not a genvision run (it has no "
                         f"{RunLayout(out).run_json.name})",
                         "choose a new or empty --out: genvision writes only into its own "

@@ -67,6 +67,23 @@ class RunLock:
         self.release()
 
 
+def lock_holder(run_dir: str | os.PathLike) -> str | None:
+    """The pid (as text) of another process holding ``run_dir/.lock`` now, else None.
+    Creates nothing: an absent, linked or unreadable ``.lock`` counts as not held."""
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        fd = open_no_follow(path, os.O_RDONLY)
+    except (OSError, UserError):
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.read(fd, 64).decode("ascii", "replace").strip() or "?"
+    finally:
+        os.close(fd)  # closing drops the shared lock this probe may have taken
+    return None
+
+
 @contextmanager
 def claimed_run_dir(run_dir: Path, resume: bool, *, held: RunLock | None = None,
                     check: Callable[[], None] | None = None) -> Iterator[RunLock | None]:
