@@ -31,7 +31,6 @@ from torch import Tensor
 
 from ..errors import UserError
 from ..nn.embeddings import NoiseLevelEmbedding
-from ..nn.pixel_clusters import assign_clusters, fit_pixel_clusters
 from ..nn.unet import UNet
 from . import diffusion_bound as bound
 from . import diffusion_samplers as samplers
@@ -47,12 +46,13 @@ from .diffusion_config import (
 )
 from .diffusion_schedule import NoiseSchedule, alpha_sigma
 from .sampling import SampleRNG, SamplerOptions, as_sample_rng, resolve_sampler
+from .self_condition import SelfConditioned
 
 __all__ = ["DDPM", "FlowMatching"]
 
 
 @register("ddpm")
-class DDPM(GenerativeModel):
+class DDPM(SelfConditioned, GenerativeModel):
     """Gaussian diffusion on images [N, C, H, W] in [0, 1] (binary or 8-bit levels).
 
     The denoiser is the project's U-Net (:class:`~genvision.nn.unet.UNet`) with a
@@ -129,27 +129,6 @@ class DDPM(GenerativeModel):
         return torch.tanh(0.5 * logits)
 
     # ----- self-conditioning ---------------------------------------------------------------
-    def init_from_data(self, x: Tensor) -> None:
-        """Fit the self-conditioning clusters to the training images x [N, C, H, W] (the
-        training loop calls this once, at the start of a fresh run; a no-op without
-        ``self_condition``)."""
-        k = self.config.self_condition
-        if not k:
-            return
-        if x.shape[0] < k:
-            raise UserError(f"--self-condition {k} needs at least {k} training images, "
-                            f"got {x.shape[0]}", "use fewer clusters or more data")
-        centroids, freq = fit_pixel_clusters(x, k, seed=self.config.seed)
-        self.cluster_centroids.copy_(centroids)
-        self.cluster_freq.copy_(freq)
-
-    def clusters(self, x: Tensor) -> Tensor:
-        """Index [N] of each image's cluster (a self-conditioned model's label)."""
-        if not float(self.cluster_freq.sum()) > 0:
-            raise UserError(f"this self-conditioned {self.name} has no clusters yet",
-                            "call model.init_from_data(train_x) first (genvision train does)")
-        return assign_clusters(x, self.cluster_centroids)
-
     def _labels_or_clusters(self, x: Tensor, y: Tensor | None) -> Tensor | None:
         return self.clusters(x) if self.config.self_condition else y
 
@@ -160,7 +139,7 @@ class DDPM(GenerativeModel):
         k = self.config.self_condition
         if not k:
             return self._labels_for(n, y)
-        self.clusters(torch.zeros(0, *self.config.shape, device=self.device))  # fitted?
+        self._require_clusters()
         if y is None:
             return rng.categorical(self.cluster_freq.to(rng.device)).to(self.device)
         y = torch.as_tensor(y, device=self.device).long().reshape(-1)

@@ -56,12 +56,12 @@ from ..errors import UserError
 from ..nn.adversarial import d_objective, g_objective, gradient_penalty
 from ..nn.diffaugment import diff_augment, parse_policy
 from ..nn.gan_nets import Discriminator, Generator
-from ..nn.pixel_clusters import assign_clusters, fit_pixel_clusters
 from .base import GenerativeModel, register
 from .gan_config import DCGANConfig, GANConfig, SNGANConfig, WGANGPConfig
 from .gan_watch import GANWatcher
 from .protocol import OptimizerSpec, Phase, PhaseLoss, StepContext
 from .sampling import SampleRNG, SamplerOptions, as_sample_rng, resolve_sampler
+from .self_condition import SelfConditioned
 
 __all__ = ["DCGAN", "GAN", "GANConfig", "LatentSampler", "SNGAN", "WGANGP", "gradient_penalty"]
 
@@ -94,7 +94,7 @@ class LatentSampler(SamplerOptions):
         return dataclasses.replace(self, truncation=float(model.config.truncation))
 
 
-class GAN(GenerativeModel):
+class GAN(SelfConditioned, GenerativeModel):
     """A generator G, a discriminator D and G's moving average ``G_ema`` (used to sample).
 
     Images are [N, C, H, W] in [0, 1] with H and W multiples of 4. The state dict holds
@@ -140,32 +140,12 @@ class GAN(GenerativeModel):
         """Trainable parameters of G and D (G_ema is a copy of G)."""
         return sum(p.numel() for m in (self.G, self.D) for p in m.parameters())
 
-    def init_from_data(self, x: Tensor) -> None:
-        """Fit the self-conditioning clusters to the training images x [N, C, H, W] (the
-        training loop calls this once, at the start of a fresh run; a no-op without
-        ``self_condition``)."""
-        k = self.config.self_condition
-        if not k:
-            return
-        if x.shape[0] < k:
-            raise UserError(f"--self-condition {k} needs at least {k} training images, "
-                            f"got {x.shape[0]}", "use fewer clusters or more data")
-        centroids, freq = fit_pixel_clusters(x, k, seed=self.config.seed)
-        self.cluster_centroids.copy_(centroids)
-        self.cluster_freq.copy_(freq)
-
     def _labels(self, x: Tensor, y: Tensor | None) -> Tensor | None:
         """The labels G and D see for real images x: the dataset's (conditional), each
         image's cluster (self-conditioned), or None."""
         if not self.config.self_condition:
             return y
-        self._require_clusters()
-        return assign_clusters(x, self.cluster_centroids)
-
-    def _require_clusters(self) -> None:
-        if not float(self.cluster_freq.sum()) > 0:
-            raise UserError(f"this self-conditioned {self.name} has no clusters yet",
-                            "call model.init_from_data(train_x) first (genvision train does)")
+        return self.clusters(x)
 
     # ----- objective ----------------------------------------------------------------------
     def _check(self, x: Tensor, y: Tensor | None) -> None:
