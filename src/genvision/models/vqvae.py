@@ -37,8 +37,7 @@ valid, just loose).
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -52,6 +51,7 @@ from .gated_pixelcnn import GatedLayer, GatedPixelCNN, GatedPixelCNNConfig
 from .pixel_heads import CategoricalHead
 from .protocol import OptimizerSpec, Phase, StepContext
 from .sampling import SampleRNG, SamplerOptions, as_sample_rng, resolve_sampler
+from .vae import VAESampler
 from .vqvae_config import LIKELIHOOD_DATA_KINDS, VQVAEConfig
 
 __all__ = ["CodePrior", "VQVAE", "VQVAEConfig", "VQVAESampler"]
@@ -98,14 +98,9 @@ class CodePrior(GatedPixelCNN):
         return torch.round(values[:, 0] * (self.config.levels - 1)).long()
 
 
-@dataclasses.dataclass(frozen=True)
-class VQVAESampler(SamplerOptions):
-    """Ancestral sampling: a code map z ~ p(z) (the prior, value by value), then x ~ p(x|z)."""
-
-    name: ClassVar[str] = "ancestral"
-    #: ``sample``: draw the pixels (what the likelihood scores); ``mean``: the decoder's
-    #: pixel means (smoother, not data values)
-    decoder: Literal["sample", "mean"] = "sample"
+#: the VAE's ancestral sampler: a code map z ~ p(z) (the prior, value by value), then
+#: x ~ p(x|z), with the same ``decoder`` option (``sample`` or ``mean``)
+VQVAESampler = VAESampler
 
 
 @register("vqvae")
