@@ -327,6 +327,17 @@ class GenerativeModel(nn.Module):
                 f"label out of range: the model knows classes 0..{self.config.num_classes - 1}",
                 "pass a label in that range")
 
+    def check_batch(self, x: Tensor, y: Tensor | None = None) -> None:
+        """:meth:`check_input`, plus one label per image and pixels in [0, 1]: the checks
+        every model's ``loss`` / ``log_prob`` runs on a batch x [N, C, H, W]."""
+        self.check_input(x, y)
+        if y is not None and y.reshape(-1).shape[0] != x.shape[0]:
+            raise UserError(f"got {x.shape[0]} images but {y.numel()} labels",
+                            "pass one label per image")
+        if x.numel() and (x.min() < 0 or x.max() > 1):
+            raise UserError(f"{self.name} expects pixel values in [0, 1]",
+                            "scale the images to [0, 1] (genvision data does this)")
+
     def _labels_for(self, n: int, y: Tensor | None) -> Tensor | None:
         """Labels for ``n`` samples: None for an unconditional model (a label is refused),
         the classes in turn when a conditional model gets none, one label broadcast, or

@@ -238,13 +238,7 @@ class VAE(GenerativeModel):
         return self.loss(x, y, step=ctx.step)
 
     def _check(self, x: Tensor, y: Tensor | None) -> None:
-        self.check_input(x, y)
-        if y is not None and y.reshape(-1).shape[0] != x.shape[0]:
-            raise UserError(f"got {x.shape[0]} images but {y.numel()} labels",
-                            "pass one label per image")
-        if x.numel() and (x.min() < 0 or x.max() > 1):
-            raise UserError("vae expects pixel values in [0, 1]",
-                            "scale the images to [0, 1] (genvision data does this)")
+        self.check_batch(x, y)
 
     def loss(self, x: Tensor, y: Tensor | None = None, step: int | None = None
              ) -> dict[str, Tensor]:
