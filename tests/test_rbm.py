@@ -331,6 +331,19 @@ def test_cli_trains_samples_and_evaluates_a_tiny_rbm(rbm_run, tmp_path, capsys):
     entry = json.loads((rbm_run / "metrics.json").read_text())["evaluations"][-1]
     assert entry["protocol"]["kind"] == "estimate" and entry["protocol"]["ais_runs"] == 5
     assert entry["protocol"]["estimator"].startswith("AIS 5 runs x 100 distributions")
+    assert main(["evaluate", str(rbm_run), "--metrics", "nll", "--n", "20", "--k", "5",
+                 "--ais-betas", "40", "--split", "test"]) == 0
+    entry = json.loads((rbm_run / "metrics.json").read_text())["evaluations"][-1]
+    assert entry["protocol"]["ais_betas"] == 40 and "x 40 distributions" in capsys.readouterr().out
+
+
+def test_ais_betas_is_refused_for_a_likelihood_that_is_not_an_ais_estimate():
+    from genvision.metrics.likelihood import estimator_kwargs
+    from genvision.models.vae import VAE, VAEConfig
+
+    assert estimator_kwargs(tiny(), 3, 40) == {"k": 3, "betas": 40}
+    with pytest.raises(UserError, match="drop --ais-betas"):
+        estimator_kwargs(VAE(VAEConfig()), None, 40)
 
 
 # ----- applications -----------------------------------------------------------------------------

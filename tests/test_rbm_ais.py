@@ -22,7 +22,7 @@ GRID = ais.binary_grid(9, torch.float64).view(-1, 1, 3, 3)  # all 512 images
 def tiny(hidden: int = 4, num_classes: int = 0, seed: int = 0, **kw) -> RBM:
     """A 3x3 RBM in float64 with random weights (std 1) and biases (std 0.5)."""
     model = RBM(RBMConfig(image_size=(3, 3), hidden=hidden, num_classes=num_classes,
-                          ais_betas=1000, ais_runs=100, **kw)).double()
+                          **({"ais_betas": 1000, "ais_runs": 100} | kw))).double()
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -162,17 +162,21 @@ def test_log_z_is_cached_for_the_weights_and_recomputed_when_they_change(monkeyp
     monkeypatch.setattr(ais, "ais_log_z", counting)
     first = model.log_prob(GRID[:5])
     model.log_prob(GRID[5:9])
-    model.likelihood_protocol()
     assert len(calls) == 1  # one AIS for every batch of one evaluation
+    model.likelihood_protocol()
+    # the protocol reuses it and adds the quarter schedule of its convergence check
+    assert calls[1:] == [(100, 250, 0)]
     model.log_prob(GRID[:5], k=20)
-    assert len(calls) == 2 and calls[-1][0] == 20  # other settings: recomputed
+    assert len(calls) == 3 and calls[-1][0] == 20  # other settings: recomputed
+    model.log_prob(GRID[:5], betas=50)
+    assert len(calls) == 4 and calls[-1][:2] == (100, 50)
     with torch.no_grad():
         model.W[0, 0] += 0.5  # new weights: recomputed, and the result changes
     assert not torch.allclose(model.log_prob(GRID[:5]), first)
-    assert len(calls) == 3
+    assert len(calls) == 5
     with torch.no_grad():
         model.W[0, 0] -= 0.5  # the old weights again: from the cache
-    assert torch.equal(model.log_prob(GRID[:5]), first) and len(calls) == 3
+    assert torch.equal(model.log_prob(GRID[:5]), first) and len(calls) == 5
 
 
 def test_the_protocol_records_the_estimate_its_error_bar_and_settings():
@@ -186,3 +190,30 @@ def test_the_protocol_records_the_estimate_its_error_bar_and_settings():
     assert "not a bound" in proto["note"] and "base-rate" in proto["ais_base"]
     cond = tiny(num_classes=3).likelihood_protocol()
     assert len(cond["log_z"]) == 3 and len(cond["log_z_stderr"]) == 3
+
+
+def test_a_converged_ais_carries_no_warning_and_its_rise_is_within_noise():
+    model = tiny()  # 1,000 distributions on a 9 x 4 RBM: converged (see above)
+    proto = model.likelihood_protocol()
+    assert "warning" not in proto
+    assert proto["ais_log_z_quarter_schedule"] == model.log_z(None, None, 250).log_z
+    assert abs(proto["ais_rise_nats"]) < 0.5
+    assert proto["ais_rise_nats"] == pytest.approx(
+        proto["log_z"] - proto["ais_log_z_quarter_schedule"])
+
+
+def test_an_unconverged_ais_is_flagged_with_a_fix_that_converges_it():
+    """A sharp RBM (large weights) with a 2-distribution schedule: AIS falls far short of
+    the exact log Z, the runs agree (small s.e.), and only the rise from the quarter
+    schedule reveals it."""
+    model = tiny(hidden=12, ais_betas=8, ais_runs=20)
+    with torch.no_grad():
+        model.W.copy_(torch.randn(model.W.shape, generator=torch.Generator().manual_seed(3))
+                      * 4.0)
+    exact = float(model.log_z_exact().detach())
+    proto = model.likelihood_protocol()
+    assert proto["log_z"] < exact - 5.0  # optimistic NLL: log Z far too low ...
+    assert proto["log_z_stderr"] < 1.0  # ... and the runs' error bar does not show it
+    assert "not converged" in proto["warning"] and "--ais-betas 32" in proto["warning"]
+    fixed = model.likelihood_protocol(betas=4000)
+    assert "warning" not in fixed and abs(fixed["log_z"] - exact) < 0.5

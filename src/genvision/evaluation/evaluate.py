@@ -38,6 +38,7 @@ from ..metrics.likelihood import (
     MARGINAL,
     UNCONDITIONAL,
     conditioning_protocol,
+    estimator_kwargs,
     label_log_prior,
     log_prob_kwargs,
     marginal_log_prob,
@@ -76,7 +77,12 @@ class EvalOptions:
         default=None, metadata={"help": "generated images for sample metrics (default: as "
                                         "many as real images)"})
     k: int | None = dataclasses.field(
-        default=None, metadata={"help": "importance samples for bound models (IWAE-k)"})
+        default=None, metadata={"help": "size of the likelihood estimator: importance "
+                                        "samples (vae IWAE-k, flow noise samples), timesteps "
+                                        "(diffusion bound), AIS runs (rbm)"})
+    ais_betas: int | None = dataclasses.field(
+        default=None, metadata={"help": "intermediate distributions of an AIS estimate "
+                                        "(rbm; default: the run's --ais-betas)"})
     marginal: bool = dataclasses.field(
         default=True, metadata={"help": "class-conditional models: also -log p(x) = -log "
                                         "sum_y p(x|y) p(y) (one more pass per class)"})
@@ -124,7 +130,7 @@ def _eval_data(info: dict[str, Any], opts: EvalOptions, kind: str):
 def evaluate_nll(model: GenerativeModel, x: torch.Tensor, y: torch.Tensor | None,
                  opts: EvalOptions, *, device: torch.device) -> torch.Tensor:
     """log p(x) in nats for every image, [N], computed in batches with a progress bar."""
-    kwargs = log_prob_kwargs(model, opts.k, opts.seed, device)
+    kwargs = log_prob_kwargs(model, opts.k, opts.seed, device, betas=opts.ais_betas)
     if "generator" not in kwargs:
         torch.manual_seed(opts.seed)
     out = []
@@ -343,7 +349,7 @@ def _evaluate_likelihood(model: GenerativeModel, info: dict[str, Any], opts: Eva
     if not conditional:
         y = None
     model.check_input(x[:1], None if y is None else y[:1])
-    base = model.likelihood_protocol(**({"k": opts.k} if opts.k is not None else {}))
+    base = model.likelihood_protocol(**estimator_kwargs(model, opts.k, opts.ais_betas))
     t0 = time.perf_counter()
     logp = evaluate_nll(model, x, y, opts, device=device)
     entries = [_likelihood_entry(
@@ -405,7 +411,8 @@ def describe(result: dict[str, Any]) -> str:
             f"nats/image{_terms_note(result)}, "
             f"{result['bits_per_dim']:.4f} bits/dim "
             f"[{proto.get('estimator', proto.get('kind'))}, binarisation: {binar}, "
-            f"seed {result['seed']}, {result['time_s']:.0f} s]")
+            f"seed {result['seed']}, {result['time_s']:.0f} s]"
+            + (f"\nwarning: {proto['warning']}" if proto.get("warning") else ""))
 
 
 def _terms_note(result: dict[str, Any]) -> str:

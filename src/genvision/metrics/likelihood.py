@@ -25,7 +25,8 @@ from ..distributions.units import bits_per_dim
 from ..errors import UserError
 
 __all__ = ["CONDITIONAL", "MARGINAL", "UNCONDITIONAL", "bits_per_dim", "conditioning_protocol",
-           "label_log_prior", "log_prob_kwargs", "marginal_log_prob", "nll_summary"]
+           "estimator_kwargs", "label_log_prior", "log_prob_kwargs", "marginal_log_prob",
+           "nll_summary"]
 
 #: what a likelihood record is of: ``conditioning`` values of its protocol
 UNCONDITIONAL, CONDITIONAL, MARGINAL = "none", "label", "marginal over labels"
@@ -67,11 +68,10 @@ def nll_summary(log_probs: Tensor, dims: int, protocol: dict[str, Any]) -> dict[
     }
 
 
-def log_prob_kwargs(model: Any, k: int | None, seed: int,
-                    device: torch.device) -> dict[str, Any]:
-    """Keyword arguments of ``model.log_prob``: ``k`` importance samples (bound models only;
-    a user error for exact ones) and, when it takes one, a generator seeded with ``seed``.
-    Callers seed the global RNG themselves when no generator is taken."""
+def estimator_kwargs(model: Any, k: int | None, betas: int | None = None) -> dict[str, Any]:
+    """The estimator settings of ``model.log_prob`` / ``likelihood_protocol`` that were
+    given: ``k`` (importance samples, timesteps or AIS runs) and ``betas`` (AIS
+    distributions); a user error for a model whose estimator has no such setting."""
     params = model.likelihood_options  # declared by the model (see models.base)
     kwargs: dict[str, Any] = {}
     if k is not None:
@@ -79,7 +79,21 @@ def log_prob_kwargs(model: Any, k: int | None, seed: int,
             raise UserError(f"{model.name} computes an {model.likelihood_kind} likelihood "
                             "without importance samples", "drop --k")
         kwargs["k"] = k
-    if "generator" in params:
+    if betas is not None:
+        if "betas" not in params:
+            raise UserError(f"{model.name}'s likelihood is not an AIS estimate",
+                            "drop --ais-betas")
+        kwargs["betas"] = betas
+    return kwargs
+
+
+def log_prob_kwargs(model: Any, k: int | None, seed: int,
+                    device: torch.device, betas: int | None = None) -> dict[str, Any]:
+    """Keyword arguments of ``model.log_prob``: :func:`estimator_kwargs` and, when it takes
+    one, a generator seeded with ``seed``. Callers seed the global RNG themselves when no
+    generator is taken."""
+    kwargs = estimator_kwargs(model, k, betas)
+    if "generator" in model.likelihood_options:
         kwargs["generator"] = torch.Generator(device=device).manual_seed(seed)
     return kwargs
 
