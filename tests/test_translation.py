@@ -150,3 +150,19 @@ def test_hold_linear_schedule_holds_for_half_then_decays_to_zero():
     assert [schedule_factor("hold-linear", p) for p in (0, 0.25, 0.5)] == [1, 1, 1]
     assert schedule_factor("hold-linear", 0.75) == pytest.approx(0.5)
     assert schedule_factor("hold-linear", 1.0) == 0
+
+
+def test_cyclegan_defaults_to_normalised_generators_and_pix2pix_to_plain_ones():
+    """Plain (unnormalised) generators collapsed the MNIST <-> MNIST-M CycleGAN (BENCHMARKS:
+    translation), so its default is the GroupNorm residual U-Net; --block plain remains."""
+    from torch import nn
+
+    from genvision.models.translation import CycleGAN, CycleGANConfig, Pix2Pix, TranslationConfig
+
+    def norms(net: nn.Module) -> int:
+        return sum(isinstance(m, nn.GroupNorm) for m in net.modules())
+
+    cyc = CycleGAN(CycleGANConfig(image_size=(8, 8)))
+    assert norms(cyc.g_ab) > 0 and norms(cyc.g_ba) > 0
+    assert norms(CycleGAN(CycleGANConfig(image_size=(8, 8), block="plain")).g_ab) == 0
+    assert norms(Pix2Pix(TranslationConfig(image_size=(8, 8))).g_ab) == 0

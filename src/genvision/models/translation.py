@@ -20,7 +20,7 @@ pairs. Generators end in tanh, rescaled to [0, 1].
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
@@ -49,6 +49,9 @@ class TranslationConfig(ModelConfig):
                                                          **WIDTH})
     depth: int = dataclasses.field(default=2, metadata={"help": "U-Net stride-2 levels",
                                                         **DEPTH})
+    block: Literal["plain", "residual"] = dataclasses.field(default="plain", metadata={
+        "help": "U-Net blocks: plain (conv + LeakyReLU, no normalisation) or residual "
+                "(GroupNorm, the normalised generator CycleGAN uses)"})
     disc_width: int = dataclasses.field(default=32, metadata={
         "help": "channels of the PatchGAN's first layer", **WIDTH})
     disc_layers: int = dataclasses.field(default=2, metadata={
@@ -72,6 +75,12 @@ class TranslationConfig(ModelConfig):
 class CycleGANConfig(TranslationConfig):
     """CycleGAN's loss weights and pool on top of the networks."""
 
+    # normalised generators by default: with plain blocks the MNIST -> MNIST-M CycleGAN
+    # collapsed (G_ba drew black images from step 100 on, D_a's loss fell to 0 and the
+    # cycle losses never moved), with GroupNorm residual blocks both cycles fell at once
+    block: Literal["plain", "residual"] = dataclasses.field(default="residual", metadata={
+        "help": "U-Net blocks: residual (GroupNorm, the normalised generators CycleGAN "
+                "uses) or plain (conv + LeakyReLU, no normalisation)"})
     cycle_weight: float = dataclasses.field(default=10.0, metadata={
         "help": "weight lambda of the cycle-consistency L1 (CycleGAN: 10)", **NONNEG})
     identity_weight: float = dataclasses.field(default=0.5, metadata={
@@ -102,7 +111,7 @@ class _Translator(ImageTaskModel):
     def __init__(self, config: TranslationConfig):
         super().__init__(config)
         c = config
-        self.g_ab = UNet(c.width, c.depth, c.a_channels, c.b_channels)
+        self.g_ab = UNet(c.width, c.depth, c.a_channels, c.b_channels, block=c.block)
 
     def split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """A [N, C_a, H, W] and B [N, C_b, H, W] of a stacked batch x, checked."""
@@ -186,7 +195,7 @@ class CycleGAN(_Translator):
         super().__init__(config)
         c = config
         h, w = c.image_size
-        self.g_ba = UNet(c.width, c.depth, c.b_channels, c.a_channels)
+        self.g_ba = UNet(c.width, c.depth, c.b_channels, c.a_channels, block=c.block)
         self.d_a = PatchDiscriminator(c.a_channels, c.disc_width, c.disc_layers)
         self.d_b = PatchDiscriminator(c.b_channels, c.disc_width, c.disc_layers)
         self.pool_a = ImagePool(c.pool_size, (c.a_channels, h, w))

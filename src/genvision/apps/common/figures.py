@@ -6,9 +6,10 @@ import math
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 LABEL_HEIGHT = 16
+LABEL_FONT_SIZE = 12
 PAD = 4
 BACKGROUND = 255
 
@@ -18,7 +19,9 @@ def labelled(image: np.ndarray, label: str) -> np.ndarray:
     h, w = image.shape[:2]
     canvas = Image.new("RGB", (w, h + LABEL_HEIGHT), (BACKGROUND,) * 3)
     canvas.paste(Image.fromarray(image), (0, LABEL_HEIGHT))
-    ImageDraw.Draw(canvas).text((2, 2), label, fill=(0, 0, 0))
+    # an explicit size: Pillow's implicit default font drops some spaces ("held-outsource")
+    ImageDraw.Draw(canvas).text((2, 1), label, fill=(0, 0, 0),
+                                font=ImageFont.load_default(size=LABEL_FONT_SIZE))
     return np.asarray(canvas)
 
 
