@@ -201,6 +201,23 @@ def test_label_preservation_asks_the_target_domains_classifier(run):
     assert set(outputs["a2b"]) == {"source", "identity", "cyclegan", "truth"}
 
 
+def test_fid_is_left_out_for_a_target_whose_classifier_is_at_chance(run):
+    from genvision.apps.translate.compare import heldout_sides, table
+
+    test = heldout_sides(PairOptions(pair="mnist-mnistm"), "heldout", 20)
+    learned, chance = _Stub(test.a.y), _Stub(test.a.y)
+    learned.accuracy, learned.classes = 0.9, 10
+    chance.accuracy, chance.classes = 0.12, 10  # below 1.5 / 10: learned nothing
+    assert learned.learned and not chance.learned
+    models = {"cyclegan": ttrain.load_translator(run, "cyclegan")}
+    results, _ = compare_translations(models, test, {"a": chance, "b": learned})
+    for r in results["rows"]:
+        assert ("fid" in r) == (r["direction"] == "a2b"), r  # into B yes, into A no
+    assert results["classifiers"]["a"]["learned"] is False
+    assert "FID/KID of translations into A are not reported" in table(results)
+    assert "into B are not reported" not in table(results)
+
+
 def test_compare_prints_identity_beside_every_method_and_records_it(run, capsys):
     assert main(["translate", "compare", str(run), "--n", "24",
                  "--classifier-steps", "5"]) == 0

@@ -110,8 +110,8 @@ def compare_translations(models: dict[str, Any], test: Sides,
     results = {"methods": ["identity", *models], "rows": rows, "protocol": PROTOCOL,
                "n": {"a": len(test.a), "b": len(test.b)}, "paired": test.paired,
                "labelled": test.labelled,
-               "classifiers": {k: {"what": c.what, "task": c.task, "test_accuracy": c.accuracy}
-                               for k, c in clfs.items()}}
+               "classifiers": {k: {"what": c.what, "task": c.task, "test_accuracy": c.accuracy,
+                                   "learned": c.learned} for k, c in clfs.items()}}
     return results, outputs
 
 
@@ -144,8 +144,11 @@ def table(results: dict[str, Any]) -> str:
         acc = c["test_accuracy"]
         score = f"; its accuracy on the held-out {side.upper()} images: {100 * acc:.1f}%" \
             if acc is not None else ""
+        unlearned = (" It is near chance, so its features say nothing about the domain: "
+                     f"FID/KID of translations into {side.upper()} are not reported."
+                     if c.get("learned") is False else "")
         notes.append(f"Domain {side.upper()} classifier (labels and FID/KID features of "
-                     f"translations into {side.upper()}): {c['what']}{score}.")
+                     f"translations into {side.upper()}): {c['what']}{score}.{unlearned}")
     p = results["protocol"]
     notes += [f"Label preservation: {p['label_preservation']}.", f"PSNR/SSIM: {p['psnr_ssim']}.",
               f"FID/KID: {p['fid_kid']}.", f"Cycle: {p['cycle']}.", f"Identity: {p['identity']}."]
