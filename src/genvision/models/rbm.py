@@ -325,8 +325,8 @@ class RBM(GenerativeModel):
 
         AIS is low in expectation for log Z, and the standard error across runs does not
         show it: with too few distributions every run falls short by about as much, so
-        the runs agree and the error bar is small (on a sharp 500-hidden-unit MNIST RBM,
-        2,000 distributions gave a log Z 27 nats below 40,000, with s.e. 0.6). So log Z is
+        the runs agree and the error bar is small (BENCHMARKS.md, issue 18, has an MNIST
+        RBM where this hid tens of nats). So log Z is
         also estimated with a quarter of the distributions (25% more work): if it rises
         from the quarter to the full schedule by more than the noise, the full schedule
         has likely not converged either, and the protocol carries a ``warning``."""

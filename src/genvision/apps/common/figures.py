@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -14,14 +15,19 @@ PAD = 4
 BACKGROUND = 255
 
 
+@functools.cache
+def _label_font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The labels' font, loaded once. An explicit size: Pillow's implicit default font
+    drops some spaces ("held-outsource")."""
+    return ImageFont.load_default(size=LABEL_FONT_SIZE)
+
+
 def labelled(image: np.ndarray, label: str) -> np.ndarray:
     """uint8 [H, W, 3] with a white strip above it holding ``label``."""
     h, w = image.shape[:2]
     canvas = Image.new("RGB", (w, h + LABEL_HEIGHT), (BACKGROUND,) * 3)
     canvas.paste(Image.fromarray(image), (0, LABEL_HEIGHT))
-    # an explicit size: Pillow's implicit default font drops some spaces ("held-outsource")
-    ImageDraw.Draw(canvas).text((2, 1), label, fill=(0, 0, 0),
-                                font=ImageFont.load_default(size=LABEL_FONT_SIZE))
+    ImageDraw.Draw(canvas).text((2, 1), label, fill=(0, 0, 0), font=_label_font())
     return np.asarray(canvas)
 
 
