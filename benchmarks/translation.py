@@ -64,7 +64,7 @@ def main() -> None:
     budget.add_argument("--minutes", type=float, help="CPU minutes per model")
     budget.add_argument("--steps", type=int, help="steps per model (smoke runs)")
     p.add_argument("--n", type=int, default=500, help="held-out images per side")
-    p.add_argument("--classifier-steps", type=int, default=600)
+    p.add_argument("--classifier-steps", type=int, default=3000)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)

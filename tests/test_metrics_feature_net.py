@@ -26,6 +26,7 @@ from genvision.metrics.feature_net import (
     load_or_train_feature_net,
     train_feature_net,
 )
+from genvision.nn.small_cnn import random_shift
 
 TINY = {"width": 8, "feature_dim": 16, "epochs": 1, "batch_size": 64, "max_shift": 1}
 
@@ -54,10 +55,21 @@ def test_shapes(c, s):
 def test_shift_augmentation_moves_whole_images():
     x = torch.zeros(64, 1, 6, 6)
     x[:, :, 2:4, 2:4] = 1.0
-    out = fmod._shift(x, 2, torch.Generator().manual_seed(0))
+    out = random_shift(x, 2, torch.Generator().manual_seed(0))
     assert out.shape == x.shape
     assert torch.equal(out.sum((1, 2, 3)), x.sum((1, 2, 3)))  # 2 px pad: nothing falls off
     assert len({tuple(o.nonzero()[0].tolist()) for o in out}) > 5  # shifts differ per image
+
+
+def test_replicate_shift_repeats_the_edge_instead_of_a_black_frame():
+    x = torch.rand(32, 3, 6, 6) * 0.5 + 0.5  # a photo with no dark pixel
+    gen = torch.Generator().manual_seed(0)
+    out = random_shift(x, 2, gen, pad_mode="replicate")
+    assert out.min() >= 0.5  # no zero border
+    # every output pixel is a pixel of its own image, and the images moved
+    assert all(set(o.flatten().tolist()) <= set(i.flatten().tolist())
+               for o, i in zip(out, x, strict=True))
+    assert not torch.equal(out, x)
 
 
 def test_training_batch_mixes_grey_and_binary():

@@ -237,3 +237,31 @@ def test_compare_prints_identity_beside_every_method_and_records_it(run, capsys)
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text()
     assert "compare.png" in page and "identity (do nothing)" in page
+
+
+def test_a_domain_classifier_is_trained_once_and_reused_from_the_cache(tmp_path, monkeypatch):
+    from genvision.apps.common.small_cnn import SmallCNN
+    from genvision.apps.translate import scores
+
+    sides = val_sides("mnist-mnistm")
+    train, test = sides.b.subset(np.arange(64)), sides.b.subset(np.arange(64, 96))
+    first = scores.domain_classifier(train, test, 5, cache=tmp_path)
+    (file,) = tmp_path.glob("classifier-*.safetensors")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("retrained although the cache holds this classifier")
+    fit = SmallCNN.fit
+    monkeypatch.setattr(SmallCNN, "fit", no_training)
+    again = scores.domain_classifier(train, test, 5, cache=tmp_path)
+    x = test.to_float()
+    assert torch.equal(again.predict(x), first.predict(x)) and again.accuracy == first.accuracy
+    assert torch.allclose(again.features(x), first.features(x))
+    with pytest.raises(AssertionError, match="retrained"):  # other steps: another key
+        scores.domain_classifier(train, test, 6, cache=tmp_path)
+    with pytest.raises(AssertionError, match="retrained"):  # other images: another key
+        scores.domain_classifier(sides.b.subset(np.arange(1, 65)), test, 5, cache=tmp_path)
+    file.write_bytes(b"not a safetensors file")  # a corrupt cache entry is retrained
+    monkeypatch.setattr(SmallCNN, "fit", fit)
+    fixed = scores.domain_classifier(train, test, 5, cache=tmp_path)
+    assert torch.equal(fixed.predict(x), first.predict(x))  # seeded: the same classifier
+    assert len(file.read_bytes()) > 1000

@@ -63,7 +63,8 @@ def test_the_pool_fills_first_then_swaps_a_stored_image_half_of_the_time():
 
 def test_cyclegan_terms_are_the_documented_losses():
     torch.manual_seed(0)
-    model = CycleGAN(CycleGANConfig(**NETS, channels=2, a_channels=1))
+    model = CycleGAN(CycleGANConfig(**NETS, channels=2, a_channels=1, cycle_weight=10,
+                                    cycle_weight_b=3))
     x = stacked(3, 1, 1)
     a, b = model.split(x)
     loss, terms, fake_b, fake_a = model.generator_terms(a, b)
@@ -75,8 +76,9 @@ def test_cyclegan_terms_are_the_documented_losses():
     assert torch.allclose(terms["adv_ab"], g_objective("ls", model.d_b(ab(a))))
     assert torch.allclose(terms["identity_a"], (ba(a) - a).abs().mean())
     c = model.config
-    want = (terms["adv_ab"] + terms["adv_ba"] + c.cycle_weight * (cyc_a + cyc_b)
-            + c.cycle_weight * c.identity_weight * (terms["identity_a"] + terms["identity_b"]))
+    # lambda_A weighs the A cycle and G_ba(a) ~ a, lambda_B the B cycle and G_ab(b) ~ b
+    want = (terms["adv_ab"] + terms["adv_ba"] + 10 * cyc_a + 3 * cyc_b
+            + c.identity_weight * (10 * terms["identity_a"] + 3 * terms["identity_b"]))
     assert torch.allclose(loss, want)
 
 

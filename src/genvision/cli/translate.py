@@ -117,8 +117,9 @@ def _compare(argv: list[str]) -> int:
     p.add_argument("--images", default="heldout",
                    help="heldout (the test split, never trained on; default) or val")
     p.add_argument("--n", type=int, default=500, help="test images per side (default 500)")
-    p.add_argument("--classifier-steps", type=int, default=600,
-                   help="training steps of each domain's classifier (default 600)")
+    p.add_argument("--classifier-steps", type=int, default=3000,
+                   help="training steps of each domain's classifier (default 3000; kept in "
+                        "OUT/classifiers and reused by later compares of the same pair)")
     p.add_argument("--out", help="folder for compare.md/.json/.png (default FIRST_RUN/compare)")
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
@@ -142,10 +143,10 @@ def _compare(argv: list[str]) -> int:
             label = m if len(args.runs) == 1 else f"{Path(run).name}/{m}"
             models[label] = load_translator(run, m, device=device)
     test = heldout_sides(opts, args.images, args.n)
-    results, outputs = compare_translations(models, test, classifiers(
-        opts, test, args.classifier_steps))
-    results.update(images_spec=args.images, pair=opts.name, runs=[str(r) for r in args.runs])
     out = Path(args.out) if args.out else RunLayout(args.runs[0]).compare_dir
+    results, outputs = compare_translations(models, test, classifiers(
+        opts, test, args.classifier_steps, cache=out / "classifiers"))
+    results.update(images_spec=args.images, pair=opts.name, runs=[str(r) for r in args.runs])
     paths = write_comparison(results, outputs, out)
     for run in args.runs:
         record_translation(run, results, opts.name, args.images)

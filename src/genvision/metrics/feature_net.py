@@ -39,14 +39,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import load_dataset
 from ..data.download import cache_root
 from ..data.transforms import binarize_dynamic, binarize_static
 from ..errors import CheckpointError, DataError, UserError
-from ..nn.small_cnn import conv_body, fit_classifier
+from ..nn.small_cnn import conv_body, fit_classifier, random_shift
 from ..storage import atomic_write_json, load_tensors, read_json, save_tensors
 from .feature_identity import (
     FEATURE_NET_VERSION,
@@ -189,24 +188,10 @@ class FeatureNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-def _shift(x: Tensor, max_shift: int, gen: torch.Generator) -> Tensor:
-    """Shift each image by its own random (dy, dx) in [-max_shift, max_shift], zero fill."""
-    n, _, h, w = x.shape
-    m = max_shift
-    padded = F.pad(x, (m, m, m, m))
-    offs = torch.randint(0, 2 * m + 1, (n, 2), generator=gen)
-    # Gather rows then columns with per-image index grids: one op for the whole batch.
-    rows = (offs[:, 0, None] + torch.arange(h)[None]).view(n, 1, h, 1)
-    cols = (offs[:, 1, None] + torch.arange(w)[None]).view(n, 1, 1, w)
-    c = x.shape[1]
-    out = padded.gather(2, rows.expand(n, c, h, w + 2 * m))
-    return out.gather(3, cols.expand(n, c, h, w))
-
-
 def _training_batch(x: Tensor, cfg: FeatureNetConfig, gen: torch.Generator) -> Tensor:
     """Augment a float batch: random shifts, then binarise a random subset of the images."""
     if cfg.augment and cfg.max_shift > 0:
-        x = _shift(x, cfg.max_shift, gen)
+        x = random_shift(x, cfg.max_shift, gen)
     if cfg.binarize_prob > 0:
         pick = torch.rand(x.shape[0], generator=gen) < cfg.binarize_prob
         bits = binarize_dynamic(x, gen)

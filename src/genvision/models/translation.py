@@ -82,7 +82,12 @@ class CycleGANConfig(TranslationConfig):
         "help": "U-Net blocks: residual (GroupNorm, the normalised generators CycleGAN "
                 "uses) or plain (conv + LeakyReLU, no normalisation)"})
     cycle_weight: float = dataclasses.field(default=10.0, metadata={
-        "help": "weight lambda of the cycle-consistency L1 (CycleGAN: 10)", **NONNEG})
+        "help": "weight lambda_A of the A -> B -> A cycle-consistency L1 (CycleGAN: 10)",
+        **NONNEG})
+    cycle_weight_b: float = dataclasses.field(default=10.0, metadata={
+        "help": "weight lambda_B of the B -> A -> B cycle L1 (CycleGAN: 10; lower it when B "
+                "holds detail A cannot, which G_ba otherwise hides as extra strokes)",
+        **NONNEG})
     identity_weight: float = dataclasses.field(default=0.5, metadata={
         "help": "identity L1 weight, as a fraction of --cycle-weight (CycleGAN: 0.5; used "
                 "only when both domains have the same channels)", **NONNEG})
@@ -228,11 +233,13 @@ class CycleGAN(_Translator):
         cyc_a = (ba(fake_b) - a).abs().mean()  # cycle_loss, reusing the fakes
         cyc_b = (ab(fake_a) - b).abs().mean()
         terms = {"adv_ab": adv_ab, "adv_ba": adv_ba, "cycle_a": cyc_a, "cycle_b": cyc_b}
-        loss = adv_ab + adv_ba + c.cycle_weight * (cyc_a + cyc_b)
+        loss = adv_ab + adv_ba + c.cycle_weight * cyc_a + c.cycle_weight_b * cyc_b
         if self.uses_identity:
+            # as CycleGAN weighs them: G_ba(a) ~ a scaled by lambda_A, G_ab(b) ~ b by lambda_B
             idt_a, idt_b = (ba(a) - a).abs().mean(), (ab(b) - b).abs().mean()
             terms.update(identity_a=idt_a, identity_b=idt_b)
-            loss = loss + c.cycle_weight * c.identity_weight * (idt_a + idt_b)
+            loss = loss + c.identity_weight * (c.cycle_weight * idt_a
+                                               + c.cycle_weight_b * idt_b)
         return loss, terms, fake_b, fake_a
 
     def loss(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-__all__ = ["BatchFn", "conv_body", "fit_classifier", "shuffled_batches", "steps_for"]
+__all__ = ["BatchFn", "conv_body", "fit_classifier", "random_shift", "shuffled_batches",
+           "steps_for"]
 
 #: per-batch augmentation: ``f(x [B, C, H, W], generator) -> x`` (same shape)
 BatchFn = Callable[[Tensor, torch.Generator], Tensor]
@@ -134,3 +135,19 @@ def fit_classifier(net: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch_si
 def steps_for(epochs: float, n: int, batch_size: int, min_steps: int = 0) -> int:
     """Optimiser steps of ``epochs`` passes over ``n`` items (at least ``min_steps``)."""
     return max(min_steps, math.ceil(epochs * n / batch_size))
+
+
+def random_shift(x: Tensor, max_shift: int, gen: torch.Generator,
+                 pad_mode: str = "constant") -> Tensor:
+    """Shift each image of x [N, C, H, W] by its own random integer (dy, dx) in
+    [-max_shift, max_shift]; the uncovered border is zero (``constant``) or repeats the
+    edge pixels (``replicate``: no black frame on photographs)."""
+    n, c, h, w = x.shape
+    m = max_shift
+    padded = F.pad(x, (m, m, m, m), mode=pad_mode)
+    offs = torch.randint(0, 2 * m + 1, (n, 2), generator=gen)
+    # gather rows then columns with per-image index grids: one op for the whole batch
+    rows = (offs[:, 0, None] + torch.arange(h)[None]).view(n, 1, h, 1)
+    cols = (offs[:, 1, None] + torch.arange(w)[None]).view(n, 1, 1, w)
+    out = padded.gather(2, rows.expand(n, c, h, w + 2 * m))
+    return out.gather(3, cols.expand(n, c, h, w))

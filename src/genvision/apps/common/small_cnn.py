@@ -109,6 +109,21 @@ class SmallCNN:
         self.net.eval()
         return self
 
+    def state(self) -> dict[str, Tensor]:
+        """The trained weights (a flat dict for :func:`genvision.storage.save_tensors`)."""
+        if self.net is None:
+            raise UserError("the CNN has not been trained", "call fit() first")
+        return dict(self.net.state_dict())
+
+    def restore(self, state: dict[str, Tensor], steps_done: int = 0) -> SmallCNN:
+        """Load weights saved by :meth:`state` into a fresh net (eval mode); a file of
+        another architecture raises ``RuntimeError`` from ``load_state_dict``."""
+        self.net = _Net(self.shape[0], self.shape[1:], self.num_classes, self.width)
+        self.net.load_state_dict(state, strict=True)
+        self.net.eval()
+        self.steps_done = steps_done
+        return self
+
     @torch.no_grad()
     def predict_log_proba(self, x: Tensor, batch: int = 1000) -> Tensor:
         """log p(y|x): float32 [N, K] (log-softmax of the logits)."""

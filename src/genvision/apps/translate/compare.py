@@ -66,12 +66,13 @@ def heldout_sides(opts: PairOptions, images: str, n: int) -> Sides:
                  sides.description)
 
 
-def classifiers(opts: PairOptions, test: Sides, steps: int, seed: int = 0
-                ) -> dict[str, DomainClassifier]:
-    """The classifier of each domain, trained on its train split (never on test)."""
+def classifiers(opts: PairOptions, test: Sides, steps: int, seed: int = 0,
+                cache: Path | None = None) -> dict[str, DomainClassifier]:
+    """The classifier of each domain, trained on its train split (never on test), or
+    reused from ``cache`` when the same one was trained before."""
     train = load_sides(opts, "train")
-    return {"a": domain_classifier(train.a, test.a, steps, seed),
-            "b": domain_classifier(train.b, test.b, steps, seed)}
+    return {"a": domain_classifier(train.a, test.a, steps, seed, cache),
+            "b": domain_classifier(train.b, test.b, steps, seed, cache)}
 
 
 def compare_translations(models: dict[str, Any], test: Sides,

@@ -22,6 +22,9 @@ Outputs are rounded to 8 bits before scoring (the images a user gets).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,13 +32,21 @@ import torch
 from torch import Tensor
 
 from ...data.base import ImageSet
+from ...errors import CheckpointError
 from ...metrics.fid import fid, kid
+from ...nn.small_cnn import random_shift
+from ...storage import load_tensors, save_tensors
 from ..common.metrics import psnr, ssim
 from ..common.small_cnn import SmallCNN
 from .data import convert_channels
 
 #: training images of a domain classifier (a seeded subset when the domain has more)
 CLASSIFIER_IMAGES = 4000
+#: largest random shift (pixels per axis) of a classifier's training images: 4,000 images
+#: are few, and shifts teach it that a digit one pixel off is still the same digit
+MAX_SHIFT = 2
+#: bump when a change to the classifier's training makes cached classifiers stale
+CACHE_VERSION = 1
 #: KID: subsets drawn and their largest size
 KID_SUBSETS, KID_SUBSET_SIZE = 50, 100
 #: images translated per forward pass
@@ -100,9 +111,23 @@ def _rotations(x: Tensor) -> tuple[Tensor, Tensor]:
     return torch.cat(xs), torch.cat(ys)
 
 
-def domain_classifier(train: ImageSet, test: ImageSet, steps: int, seed: int = 0
-                      ) -> DomainClassifier:
-    """Train the classifier of one domain on its train images; accuracy on its test ones."""
+def _shift_augment(x: Tensor, gen: torch.Generator) -> Tensor:
+    """Random shifts of up to MAX_SHIFT pixels, edges repeated (no black frame on photos)."""
+    return random_shift(x, MAX_SHIFT, gen, pad_mode="replicate")
+
+
+def domain_classifier(train: ImageSet, test: ImageSet, steps: int, seed: int = 0,
+                      cache: Path | None = None) -> DomainClassifier:
+    """Train the classifier of one domain on its train images; accuracy on its test ones.
+
+    Args:
+        train, test: the domain's train images (a seeded subset of CLASSIFIER_IMAGES when
+            it has more) and held-out images (accuracy on the same task).
+        steps: optimiser steps. seed: seeds the subset, weights, order and shifts.
+        cache: a folder that keeps trained classifiers, keyed by a hash of the training
+            images, labels and settings, so that a second ``compare`` on the same pair
+            reuses them instead of retraining (None: always train).
+    """
     if len(train) > CLASSIFIER_IMAGES:
         keep = np.sort(np.random.default_rng(seed).choice(len(train), CLASSIFIER_IMAGES,
                                                           replace=False))
@@ -114,15 +139,45 @@ def domain_classifier(train: ImageSet, test: ImageSet, steps: int, seed: int = 0
         (x, y), task = _rotations(x), "rotations"
         test_x, test_y = _rotations(test_x)
         k = int(y.max()) + 1
-    cnn = SmallCNN.build(k, tuple(x.shape[1:])).fit(x, y, seed=seed, steps=steps)
+    cnn = SmallCNN.build(k, tuple(x.shape[1:]))
+    path = None if cache is None else cache / f"classifier-{_cache_key(train, k, steps, seed)}"
+    if path is None or not _restore(cnn, path, steps):
+        cnn.fit(x, y, seed=seed, steps=steps, augment=_shift_augment)
+        if path is not None and cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+            save_tensors(path.with_suffix(".safetensors"), cnn.state())
     acc = None
     if test_y is not None and len(test_y):
         acc = float((cnn.predict(test_x) == test_y).float().mean())
     what = (f"SmallCNN (genvision.apps.common.small_cnn) trained {steps} steps on "
-            f"{len(train)} {train.source} train images to "
+            f"{len(train)} {train.source} train images (random shifts of up to "
+            f"{MAX_SHIFT} px) to "
             + (f"classify their {k} labels" if task == "labels" else
                f"tell their {k} rotations apart (RotNet; the domain is unlabelled)"))
     return DomainClassifier(cnn, task, what, acc, k)
+
+
+def _cache_key(train: ImageSet, classes: int, steps: int, seed: int) -> str:
+    """A hash of everything a trained classifier depends on."""
+    h = hashlib.sha256(json.dumps({"v": CACHE_VERSION, "steps": steps, "seed": seed,
+                                   "classes": classes, "max_shift": MAX_SHIFT,
+                                   "shape": list(train.x.shape)}).encode())
+    h.update(train.x.numpy().tobytes())
+    if train.y is not None:
+        h.update(train.y.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _restore(cnn: SmallCNN, path: Path, steps: int) -> bool:
+    """Load a cached classifier into ``cnn``; False (retrain) when absent or unreadable."""
+    file = path.with_suffix(".safetensors")
+    if not file.is_file() or file.is_symlink():
+        return False
+    try:
+        cnn.restore(load_tensors(file), steps)
+    except (CheckpointError, RuntimeError):
+        return False  # a corrupt or foreign file: train afresh and overwrite it
+    return True
 
 
 def to8bit(x: Tensor) -> Tensor:
