@@ -3,6 +3,8 @@ schedule, and bad input to translate."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -168,3 +170,17 @@ def test_cyclegan_defaults_to_normalised_generators_and_pix2pix_to_plain_ones():
     assert norms(cyc.g_ab) > 0 and norms(cyc.g_ba) > 0
     assert norms(CycleGAN(CycleGANConfig(image_size=(8, 8), block="plain")).g_ab) == 0
     assert norms(Pix2Pix(TranslationConfig(image_size=(8, 8))).g_ab) == 0
+
+
+def test_the_cycle_through_the_colour_side_is_weak_by_default_and_settable():
+    def weights(**kw):
+        c = CycleGANConfig(**NETS, **kw)
+        return c.cycle_weight, c.cycle_weight_b
+    assert weights(channels=4, a_channels=1) == (10.0, 1.0)  # grey -> colour: B's is weak
+    assert weights(channels=4, a_channels=3) == (1.0, 10.0)  # colour -> grey: A's is weak
+    assert weights(channels=2, a_channels=1) == (10.0, 10.0)  # same channels: CycleGAN's
+    assert weights(channels=6, a_channels=3) == (10.0, 10.0)
+    assert weights(channels=4, a_channels=1, cycle_weight_b=7.0) == (10.0, 7.0)
+    # the resolved value is what a checkpoint stores, so a reload trains the same loss
+    c = CycleGANConfig(**NETS, channels=4, a_channels=1)
+    assert CycleGANConfig(**dataclasses.asdict(c)).cycle_weight_b == 1.0

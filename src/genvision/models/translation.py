@@ -71,6 +71,12 @@ class TranslationConfig(ModelConfig):
         return self.channels - self.a_channels
 
 
+#: CycleGAN's cycle weight lambda (Zhu et al. 2017)
+CYCLEGAN_CYCLE_WEIGHT = 10.0
+#: the default cycle weight through a domain with more channels than the other
+RICHER_CYCLE_WEIGHT = 1.0
+
+
 @dataclasses.dataclass
 class CycleGANConfig(TranslationConfig):
     """CycleGAN's loss weights and pool on top of the networks."""
@@ -81,19 +87,35 @@ class CycleGANConfig(TranslationConfig):
     block: Literal["plain", "residual"] = dataclasses.field(default="residual", metadata={
         "help": "U-Net blocks: residual (GroupNorm, the normalised generators CycleGAN "
                 "uses) or plain (conv + LeakyReLU, no normalisation)"})
-    cycle_weight: float = dataclasses.field(default=10.0, metadata={
-        "help": "weight lambda_A of the A -> B -> A cycle-consistency L1 (CycleGAN: 10)",
-        **NONNEG})
-    cycle_weight_b: float = dataclasses.field(default=10.0, metadata={
-        "help": "weight lambda_B of the B -> A -> B cycle L1 (CycleGAN: 10; lower it when B "
-                "holds detail A cannot, which G_ba otherwise hides as extra strokes)",
-        **NONNEG})
+    cycle_weight: float | None = dataclasses.field(default=None, metadata={
+        "help": f"weight lambda_A of the A -> B -> A cycle L1 (default: CycleGAN's "
+                f"{CYCLEGAN_CYCLE_WEIGHT:g}, or {RICHER_CYCLE_WEIGHT:g} when A has more channels "
+                "than B: a colour image cannot come back from grey)", **NONNEG})
+    cycle_weight_b: float | None = dataclasses.field(default=None, metadata={
+        "help": f"weight lambda_B of the B -> A -> B cycle L1 (default: CycleGAN's "
+                f"{CYCLEGAN_CYCLE_WEIGHT:g}, or {RICHER_CYCLE_WEIGHT:g} when B has more channels "
+                "than A)", **NONNEG})
     identity_weight: float = dataclasses.field(default=0.5, metadata={
-        "help": "identity L1 weight, as a fraction of --cycle-weight (CycleGAN: 0.5; used "
+        "help": "identity L1 weight, as a fraction of the cycle weights (CycleGAN: 0.5; used "
                 "only when both domains have the same channels)", **NONNEG})
     pool_size: int = dataclasses.field(default=50, metadata={
         "help": "generated images kept for the discriminators (0: none)",
         **bounds(0, 10_000)})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # A colour image cannot be recovered from its grey translation, so a full-weight
+        # cycle through the colour side pays G into the grey side to hide the colours in
+        # faint extra strokes (CycleGAN's steganography, Chu et al. 2017,
+        # https://arxiv.org/abs/1712.02950): on MNIST -> MNIST-M -> MNIST, ones came back
+        # with a foot and read as sixes (BENCHMARKS.md, issue 19). A weak cycle on the
+        # richer side keeps the shapes honest; the grey side's cycle stays at 10.
+        if self.cycle_weight is None:
+            self.cycle_weight = (RICHER_CYCLE_WEIGHT if self.a_channels > self.b_channels
+                                 else CYCLEGAN_CYCLE_WEIGHT)
+        if self.cycle_weight_b is None:
+            self.cycle_weight_b = (RICHER_CYCLE_WEIGHT if self.b_channels > self.a_channels
+                                   else CYCLEGAN_CYCLE_WEIGHT)
 
 
 def _to01(t: Tensor) -> Tensor:
@@ -233,6 +255,7 @@ class CycleGAN(_Translator):
         cyc_a = (ba(fake_b) - a).abs().mean()  # cycle_loss, reusing the fakes
         cyc_b = (ab(fake_a) - b).abs().mean()
         terms = {"adv_ab": adv_ab, "adv_ba": adv_ba, "cycle_a": cyc_a, "cycle_b": cyc_b}
+        assert c.cycle_weight is not None and c.cycle_weight_b is not None  # __post_init__
         loss = adv_ab + adv_ba + c.cycle_weight * cyc_a + c.cycle_weight_b * cyc_b
         if self.uses_identity:
             # as CycleGAN weighs them: G_ba(a) ~ a scaled by lambda_A, G_ab(b) ~ b by lambda_B
