@@ -10,6 +10,8 @@ metric), the classifiers and the training records.
 
     python benchmarks/translation.py --minutes 10 --out runs/translation-bench
     python benchmarks/translation.py --steps 5 --pairs digits-mnist --out /tmp/tb  (smoke)
+    python benchmarks/translation.py --minutes 10 --methods cyclegan --out runs/translation-bench
+        (CycleGAN again; the pix2pix runs already in OUT are compared beside it)
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def _run(argv: list[str]) -> None:
 
 def bench_pair(pair: str, out: Path, budget: list[str], args: argparse.Namespace) -> dict:
     methods = ["cyclegan"] + (["pix2pix"] if load_domain_pair(pair, "val").paired else [])
-    for method in methods:
+    for method in (m for m in methods if m in args.methods.split(",")):
         _run(["translate", "train", "--method", method, "--pair", pair, "--out", str(out),
               "--no-progress", *budget])
     t0 = time.perf_counter()
@@ -45,6 +47,7 @@ def bench_pair(pair: str, out: Path, budget: list[str], args: argparse.Namespace
           "--classifier-steps", str(args.classifier_steps)])
     results = json.loads((out / "compare" / "compare.json").read_text())
     info = json.loads((out / "run.json").read_text())
+    methods = [m for m in methods if m in info["stages"]]  # trained now or by an earlier call
     return {"rows": results["rows"], "classifiers": results["classifiers"],
             "n": results["n"], "protocol": results["protocol"], "data": info["data"],
             "training": {m: {k: info["stages"][m].get(k) for k in
@@ -63,6 +66,9 @@ def main() -> None:
     budget = p.add_mutually_exclusive_group(required=True)
     budget.add_argument("--minutes", type=float, help="CPU minutes per model")
     budget.add_argument("--steps", type=int, help="steps per model (smoke runs)")
+    p.add_argument("--methods", default="cyclegan,pix2pix",
+                   help="methods to train now; a method trained into OUT/<pair> by an earlier "
+                        "call is compared too (retrain one method without the other)")
     p.add_argument("--n", type=int, default=500, help="held-out images per side")
     p.add_argument("--classifier-steps", type=int, default=3000)
     p.add_argument("--threads", type=int, default=2)
