@@ -30,6 +30,10 @@ def no_network(monkeypatch, tmp_path):
     monkeypatch.setattr(urllib.request, "urlopen", guarded)
     monkeypatch.setenv("GENVISION_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("GENVISION_MIRROR", raising=False)
+    # these tests are about downloads: a system copy of Fashion-MNIST must not answer
+    monkeypatch.delenv("GENVISION_FASHION_MNIST_DIR", raising=False)
+    monkeypatch.setitem(download.SYSTEM_DIRS, "fashion-mnist",
+                        ("GENVISION_FASHION_MNIST_DIR", tmp_path / "no-system-copy"))
 
 
 def _idx(arr, magic):

