@@ -101,8 +101,9 @@ def cmd_train(argv: list[str]) -> int:
     """Entry point of ``genvision train``; returns the exit status."""
     model_name = _model_name(argv)
     if model_name is None and "--resume" not in argv and not {"-h", "--help"} & set(argv):
-        raise UserError("genvision train needs a model name (or a --config naming one) or "
-                        "--resume RUN", "e.g. `genvision train vae --data mnist5k --minutes 3`")
+        raise UserError("genvision train needs a model name or --resume RUN (or a --config "
+                        "file that names the model)",
+                        "e.g. `genvision train vae --data mnist5k --minutes 3`")
     if model_name is not None and (not argv or argv[0] != model_name):
         argv_model = [model_name, *argv]  # the model came from --config
     else:
