@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,37 @@ def test_progress_off_or_in_a_terminal_writes_no_plain_lines():
 def test_clock_text():
     assert clock_text(5) == "0:05" and clock_text(65) == "1:05"
     assert clock_text(3725) == "1:02:05"
+
+
+class FakeWandb:
+    """Records what the W&B logger sends (the real package is never installed here)."""
+
+    def __init__(self):
+        self.calls: list[tuple] = []
+
+    def init(self, **kw):
+        self.calls.append(("init", kw))
+
+    def log(self, values, step):
+        self.calls.append(("log", step, values))
+
+    def Image(self, array):  # noqa: N802 - wandb's own name
+        return ("image", array.shape)
+
+    def finish(self):
+        self.calls.append(("finish",))
+
+
+def test_log_to_wandb_sends_the_metrics_jsonl_scalars(tmp_path, monkeypatch):
+    fake = FakeWandb()
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    real = tracking.importlib.util.find_spec
+    monkeypatch.setattr(tracking.importlib.util, "find_spec",
+                        lambda name: object() if name == "wandb" else real(name))
+    _train(tmp_path / "run", log_to="wandb", tensorboard=False, steps=6)
+    lines = [json.loads(s) for s in (tmp_path / "run" / "metrics.jsonl").read_text()
+             .splitlines()]
+    logged = [(c[1], c[2]) for c in fake.calls if c[0] == "log" and "samples" not in c[2]]
+    assert logged == [(line["step"], tracking.scalars(line)) for line in lines]
+    assert fake.calls[0][0] == "init" and fake.calls[-1] == ("finish",)
+    assert any(c[0] == "log" and "samples" in c[2] for c in fake.calls)  # the final grid

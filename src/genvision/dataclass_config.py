@@ -126,7 +126,7 @@ def add_dataclass_flags(
         default = f.default if f.default is not dataclasses.MISSING else None
         default = defaults.get(f.name, default)
         help_text = f.metadata.get("help", "")
-        if default is not None:
+        if default is not None and default != "":  # "": nothing (e.g. no extra logger)
             help_text += f" (default: {default})"
         if f.name in hidden:
             help_text = argparse.SUPPRESS

@@ -70,14 +70,14 @@ class TrainConfig:
     keep_checkpoints: int = field(default=2, metadata={
         "help": "how many checkpoints to keep", **bounds(1)})
     progress: bool = field(default=True, metadata={
-        "help": "show progress: a bar in a terminal or notebook, a plain line every "
-                f"{PROGRESS_SECONDS:g} s or tenth of the budget otherwise (nohup, CI)"})
+        "help": "show progress: a bar in a terminal or notebook, otherwise (nohup, CI) a "
+                f"plain line every {PROGRESS_SECONDS:g} s and every tenth of the budget"})
     tensorboard: bool = field(default=True, metadata={
         "help": "write TensorBoard event files into RUN/tensorboard (`tensorboard "
                 "--logdir runs`); needs the tensorboard package"})
     log_to: str = field(default="", metadata={
-        "help": "also log to wandb or mlflow (comma-separated; the package must be "
-                "installed)", "pattern": r"((wandb|mlflow)(,(wandb|mlflow))*)?",
+        "help": "also log to wandb or mlflow, or both: wandb,mlflow (the package must be "
+                "installed; default: neither)", "pattern": r"((wandb|mlflow)(,(wandb|mlflow))*)?",
         "accepts": "wandb, mlflow or wandb,mlflow"})
 
     def __post_init__(self) -> None:
