@@ -16,6 +16,7 @@ data kind) and the seed of the weights (the run's ``--seed``) are not model opti
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +74,15 @@ def write_run_config(run_dir: str | Path, info: RunInfo) -> Path | None:
     if info.is_task or not info.model:
         return None
     path = RunLayout(run_dir).config_toml
-    text = cfg.toml_text(config_sections(info), header=(
-        "genvision run config: the options this run trained with.\n"
-        f"Start it again: genvision train --config {path.name} --out NEW_RUN\n"
-        "(flags typed on the command line override the values here)"))
+    try:
+        text = cfg.toml_text(config_sections(info), header=(
+            "genvision run config: the options this run trained with.\n"
+            f"Start it again: genvision train --config {path} --out NEW_RUN\n"
+            "(flags typed on the command line override the values here)"))
+    except ValueError as exc:  # a value TOML cannot hold: the run itself is not at stake
+        print(f"note: no {path.name} for this run ({exc}); run.json has its options",
+              file=sys.stderr)
+        return None
     atomic_write_bytes(path, text.encode("utf-8"))
     return path
 
