@@ -34,7 +34,7 @@ DEFERRED = {
     "sklearn.cluster", "sklearn.linear_model", "sklearn.metrics", "sklearn.datasets",
     "skimage.data", "skimage.metrics", "skimage.color", "skimage.feature", "skimage.transform",
     "mlxtend.data", "scipy.linalg", "scipy.stats", "sklearn.decomposition",
-    "sklearn.exceptions",
+    "sklearn.exceptions", "torch.utils.tensorboard",  # optional: the tracking extra
 }
 
 

@@ -104,7 +104,10 @@ def test_model_train_defaults_apply_unless_the_user_sets_them(tmp_path, monkeypa
     with pytest.raises(SystemExit):
         gv("train", "vae", "--help")
     help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal
-    assert "vae trains with --lr 0.02 --warmup-steps 3 unless" in help_text
+    # the training flags show the recipe as their defaults (what a run uses)
+    assert "AdamW learning rate (default: 0.02)" in help_text
+    assert "linear learning-rate warm-up steps (default: 3)" in help_text
+    assert "vae's measured recipe" in help_text
 
 
 def test_info_prints_configs(tiny_run, capsys):

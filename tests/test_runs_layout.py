@@ -27,7 +27,7 @@ from genvision.runs.records import (
     read_run_info,
     write_run_info,
 )
-from genvision.train import TrainConfig, TrainData, lock
+from genvision.train import TrainConfig, TrainData, lock, tracking
 from genvision.train import checkpoint as ckpt
 
 SRC = Path(genvision.__file__).parent
@@ -68,6 +68,7 @@ def test_the_loops_own_names_equal_the_layouts():
     assert (ckpt.CHECKPOINTS, ckpt.LATEST, ckpt.METRICS) == (
         layout.CHECKPOINTS, layout.LATEST, layout.METRICS_LOG)
     assert lock.LOCK_FILE == layout.LOCK_FILE
+    assert tracking.TENSORBOARD == layout.TENSORBOARD_DIR
     run = layout.RunLayout("runs/x")
     assert run.latest == Path("runs/x/checkpoints/latest")
     assert run.stage("srgan").metrics_log == Path("runs/x/srgan/metrics.jsonl")

@@ -3,7 +3,8 @@
 Every model, the training loop and the data pipeline describe their options as a
 ``@dataclass``. This module turns such a dataclass into argparse flags (so no option is
 written out twice), reads the flags back into an instance, and (de)serialises instances as
-plain JSON for checkpoints. Field help text lives in ``field(metadata={"help": ...})``.
+plain JSON for checkpoints, and writes and reads the TOML files of run configs
+(:func:`toml_text`, :func:`read_toml`). Field help text lives in ``field(metadata={"help": ...})``.
 
 Validation is declared the same way, once per field, and applied by one function
 (:func:`check_values`) wherever a config is built: from flags or a saved dict
@@ -29,6 +30,11 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from .errors import UserError
+
+try:  # Python 3.11+; the tomli backport has the same API
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 T = TypeVar("T")
 
@@ -94,21 +100,36 @@ def add_dataclass_flags(
     cls: type,
     *,
     skip: typing.Iterable[str] = (),
+    defaults: Mapping[str, Any] | None = None,
+    hidden: typing.Iterable[str] = (),
 ) -> None:
     """Add one flag per field of dataclass ``cls`` to ``parser``.
 
     Defaults are left as ``None`` (argparse.SUPPRESS) so that only flags the user typed
     override a config: the dataclass keeps the single source of defaults.
+
+    Args:
+        skip: fields that get no flag.
+        defaults: the defaults to *show* where the caller applies others than the
+            dataclass's (a model's recipe, a task stage's defaults); it must pass the
+            same mapping to the config it builds, so the help cannot disagree with the
+            values used. A string is shown as it is (e.g. ``0.0005 (srresnet), 0.0001
+            (srgan)`` where stages differ).
+        hidden: fields whose flag is accepted but not listed (options that do not apply,
+            refused with a fix by the code that would use them).
     """
-    skip = set(skip)
+    skip, hidden, defaults = set(skip), set(hidden), dict(defaults or {})
     for f in dataclasses.fields(cls):
         if f.name in skip or f.metadata.get("cli") is False:
             continue
         tp, _optional, choices = _resolve_type(cls, f)
         default = f.default if f.default is not dataclasses.MISSING else None
+        default = defaults.get(f.name, default)
         help_text = f.metadata.get("help", "")
-        if default is not None:
+        if default is not None and default != "":  # "": nothing (e.g. no extra logger)
             help_text += f" (default: {default})"
+        if f.name in hidden:
+            help_text = argparse.SUPPRESS
         kwargs: dict[str, Any] = {"help": help_text, "default": argparse.SUPPRESS, "dest": f.name}
         if tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
@@ -120,6 +141,13 @@ def add_dataclass_flags(
             if choices:
                 kwargs["choices"] = choices
         parser.add_argument(flag_name(f.name), **kwargs)
+
+
+def shown_default(help_text: str) -> str | None:
+    """The ``(default: X)`` text of a flag's help (as :func:`add_dataclass_flags` writes
+    it), or None."""
+    m = re.search(r"\(default: (.*)\)$", help_text or "")
+    return m.group(1) if m else None
 
 
 def overrides_from_args(cls: type, args: argparse.Namespace) -> dict[str, Any]:
@@ -285,3 +313,72 @@ def replace(obj: T, **changes: Any) -> T:
     data = dataclasses.asdict(obj)
     data.update(changes)
     return from_dict(type(obj), data)
+
+
+def _toml_value(v: Any) -> str:
+    """One TOML value: a bool, an int, a finite float, a string or an array of them."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, numbers.Integral):
+        return str(int(v))
+    if isinstance(v, numbers.Real):
+        f = float(v)
+        if not math.isfinite(f):
+            raise ValueError(f"TOML config values must be finite, got {f}")
+        return repr(f)  # round-trips exactly; '1e-05' is valid TOML
+    if isinstance(v, str):
+        # a JSON string is a valid TOML basic string (same escapes, \uXXXX included)
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise ValueError(f"cannot write {type(v).__name__} {v!r} to TOML")
+
+
+def toml_text(sections: Mapping[str, Mapping[str, Any]], header: str = "") -> str:
+    """TOML text of ``{section: {key: value}}`` (values: scalars or flat arrays; None
+    values are left out, TOML has no null). ``header`` becomes leading ``#`` comments."""
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    for name, values in sections.items():
+        lines += ["", f"[{name}]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None]
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def read_toml(path: str | Any) -> dict[str, Any]:
+    """The TOML file at ``path`` as a dict.
+
+    Raises:
+        UserError: the file cannot be read or is not valid TOML (one line, with the
+            parser's line and column).
+    """
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise UserError(f"config file {path} does not exist", "check the path") from None
+    except IsADirectoryError:
+        raise UserError(f"config file {path} is a folder",
+                        "pass the file, e.g. RUN/config.toml") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path} is not valid TOML: {exc}",
+                        "fix the file (see https://toml.io)") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not valid TOML: not UTF-8 text",
+                        "pass a TOML text file") from None
+
+
+def check_keys(cls: type, data: Mapping[str, Any], *, where: str, section: str,
+               allowed: typing.Iterable[str] | None = None) -> None:
+    """Refuse keys of ``data`` that are not fields of ``cls`` (or not in ``allowed``),
+    and values of the wrong type or range, naming the file and section.
+
+    Raises:
+        UserError: one line naming the key and the accepted ones.
+    """
+    names = set(allowed) if allowed is not None else {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise UserError(f"unknown key(s) {', '.join(unknown)} in [{section}] of {where}",
+                        f"use keys of [{section}]: {', '.join(sorted(names))}")
+    check_values(cls, {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()},
+                 where=f"[{section}] of {where}")

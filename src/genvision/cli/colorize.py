@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..apps.colorize.compare import compare_colorizers, table, write_outputs
 from ..apps.colorize.tiled import DEFAULT_TILE, colorize_tiled
-from ..apps.colorize.train import STAGES, load_colorizer, train_colorize
+from ..apps.colorize.train import STAGES, TRAIN_DEFAULTS, load_colorizer, train_colorize
 from ..apps.common.images import check_output_path, evaluation_images, read_image, write_image
 from ..apps.common.runs import record_comparison, require_task, trained_stages
 from ..apps.common.staged import TaskRequest
@@ -43,9 +43,8 @@ def cmd_colorize(argv: list[str]) -> int:
 
 def _train(argv: list[str]) -> int:
     p = _parser("train", "Train the L1 regression colorizer, then the pix2pix GAN from it, on "
-                         "Lab patches of the training images. Stage defaults: batch 16; lr "
-                         "5e-4 (regression), 2e-4 with beta1 0.5 (GAN); validation every 250 "
-                         "steps.")
+                         "Lab patches of the training images (the training defaults below "
+                         "are each stage's).")
     p.add_argument("--method", choices=["both", "regression", "gan"], default="both",
                    help="stages to train (default both: regression, then the GAN from it)")
     p.add_argument("--out", default="runs/colorize", help="run directory (default "
@@ -55,7 +54,8 @@ def _train(argv: list[str]) -> int:
                    help="share of the budget for the GAN with --method both (default 0.5)")
     p.add_argument("--init", help="regression model to start the GAN from (default: "
                                   "OUT/regression when trained; none: from scratch)")
-    add_stage_flags(p, ColorizeConfig, ColorizeGANConfig, "U-Net generator", "GAN")
+    add_stage_flags(p, ColorizeConfig, ColorizeGANConfig, "U-Net generator", "GAN",
+                    TRAIN_DEFAULTS)
     args = p.parse_args(argv)
     model, gan = stage_flags(args, ColorizeConfig, ColorizeGANConfig)
     if args.resume and (model or gan or args.init):

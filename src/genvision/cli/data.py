@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from ..data import list_datasets
 from .parser import Parser
+from .stages import dispatch
 
 
 def cmd_data(argv: list[str]) -> int:
     """Entry point of ``genvision data``; returns the exit status."""
-    p = Parser(prog="genvision data", description="Datasets genvision can read.")
-    p.add_argument("action", choices=["list"])
+    return dispatch("data", "the datasets genvision can read",
+                    "    genvision data list      (name, kind, shape, size, description)",
+                    {"list": _list}, argv)
+
+
+def _list(argv: list[str]) -> int:
+    """``genvision data list``: its own parser, so ``--help`` describes it."""
+    p = Parser(prog="genvision data list",
+               description="List the datasets genvision can read: name, pixel kind, image "
+                           "shape, number of images and a description. A spec such as "
+                           "folder:PATH or idx:PATH reads your own files.")
     p.parse_args(argv)
     rows = list_datasets()
     width = max(len(r["name"]) for r in rows)

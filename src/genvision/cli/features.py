@@ -16,18 +16,22 @@ from ..data.download import cache_root
 from ..metrics.feature_net import default_config, load_or_train_feature_net
 from .parser import Parser
 from .probe import cmd_probe
+from .stages import dispatch
+
+USAGE = __doc__.strip().split("\n\n")[1]
 
 
 def cmd_features(argv: list[str]) -> int:
     """Entry point of ``genvision features``; returns the exit status."""
-    if argv[:1] == ["probe"]:
-        return cmd_probe(argv[1:])
-    p = Parser(prog="genvision features",
+    return dispatch("features", "the metrics' feature network and latent-feature probes",
+                    USAGE, {"train": _train, "probe": cmd_probe}, argv)
+
+
+def _train(argv: list[str]) -> int:
+    """``genvision features train``: its own parser, so ``--help`` lists its options."""
+    p = Parser(prog="genvision features train",
                description="Train (and cache) the classifier whose features FID, KID and "
                            "precision/recall are computed in.")
-    p.add_argument("action", choices=["train", "probe"],
-                   help="train: the metrics' feature network; probe RUN: latent features "
-                        "(see `genvision features probe --help`)")
     p.add_argument("--data", required=True, help="labelled dataset spec, e.g. mnist5k")
     p.add_argument("--split", default="train",
                    help="split to train on: a run's own training split (default train)")

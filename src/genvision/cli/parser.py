@@ -25,17 +25,23 @@ class Parser(argparse.ArgumentParser):
 def add_model_flags(parser: argparse.ArgumentParser, model_name: str) -> type:
     """Add the flags of ``model_name``'s config dataclass; returns the model class.
 
-    A model with measured training defaults (``train_defaults``) says so in the epilog.
+    A model with measured training defaults (``train_defaults``) says so in the epilog
+    (the training flags show them as their defaults: see ``cli.train.train_parser``).
     """
     model_cls = get_model_class(model_name)
     group = parser.add_argument_group(f"{model_name} options")
     cfg.add_dataclass_flags(group, model_cls.config_class)
+    notes = []
     if model_cls.train_defaults:
         recipe = " ".join(f"--{k.replace('_', '-')} {v}"
                           for k, v in model_cls.train_defaults.items())
-        parser.epilog = (f"{model_name} trains with {recipe} unless you pass those flags "
-                         "(its measured recipe; the training defaults above are the "
-                         "generic ones).")
+        notes.append(f"The training defaults above include {model_name}'s measured recipe "
+                     f"({recipe}).")
+    if model_cls.unused_train_options:
+        flags = ", ".join(cfg.flag_name(k) for k in model_cls.unused_train_options)
+        notes.append(f"{model_name} does not use {flags}: its optimisers are set by the "
+                     f"{model_name} options above.")
+    parser.epilog = " ".join(notes) or None
     return model_cls
 
 

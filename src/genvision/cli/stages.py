@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .. import dataclass_config as cfg
 from ..apps.common.patch_data import PatchOptions
@@ -34,11 +35,32 @@ def dispatch(task: str, title: str, usage: str, actions: dict[str, Action],
     return actions[argv[0]](argv[1:])
 
 
+def stage_defaults(train_defaults: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The training defaults to show for a task whose stages train with
+    ``train_defaults`` (stage -> TrainConfig values, the task's own table, which the task
+    applies under the user's flags): one value where the stages agree, else each stage's,
+    e.g. ``0.0005 (srresnet), 0.0001 (srgan)``."""
+    generic = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    shown: dict[str, Any] = {}
+    for name in {k for values in train_defaults.values() for k in values}:
+        per_stage = {stage: values.get(name, generic[name])
+                     for stage, values in train_defaults.items()}
+        if len(set(per_stage.values())) == 1:
+            shown[name] = next(iter(per_stage.values()))
+        else:
+            shown[name] = ", ".join(f"{v} ({stage})" for stage, v in per_stage.items())
+    return shown
+
+
 def add_stage_flags(p: argparse.ArgumentParser, base: type, gan: type,
-                    base_title: str, gan_title: str) -> None:
-    """Data, training, base-model and GAN flags, each declared once by its dataclass."""
+                    base_title: str, gan_title: str,
+                    train_defaults: Mapping[str, Mapping[str, Any]]) -> None:
+    """Data, training, base-model and GAN flags, each declared once by its dataclass;
+    the training flags show the stages' defaults (``train_defaults``, see
+    :func:`stage_defaults`)."""
     cfg.add_dataclass_flags(p.add_argument_group("data"), PatchOptions)
-    cfg.add_dataclass_flags(p.add_argument_group("training"), TrainConfig)
+    cfg.add_dataclass_flags(p.add_argument_group("training"), TrainConfig,
+                            defaults=stage_defaults(train_defaults))
     cfg.add_dataclass_flags(p.add_argument_group(base_title), base)
     cfg.add_dataclass_flags(p.add_argument_group(gan_title), gan,
                             skip=[f.name for f in dataclasses.fields(base)])

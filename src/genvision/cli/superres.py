@@ -19,7 +19,7 @@ from ..apps.common.runs import record_comparison, require_task, trained_stages
 from ..apps.common.staged import TaskRequest
 from ..apps.superres.compare import compare_methods, table, write_outputs
 from ..apps.superres.tiling import DEFAULT_TILE, upscale_to_pil
-from ..apps.superres.train import STAGES, load_sr_model, train_superres
+from ..apps.superres.train import STAGES, TRAIN_DEFAULTS, load_sr_model, train_superres
 from ..data.degrade import SCALES, Bicubic
 from ..errors import UserError
 from ..models.superres import SRGANConfig, SRResNetConfig
@@ -45,8 +45,7 @@ def cmd_superres(argv: list[str]) -> int:
 # ----- train --------------------------------------------------------------------------------
 def _train_parser() -> argparse.ArgumentParser:
     p = _parser("train", "Train SRResNet, then SRGAN from it, on patches of the training "
-                         "images. Stage defaults: batch 16; lr 5e-4 (SRResNet), 1e-4 (SRGAN); "
-                         "validation every 250 steps.")
+                         "images (the training defaults below are each stage's).")
     p.add_argument("--scale", type=int, choices=SCALES, help="up-scaling factor (default 4)")
     p.add_argument("--method", choices=["both", "srresnet", "srgan"], default="both",
                    help="stages to train (default both: SRResNet, then SRGAN from it)")
@@ -58,7 +57,8 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--perceptual", help="SRGAN feature loss: disc (the discriminator's "
                                         "features, default), none, or vgg19:PATH (a local "
                                         "torchvision VGG19 weights file)")
-    add_stage_flags(p, SRResNetConfig, SRGANConfig, "SRResNet generator", "SRGAN")
+    add_stage_flags(p, SRResNetConfig, SRGANConfig, "SRResNet generator", "SRGAN",
+                    TRAIN_DEFAULTS)
     return p
 
 

@@ -171,6 +171,9 @@ class GenerativeModel(nn.Module):
     #: TrainConfig values ``genvision train MODEL`` uses unless the user sets them (the
     #: model's measured best recipe); the Python API's TrainConfig does not apply them
     train_defaults: ClassVar[dict[str, Any]] = {}
+    #: TrainConfig fields the model's phases do not use (a GAN's own --lr-g/--lr-d replace
+    #: --lr): ``genvision train MODEL --help`` does not list them
+    unused_train_options: ClassVar[tuple[str, ...]] = ()
     #: one-line captions of the report figures that ``figures`` returns, by name: what the
     #: rows and columns of each grid are (the grid itself carries no labels)
     figure_captions: ClassVar[dict[str, str]] = {}

@@ -106,6 +106,8 @@ class GAN(SelfConditioned, GenerativeModel):
     likelihood_kind = "none"
     supported_data_kinds = ("grey8", "rgb8", "continuous")
     samplers: ClassVar[dict[str, type[SamplerOptions]]] = {"latent": LatentSampler}
+    #: one Adam per network with the model config's rates and betas (see :meth:`phases`)
+    unused_train_options: ClassVar[tuple[str, ...]] = ("lr", "beta1", "beta2", "weight_decay")
 
     def __init__(self, config: GANConfig):
         super().__init__(config)
@@ -248,8 +250,10 @@ class GAN(SelfConditioned, GenerativeModel):
         ``g_grad_norm`` (before clipping, added by the loop).
         """
         defaults = {f.name: f.default for f in dataclasses.fields(train)}
-        for name, use in (("lr", "--lr-g and --lr-d"), ("beta1", "--adam-betas"),
-                          ("beta2", "--adam-betas"), ("weight_decay", "no weight decay")):
+        uses = {"lr": "--lr-g and --lr-d", "beta1": "--adam-betas", "beta2": "--adam-betas",
+                "weight_decay": "no weight decay"}
+        for name in self.unused_train_options:
+            use = uses[name]
             if getattr(train, name) != defaults[name]:
                 raise UserError(f"--{name.replace('_', '-')} does not apply to {self.name}: "
                                 "it trains one Adam per network", f"use {use}")

@@ -4,10 +4,12 @@ A run directory (``runs/NAME``) written by ``genvision train``, by ``genvision.t
 from Python or by a task's ``train`` (``genvision superres train``) holds::
 
     run.json          what was trained on what (a RunInfo, see records.py)
+    config.toml       the resolved options, re-launchable (see run_config.py)
     metrics.jsonl     one line per logged training step (written by the loop)
     metrics.json      evaluations, each with its kind and protocol (EvalRecord)
     checkpoints/      step-NNNNNNNN/ checkpoints and the ``latest`` pointer
     samples/          sample grids written during training (step-NNNNNNNN.png)
+    tensorboard/      TensorBoard event files of the training log (train/tracking.py)
     samples.png       the final sample grid; NAME.png: the model's other figures
     loss.png          the loss curves of the report
     report.html       the report page
@@ -34,6 +36,8 @@ import os
 from pathlib import Path
 
 RUN_JSON = "run.json"
+RUN_TOML = "config.toml"
+TENSORBOARD_DIR = "tensorboard"  # train/tracking.py's own constant must equal it
 LOCK_FILE = ".lock"  # train/lock.py's own constant must equal it
 TASK_JSON = "task.json"  # the record of task runs written before run.json; read only
 METRICS_LOG = "metrics.jsonl"
@@ -68,6 +72,15 @@ class RunLayout:
     @property
     def run_json(self) -> Path:
         return self.root / RUN_JSON
+
+    @property
+    def config_toml(self) -> Path:
+        """``config.toml``: the run's resolved options (``genvision train --config``)."""
+        return self.root / RUN_TOML
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.root / TENSORBOARD_DIR
 
     @property
     def task_json(self) -> Path:

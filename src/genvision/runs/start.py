@@ -33,6 +33,7 @@ from .claim import OnTrainStart, check_new_run, claimed_out, replaceable, say_re
 from .layout import RunLayout
 from .load import load
 from .records import RunInfo, read_run_info, write_run_info
+from .run_config import write_run_config
 
 SAMPLE_SEED = 1234  # fixed so successive report grids of one run are comparable
 
@@ -122,7 +123,8 @@ def _train_new(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig, 
     with claimed_out(out, check_new_run) as lock:
         if replaceable(out):
             say_replacing(out)
-        record = OnTrainStart(lambda: write_run_info(out, info))
+        record = OnTrainStart(lambda: (write_run_info(out, info),
+                                       write_run_config(out, info)))
         return train(model, data, train_cfg, out, run_info=info.to_dict(), callbacks=[record],
                      lock=lock)
 

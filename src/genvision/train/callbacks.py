@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from ..callbacks import Callback, TrainResult, TrainState
 from ..grids import save_grid
@@ -21,10 +23,14 @@ class SampleGrids(Callback):
     Args:
         every: steps between grids (0 = at the end only). seed: the sampling seed.
         n: images per grid.
+        listeners: ``f(step, tag, images [N, C, H, W])`` called with each grid drawn
+            (the experiment trackers' ``on_images``), so a grid is sampled once.
     """
 
-    def __init__(self, every: int, seed: int, n: int = NUM_SAMPLES):
+    def __init__(self, every: int, seed: int, n: int = NUM_SAMPLES,
+                 listeners: Sequence[Callable[[int, str, Tensor], None]] = ()):
         self.every, self.seed, self.n = every, seed, n
+        self.listeners = list(listeners)
         self.state: TrainState | None = None
         self.drawn_step = -1
 
@@ -52,4 +58,6 @@ class SampleGrids(Callback):
         except NotImplementedError:
             return  # a model without a sampler still trains
         save_grid(images, Path(state.run_dir) / SAMPLES / f"{ckpt.step_dir_name(state.step)}.png")
+        for listener in self.listeners:
+            listener(state.step, SAMPLES, images)
         self.drawn_step = state.step

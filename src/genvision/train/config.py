@@ -7,6 +7,8 @@ from dataclasses import field
 
 from ..dataclass_config import SEED, bounds, check_fields
 
+#: seconds between the plain progress lines of a run whose stderr is not a terminal
+PROGRESS_SECONDS = 30.0
 #: devices --device accepts (what torch.device would parse into a usable device)
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
@@ -67,7 +69,16 @@ class TrainConfig:
         "help": "write a sample grid every N steps (0 = at the end only)", **bounds(0)})
     keep_checkpoints: int = field(default=2, metadata={
         "help": "how many checkpoints to keep", **bounds(1)})
-    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    progress: bool = field(default=True, metadata={
+        "help": "show progress: a bar in a terminal or notebook, otherwise (nohup, CI) a "
+                f"plain line every {PROGRESS_SECONDS:g} s and every tenth of the budget"})
+    tensorboard: bool = field(default=True, metadata={
+        "help": "write TensorBoard event files into RUN/tensorboard (`tensorboard "
+                "--logdir runs`); needs the tensorboard package"})
+    log_to: str = field(default="", metadata={
+        "help": "also log to wandb or mlflow, or both: wandb,mlflow (the package must be "
+                "installed; default: neither)", "pattern": r"((wandb|mlflow)(,(wandb|mlflow))*)?",
+        "accepts": "wandb, mlflow or wandb,mlflow"})
 
     def __post_init__(self) -> None:
         # One line naming the flag, the value and the accepted range, before any work.

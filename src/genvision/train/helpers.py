@@ -20,6 +20,7 @@ from ..errors import UserError
 from ..models.base import GenerativeModel
 from . import checkpoint as ckpt
 from .config import TrainConfig
+from .tracking import check_external
 from .types import TrainData
 
 LR_SCHEDULES = ("constant", "cosine", "linear", "hold-linear")
@@ -48,6 +49,7 @@ def check_config(cfg: TrainConfig) -> None:
     if cfg.lr_schedule not in LR_SCHEDULES:
         raise UserError(f"unknown --lr-schedule {cfg.lr_schedule!r}",
                         f"use one of: {', '.join(LR_SCHEDULES)}")
+    check_external(cfg.log_to)  # a logger that is not installed, before any work
 
 
 def check_data(model: GenerativeModel, data: TrainData, cfg: TrainConfig, world: int) -> None:

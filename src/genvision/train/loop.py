@@ -52,7 +52,9 @@ from .lock import RunLock, claimed_run_dir
 from .loss_range import LossRange
 from .metrics_log import MetricsLog
 from .phases import Stepper
+from .progress import Progress
 from .rewind import rewind
+from .tracking import make_trackers
 from .types import Callback, TrainData, TrainResult, TrainState
 from .validation import validate
 
@@ -97,8 +99,11 @@ def train(model: GenerativeModel, data: TrainData, cfg: TrainConfig, run_dir: st
             print(rewind(run_dir, from_step), file=sys.stderr)
 
     with claimed_run_dir(run_dir, resume, held=lock, check=go_back):
-        all_callbacks = [SampleGrids(cfg.sample_every, cfg.seed), *model.callbacks(),
-                         *callbacks]
+        trackers = make_trackers(cfg, run_dir, resume, run_info or {})
+        grids = SampleGrids(cfg.sample_every, cfg.seed,
+                            listeners=[t.on_images for t in trackers])
+        # the grid writer first: its final grid reaches the trackers before they close
+        all_callbacks = [grids, *model.callbacks(), *trackers, *callbacks]
         return _Trainer(model, data, cfg, run_dir, resume, run_info or {}, all_callbacks).run()
 
 
@@ -178,10 +183,10 @@ class _Trainer:
                            self.run_dir, self.rank, eval_mode=self._eval_weights)
         for cb in self.callbacks if self.main else ():
             cb.on_train_start(state)
-        target = self.budget.target
-        bar = tqdm(total=None if math.isinf(target) else target,
-                   initial=self.budget.start, unit="step", dynamic_ncols=True,
-                   disable=not (self.cfg.progress and self.main and sys.stderr.isatty()))
+        # a bar in a terminal or notebook, plain periodic lines elsewhere (nohup, CI)
+        minutes = self.cfg.minutes
+        bar = Progress(self.budget.start, self.budget.target,
+                       None if minutes is None else minutes * 60, self.cfg.progress and self.main)
         try:
             with deferred_sigint() as sigint:
                 self._loop(state, sigint, bar)
@@ -195,7 +200,7 @@ class _Trainer:
         finally:
             bar.close()
 
-    def _loop(self, state: TrainState, sigint: dict[str, bool], bar: tqdm) -> None:
+    def _loop(self, state: TrainState, sigint: dict[str, bool], bar: Progress) -> None:
         while self.step < self.budget.target:
             terms = self._train_one(state)
             self._after_step(terms)
@@ -203,10 +208,7 @@ class _Trainer:
             for cb in self.callbacks:
                 cb.on_step_end(state)
             self._drain_warnings(state)
-            bar.update(1)
-            if self.step % 10 == 0 or self.step == self.budget.target:
-                bar.set_postfix(loss=f"{terms.get('loss', math.nan):.4g}",
-                                img_s=f"{self.log.rate() or self._rate:.0f}")
+            bar.update(self.step, terms.get("loss", math.nan), self.log.rate() or self._rate)
             # Under torchrun the ranks agree on the slowest rank's clock: the next step's
             # learning rate follows it (--minutes with a schedule), and every replica must
             # take the same optimiser step.
