@@ -31,6 +31,7 @@ button{font:inherit;background:#2f6fde;color:#fff;border:0;border-radius:5px;
 button.plain{background:#e6e9ef;color:#1d2330}
 img.out{display:block;max-width:100%;margin-top:8px;image-rendering:pixelated;
  background:#eef0f4;min-height:40px}
+img.grid{width:100%;max-width:360px} img.strip{width:100%}
 img.out:not([src]){display:none}
 .caption{font-size:12px;color:#5a6478} .note{font-size:12px;color:#8a5a00}
 .error{color:#c0192c;font-weight:600;min-height:1.2em;margin-top:4px}
@@ -74,14 +75,22 @@ async function post(action, body, run, out, button) {
     return data;
   } catch (e) {
     err.textContent = "error: " + e.message;
+    out.img.removeAttribute("src");  // no stale output beside an error
+    out.caption.textContent = out.note.textContent = "";
   } finally { button.disabled = false; }
 }
 
-function output(id) {
-  return {img: $("img", {class: "out", id, alt: "output"}),
+function output(id, kind = "") {
+  return {img: $("img", {class: `out ${kind}`, id, alt: "output"}),
           caption: $("div", {class: "caption"}), note: $("div", {class: "note"})};
 }
 const outNodes = (o) => [o.img, o.caption, o.note];
+// small task images (a 28x28 digit) are shown enlarged, pixel for pixel
+function enlargeSmall(img) {
+  img.onload = () => { const k = img.naturalWidth < 80 ? Math.ceil(160 / img.naturalWidth) : 1;
+    img.style.width = k > 1 ? `${img.naturalWidth * k}px` : ""; };
+  img.onerror = () => img.removeAttribute("src");
+}
 
 // ----- sampler options, drawn from the model's own description --------------------------
 function samplerControls(run) {
@@ -147,7 +156,7 @@ function labelControl(run) {
 function samplePanel(run, common) {
   const n = num(`r${run.id}-n`, 16, 1, 64), seed = num(`r${run.id}-seed`, 0, 0);
   const next = $("input", {type: "checkbox", checked: ""});
-  const out = output(`r${run.id}-sample-out`);
+  const out = output(`r${run.id}-sample-out`, "grid");
   const btn = $("button", {id: `r${run.id}-sample`, text: "Sample"});
   btn.onclick = async () => {
     const data = await post("sample", {n: +n.value, seed: +seed.value, ...common()},
@@ -162,7 +171,7 @@ function samplePanel(run, common) {
 function interpolatePanel(run, common) {
   const a = num(`r${run.id}-seed-a`, 0, 0), b = num(`r${run.id}-seed-b`, 1, 0);
   const frames = num(`r${run.id}-frames`, 8, 2, 16);
-  const out = output(`r${run.id}-interpolate-out`);
+  const out = output(`r${run.id}-interpolate-out`, "strip");
   const btn = $("button", {id: `r${run.id}-interpolate`, text: "Interpolate"});
   btn.onclick = () => post("interpolate", {seed_a: +a.value, seed_b: +b.value,
     frames: +frames.value, ...common()}, run, out, btn);
@@ -206,7 +215,7 @@ function completePanel(run, common) {
     img.src = URL.createObjectURL(f);
   };
   const n = num(`r${run.id}-complete-n`, 8, 1, 64), seed = num(`r${run.id}-complete-seed`, 0, 0);
-  const out = output(`r${run.id}-complete-out`);
+  const out = output(`r${run.id}-complete-out`, "strip");
   const btn = $("button", {id: `r${run.id}-complete`, text: "Complete"});
   btn.onclick = () => {
     const small = $("canvas", {width: w, height: h});
@@ -236,6 +245,7 @@ function taskPanel(run) {
   const file = $("input", {type: "file", accept: "image/*", id: `r${run.id}-apply-file`});
   const input = $("img", {class: "out", id: `r${run.id}-apply-in`, alt: "input"});
   const out = output(`r${run.id}-apply-out`);
+  enlargeSmall(input); enlargeSmall(out.img);
   const verb = run.verb[0].toUpperCase() + run.verb.slice(1);
   const btn = $("button", {id: `r${run.id}-apply`, text: verb});
   btn.onclick = () => {
@@ -263,7 +273,7 @@ function card(run) {
     const extra = run.scale ? ` · x${run.scale}` : "";
     return $("section", {class: "card", id: `run-${run.id}`}, $("h2", {text: run.name}),
       $("div", {class: "sub", text: `${run.kind} run · ${run.methods.join(", ")}${extra}`}),
-      taskPanel(run), error);
+      error, taskPanel(run));
   }
   const sampler = samplerControls(run), label = labelControl(run);
   const common = () => ({label: label.value(), ...sampler.values()});
