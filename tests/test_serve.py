@@ -3,14 +3,20 @@ and fetched with urllib; bad input is a 400 with one line, never a dead server."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 import genvision
 from genvision.cli import main
+from genvision.errors import UserError
 from genvision.models.sampling import SampleRNG, make_sampler
+from genvision.models.translation import CycleGAN, CycleGANConfig, Pix2Pix, TranslationConfig
+from genvision.serve.actions import apply_task
 from genvision.serve.latent import interpolate, slerp
+from genvision.serve.runs import ServedRun
 from serve_client import COLOR_ID, DDPM_ID, SR_ID, VAE_ID, decode_url, png_url, request
 
 pytest_plugins = ["serve_runs"]  # its session fixtures: the tiny runs and the server
@@ -187,3 +193,26 @@ def test_cli_refuses_bad_runs_and_busy_ports_with_one_line(served, tmp_path, cap
     busy = served.server_address[1]
     assert main(["serve", str(served.runs[0].path), "--port", str(busy)]) == 2
     assert "cannot listen" in capsys.readouterr().err
+
+
+def test_translation_checks_the_source_domain_and_direction():
+    """A grey -> RGB CycleGAN and pix2pix (untrained: only shapes and checks matter)."""
+    nets = {"width": 4, "depth": 1, "disc_width": 4, "disc_layers": 1, "image_size": (8, 8),
+            "channels": 4, "a_channels": 1}
+    models = {"pix2pix": Pix2Pix(TranslationConfig(**nets)).eval(),
+              "cyclegan": CycleGAN(CycleGANConfig(**nets, pool_size=2)).eval()}
+    run = ServedRun(0, "pair", Path("pair"), "translate", models,
+                    {"directions": {"a2b": 1, "b2a": 3}, "image_size": [8, 8]})
+    grey = png_url(np.full((8, 8), 200, np.uint8))
+    colour = png_url(np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8))
+    out = apply_task(run, {"image": grey, "method": "pix2pix"})
+    assert decode_url(out["image"]).shape == (8, 8, 3) and out["note"] is None
+    out = apply_task(run, {"image": colour, "method": "cyclegan", "direction": "b2a"})
+    assert decode_url(out["image"]).shape == (12, 16, 3)  # grey, shown as RGB
+    assert "trained on 8x8 images" in out["note"]
+    with pytest.raises(UserError, match="pix2pix translates a2b only"):
+        apply_task(run, {"image": colour, "method": "pix2pix", "direction": "b2a"})
+    with pytest.raises(UserError, match="colour image but domain A"):
+        apply_task(run, {"image": colour, "method": "cyclegan"})
+    with pytest.raises(UserError, match="direction must be a2b or b2a"):
+        apply_task(run, {"image": grey, "direction": "sideways"})
