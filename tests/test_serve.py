@@ -3,6 +3,11 @@ and fetched with urllib; bad input is a 400 with one line, never a dead server."
 
 from __future__ import annotations
 
+import json
+import re
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +15,9 @@ import pytest
 import torch
 
 import genvision
+from genvision import serve as serve_cli
 from genvision.cli import main
+from genvision.cli import serve as cli_serve
 from genvision.errors import UserError
 from genvision.models.sampling import SampleRNG, make_sampler
 from genvision.models.translation import CycleGAN, CycleGANConfig, Pix2Pix, TranslationConfig
@@ -216,3 +223,32 @@ def test_translation_checks_the_source_domain_and_direction():
         apply_task(run, {"image": colour, "method": "cyclegan"})
     with pytest.raises(UserError, match="direction must be a2b or b2a"):
         apply_task(run, {"image": grey, "direction": "sideways"})
+
+
+def test_the_command_prints_its_url_and_serves_until_stopped(serve_runs, monkeypatch, capsys):
+    made = []
+
+    def keep(*args, **kwargs):  # the command's own server, so that the test can stop it
+        made.append(serve_cli.make_server(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(cli_serve, "make_server", keep)
+    thread = threading.Thread(target=lambda: made.append(main(
+        ["serve", str(serve_runs[0]), "--port", "0", "--quiet", "--device", "cpu"])))
+    thread.start()
+    try:
+        out = ""
+        for _ in range(300):  # the runs load, then the URL is printed
+            out += capsys.readouterr().out
+            if "serving" in out:
+                break
+            time.sleep(0.1)
+        url = re.search(r"at (http://127\.0\.0\.1:\d+/)", out)
+        assert url and url.group(1) == made[0].url
+        with urllib.request.urlopen(url.group(1) + "api/runs", timeout=30) as resp:
+            assert json.loads(resp.read())[0]["model"] == "vae"
+    finally:
+        if made:
+            made[0].shutdown()
+        thread.join(timeout=30)
+    assert made[-1] == 0  # the exit status
