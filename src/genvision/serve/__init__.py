@@ -8,8 +8,8 @@ diffusion models), and super-resolve / colorize / translate an uploaded image (t
 **Why a small standard stack, not Gradio.** The demo is Python's own
 ``http.server.ThreadingHTTPServer`` with JSON endpoints and one static HTML/JS page
 (:mod:`.page`). It adds no runtime dependency: Gradio pulls in FastAPI, uvicorn, pydantic,
-httpx and a bundled front end (hundreds of MB), pins versions that move fast, and would
-make a CPU-first library carry a web framework for one command. What the demo needs
+httpx and a large bundled front end, moves fast between major versions, and would make a
+CPU-first library carry a web framework for one command. What the demo needs
 (about ten form controls, a drawing canvas, image uploads) is a few hundred lines of plain
 JavaScript; the page loads nothing from the network, so it also works offline. The models
 run in-process, loaded once with :func:`genvision.load` (no pickled code), one request at
