@@ -24,7 +24,7 @@ LAYERS = {
     "grids": 0, "callbacks": 0,
     "data": 1, "nn": 1, "distributions": 1,
     "models": 2, "train": 3, "runs": 4, "metrics": 5, "evaluation": 6, "report": 7,
-    "apps": 8, "theory": 8, "cli": 9,
+    "apps": 8, "theory": 8, "serve": 9, "cli": 9,
 }
 #: (importing module, imported module) pairs of function-level imports that defer a heavy
 #: or optional dependency on purpose

@@ -15,6 +15,7 @@
     genvision features probe RUN                 (linear probe, PCA/t-SNE map, k-means NMI)
     genvision outliers RUN --ood faces,noise     (NLL, likelihood ratio, typicality)
     genvision theory kl-mle                      (why minimising KL is maximum likelihood)
+    genvision serve RUN [RUN...] [--port 7860] [--open]   (a local demo page)
     genvision info RUN
     genvision report RUN
 
@@ -76,6 +77,7 @@ COMMANDS: dict[str, Command] = {
                        "real vs classic vs generated training data"),
     "outliers": Command("genvision.cli.outliers:cmd_outliers",
                         "outlier detection with a likelihood model"),
+    "serve": Command("genvision.cli.serve:cmd_serve", "a local demo page of runs (sample, ...)"),
     "theory": Command("genvision.cli.theory:cmd_theory",
                       "exact numerical checks of the theory (KL and maximum likelihood)"),
 }
