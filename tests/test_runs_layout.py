@@ -164,6 +164,9 @@ def test_info_report_and_compare_on_task_runs(sr_run, col_run, capsys):
         assert main(["info", str(run), "--json"]) == 0
         summary = json.loads(capsys.readouterr().out)
         assert summary["task"] and summary["stages"] and summary["evaluations"]
+        assert main(["info", str(run)]) == 0  # the readable summary names the stages
+        text = capsys.readouterr().out
+        assert "task" in text.splitlines()[0] and "steps" in text and "image-to-image" in text
         assert main(["report", str(run)]) == 0
         capsys.readouterr()
         html = (run / "report.html").read_text(encoding="utf-8")

@@ -299,7 +299,8 @@ def headline_line(entry: dict[str, Any]) -> str:
         if key not in HEADLINE:
             continue
         label, unit, better = metric_label(key)
-        text = f"{label} {value_text(entry, key)}" + (f" {unit}" if unit else "")
+        text = f"{label} {value_text(entry, key)}" + (f" {unit}" if unit not in ("", label)
+                                                       else "")
         if key == "nll_nats" and likelihood_kind(entry):
             text += f" [{likelihood_kind(entry)}]"
         parts.append(text + (f" {ARROWS[better]}" if better else ""))

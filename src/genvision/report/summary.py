@@ -58,9 +58,13 @@ def training_line(run: dict[str, Any], records: list[dict]) -> str:
     if "images_per_s" in stats:
         text += f", {fmt.fmt_number(round(stats['images_per_s']))} images/s"
     train = run.get("train_config") if isinstance(run.get("train_config"), dict) else {}
+    model = run.get("model_config") if isinstance(run.get("model_config"), dict) else {}
     asked = [f"{k.replace('_', ' ')} {fmt.fmt_value(train[k])}"
-             for k in ("steps", "epochs", "minutes", "batch_size", "lr")
-             if train.get(k) is not None]
+             for k in ("steps", "epochs", "minutes", "batch_size") if train.get(k) is not None]
+    # a GAN's optimisers take their own rates (lr_g, lr_d): the shared lr is not used
+    rates = ((model, ("lr_g", "lr_d")) if model.get("lr_g") is not None else (train, ("lr",)))
+    asked += [f"{k.replace('_', ' ')} {fmt.fmt_value(rates[0][k])}" for k in rates[1]
+              if rates[0].get(k) is not None]
     text = text.strip() or "no training logged"
     return text + (f" (asked: {', '.join(asked)})" if asked else "")
 
