@@ -24,7 +24,7 @@ SAMPLES = {
              "binarize": {"scheme": "none", "seed": None}, "data_kind": "grey8"},
     "protocol": {"features": "digits-cnn:abc123", "n_real": 360, "n_fake": 1000, "pr_k": 3,
                  "sampler": {"name": "ancestral"}, "seeding": "per-sample"},
-    "coverage": 0.5123, "kid_mean": 0.0123456, "kid_std": 0.001, "recall": 0.004,
+    "coverage": 0.5123, "kid_mean": 0.0123456, "kid_std": 0.0012345, "recall": 0.004,
     "precision": 0.9800000190734863, "fid": 43.21987, "time_s": 3.2,
     "sampling_images_per_s": 5321.7,
 }
@@ -57,7 +57,7 @@ def test_evaluation_table_leads_with_headline_metrics(tmp_path):
     assert likelihood.count('<tr><td class="num">') == 1
     assert samples.count('<tr><td class="num">') == 1
     assert "0.98<" in samples and "0.9800000190734863" not in samples
-    assert "43.22" in samples and "0.01235 ± 0.001" in samples
+    assert "43.22" in samples and "0.01235 ± 0.0012" in samples
     # protocol folded: a one-line summary, the raw settings behind <details>
     assert "digits test · n 360 · 8-bit grey · features digits-cnn:abc123" in samples
     assert "<details><summary>all" in samples and "protocol.pr_k" in samples
@@ -67,6 +67,7 @@ def test_evaluation_table_leads_with_headline_metrics(tmp_path):
 def test_round_number_and_protocol_summary():
     assert round_number(0.9800000190734863) == "0.98"
     assert round_number(88.1234) == "88.12" and round_number(12345.678) == "12,345.7"
+    assert round_number(0.005674, 2) == "0.0057"  # a standard error: 2 significant digits
     assert protocol_summary(EVALUATION | {"seed": 3, "steps": 500}) == (
         "mnist test · n 2,000 · static binarisation (seed 0) · seed 3 · checkpoint step 500")
 
