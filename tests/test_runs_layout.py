@@ -162,9 +162,12 @@ def test_old_task_json_runs_are_still_read(sr_run, tmp_path):
 def test_info_report_and_compare_on_task_runs(sr_run, col_run, capsys):
     capsys.readouterr()
     for run in (sr_run, col_run):
-        assert main(["info", str(run)]) == 0
+        assert main(["info", str(run), "--json"]) == 0
         summary = json.loads(capsys.readouterr().out)
         assert summary["task"] and summary["stages"] and summary["evaluations"]
+        assert main(["info", str(run)]) == 0  # the readable summary names the stages
+        text = capsys.readouterr().out
+        assert "task" in text.splitlines()[0] and "steps" in text and "image-to-image" in text
         assert main(["report", str(run)]) == 0
         capsys.readouterr()
         html = (run / "report.html").read_text(encoding="utf-8")
@@ -206,7 +209,7 @@ def test_a_python_api_run_gets_run_json_and_is_evaluated(tmp_path, capsys):
     assert (out / "report.html").is_file()
     assert main(["evaluate", str(out), "--metrics", "nll", "--n", "50"]) == 0
     assert read_evaluations(out)[0].fields["nll_nats"] > 0
-    assert main(["info", str(out)]) == 0 and "nll_nats" in capsys.readouterr().out
+    assert main(["info", str(out), "--json"]) == 0 and "nll_nats" in capsys.readouterr().out
     with pytest.raises(UserError, match="already holds a run"):
         genvision.train_run(model, TrainData(train_set.x), TrainConfig(steps=1), out)
     assert torch.is_tensor(genvision.load(out).sample(2))

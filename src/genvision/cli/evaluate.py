@@ -1,6 +1,7 @@
 """``genvision evaluate RUN [--metrics nll,fid,...] [--n 10000] [--sampler-opt key=value]``.
 
-Flags are derived from :class:`~genvision.evaluation.evaluate.EvalOptions`.
+Flags are derived from :class:`~genvision.evaluation.evaluate.EvalOptions`. The results
+are merged into the run's metrics.json, then its report.html is re-rendered from disk.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import dataclasses
 
 from .. import dataclass_config as cfg
 from ..evaluation.evaluate import EvalOptions, describe, evaluate_run
+from ..report.finish import refresh_report
 from ..runs.layout import RunLayout
 from ..runs.records import read_evaluations
 from .parser import Parser, add_sampler_opt_flag, sampler_opts
@@ -35,4 +37,7 @@ def cmd_evaluate(argv: list[str]) -> int:
         flag = result.get("data", {}).get("training_images")
         print(f"TRAINING IMAGES ({flag}): {describe(result)}" if flag else describe(result))
     print(f"written to {RunLayout(args.run).evaluations}")
+    # the page must not keep saying "Not evaluated yet": re-render it from disk (seconds;
+    # the figures are not re-sampled, `genvision report` does that)
+    print(f"report: {refresh_report(args.run)}")
     return 0

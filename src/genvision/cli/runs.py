@@ -1,6 +1,6 @@
 """Commands that read finished runs: ``genvision info``, ``report`` and ``compare``.
 
-    genvision info RUN                    (run.json and its evaluations, as JSON)
+    genvision info RUN [--json]           (a readable summary; --json: the raw records)
     genvision info --models               (the registered models)
     genvision report RUN                  (rewrite samples.png, the figures, report.html)
     genvision compare RUN1 RUN2 ... [-o board.html] [--mixed]
@@ -16,6 +16,7 @@ from ..models.base import list_models
 from ..report.board import write_board
 from ..report.compare import collect, render_markdown
 from ..report.finish import finish_run
+from ..report.summary import summary_lines
 from ..runs.records import read_evaluations, read_run_info
 from .parser import Parser
 
@@ -25,18 +26,24 @@ def cmd_info(argv: list[str]) -> int:
     p = Parser(prog="genvision info", description="Describe a run, or list the models.")
     p.add_argument("run", nargs="?", help="run directory")
     p.add_argument("--models", action="store_true", help="list the registered models")
+    p.add_argument("--json", action="store_true",
+                   help="print run.json's main fields and the evaluations as JSON (for "
+                        "scripts) instead of the readable summary")
     args = p.parse_args(argv)
     if args.models or not args.run:
         for name in list_models():
             print(name)
         return 0
     info = read_run_info(args.run)
+    evaluations = read_evaluations(args.run)
+    if not args.json:
+        print("\n".join(summary_lines(args.run, info, [e.fields for e in evaluations])))
+        return 0
     keys = ("model", "num_parameters", "likelihood_kind", "data", "model_config",
             "train_config", "created")
     if info.is_task:  # a task run: its stages say what was trained
         keys = ("task", "model", "data", "stages", "created")
     summary = {k: info.get(k) for k in keys}
-    evaluations = read_evaluations(args.run)
     if evaluations:
         summary["evaluations"] = [e.fields for e in evaluations]
     print(json.dumps(summary, indent=2))

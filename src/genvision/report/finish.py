@@ -2,7 +2,8 @@
 
 The run layer (:mod:`genvision.runs.start`) trains and records a run but sits below the
 report, so it cannot write ``report.html``; this module, one layer up, does both steps.
-``genvision train`` and ``genvision report`` call :func:`finish_run`; the Python API
+``genvision train`` and ``genvision report`` call :func:`finish_run`, ``genvision
+evaluate`` the cheap :func:`refresh_report`; the Python API
 ``genvision.train_run`` is :func:`train_run` here: the run-level one, then the report.
 """
 
@@ -29,6 +30,18 @@ def finish_run(run_dir: str | Path, n_samples: int = 64) -> Path:
     """
     runs.write_samples(run_dir, n_samples)
     return write_report(run_dir)
+
+
+def refresh_report(run_dir: str | Path) -> Path:
+    """Re-render ``report.html`` from what the run folder holds now, e.g. after
+    ``genvision evaluate`` merged new numbers into metrics.json: no sampling, no training,
+    and the loss curves and progress strip on disk are reused (a full rewrite with new
+    sample grids is :func:`finish_run`, ``genvision report``).
+
+    Returns:
+        The path of report.html.
+    """
+    return write_report(run_dir, redraw=False)
 
 
 def train_run(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,

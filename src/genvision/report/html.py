@@ -1,11 +1,13 @@
 """One static HTML page per run: ``runs/NAME/report.html``.
 
-The page shows the run's title, a summary, the warnings a model raised while training
-(e.g. a GAN's collapse), the sample grid and other figures, the grids written during
-training with a fixed-latent progress strip (``samples/progress_strip.png``: the first row
-of each grid, one row per step), the loss curves (``loss.png``, drawn by
-:mod:`genvision.report.plots`), every evaluation number next
-to its protocol (data, split, n, binarisation, likelihood kind / estimator / k) and the
+The page shows the run's title, the warnings (those the loop recorded while training, e.g.
+a GAN's discriminator winning, and those computed from the run's files by
+:mod:`genvision.report.diagnostics`: mode collapse, worse than the baseline, a budget that
+ended inside a warm-up), a summary, the evaluations with their protocols
+(:mod:`genvision.report.evaluation`), the sample grid and other figures (each linked to
+its full-size PNG), the grids written during training with a fixed-latent progress strip
+(``samples/progress_strip.png``: the first row of each grid, one row per step), the loss
+curves (``loss.png``, drawn by :mod:`genvision.report.plots`) and the
 model / train / data configs. It is self-contained: relative image paths, inline CSS, no
 JavaScript and no external resource, so it opens from disk, from a copied run folder or
 from a CI artifact. Every string read from the run is HTML-escaped. A missing piece is
@@ -30,6 +32,8 @@ from ..runs.load import trained_stages
 from ..runs.records import RunInfo, read_evaluations, read_run_info
 from ..storage import atomic_write_text
 from . import format as fmt
+from .diagnostics import RunWarning, run_warnings
+from .evaluation import evaluation_tables
 from .plots import plot_loss_curves
 from .run import (
     figure_captions,
@@ -39,7 +43,6 @@ from .run import (
     progress_grids,
     read_metrics,
     summarise,
-    training_warnings,
 )
 
 #: most progress grids shown in the strip (evenly spaced, always the first and last)
@@ -62,8 +65,10 @@ nav{font-size:13px;margin:8px 0 0}nav a{margin-right:12px;color:#2a5db0}
 .cards{display:flex;flex-wrap:wrap;gap:10px}
 .card{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:8px 14px;min-width:120px}
 .card .k{font-size:12px;color:#59636e}.card .v{font-size:18px;font-weight:600}
-figure{margin:0 0 14px;display:inline-block;vertical-align:top;background:#fff;
- border:1px solid #dde1e6;border-radius:6px;padding:8px}
+figure{margin:0 10px 14px 0;display:inline-block;vertical-align:top;background:#fff;
+ border:1px solid #dde1e6;border-radius:6px;padding:8px;width:min-content;min-width:280px;
+ max-width:100%;box-sizing:border-box}
+figure.plot{width:auto;display:block}
 figure img{display:block;max-width:100%;height:auto;image-rendering:pixelated}
 figure.plot img{image-rendering:auto}
 figcaption{font-size:13px;color:#59636e;margin-top:4px;text-align:center}
@@ -73,8 +78,6 @@ table{border-collapse:collapse;background:#fff;font-size:13.5px;margin-bottom:8p
 th,td{border:1px solid #dde1e6;padding:4px 9px;text-align:left;vertical-align:top}
 th{background:#eef1f4;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.grp,td.proto{border-top:2px solid #aab3bd}
-td.proto{font-size:12.5px;color:#39424c;max-width:380px}
 .pk{color:#6a737d}
 .configs{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:14px}
 .configs table{width:100%}.configs td:first-child{color:#39424c;white-space:nowrap}
@@ -82,11 +85,30 @@ td.proto{font-size:12.5px;color:#39424c;max-width:380px}
 .note{color:#8a5a00;background:#fff8e6;border:1px solid #f0d89a;border-radius:4px;
  padding:6px 10px;display:inline-block;font-size:13.5px}
 footer{margin-top:36px;font-size:12px;color:#6a737d}
+figure a{color:inherit}a.full{font-size:12px;color:#2a5db0;white-space:nowrap}
+.warnbox{background:#fff1f0;border:1px solid #e8a29c;border-left:5px solid #c62828;
+ border-radius:6px;padding:8px 14px;color:#5f1010}
+.warnbox p{margin:2px 0 6px}.warnbox ul{margin:0;padding-left:20px}.warnbox li{margin:3px 0}
+.wsrc{font-size:12px;font-weight:600;text-transform:uppercase;color:#a11;margin-right:6px}
+section#warnings h2{color:#b71c1c;border-bottom-color:#e8a29c}
+.scroll{overflow-x:auto;max-width:100%}
+table.evals th{white-space:nowrap;text-align:right}
+table.evals td.proto{border-top:none;color:#39424c;font-size:12.5px;background:#fafbfc}
+.unit{font-weight:400;font-size:11.5px;color:#6a737d}
+.arrow{color:#2a5db0;font-weight:700}
+td.kind{white-space:nowrap}
+details summary{cursor:pointer;color:#2a5db0;font-size:12px;margin-top:3px}
+table.raw{font-size:12px;margin-top:4px}table.raw td{padding:1px 6px}
+.legend{font-size:12.5px;color:#59636e;margin:0 0 6px}
 """
 
 
-def write_report(run_dir: str | os.PathLike) -> Path:
+def write_report(run_dir: str | os.PathLike, *, redraw: bool = True) -> Path:
     """Write ``run_dir/report.html`` (and ``run_dir/loss.png``) atomically; return its path.
+
+    ``redraw=False`` reuses the loss curves and the progress strip already on disk (only
+    drawing those that are missing), so re-rendering after ``genvision evaluate`` takes
+    a fraction of a second: nothing is sampled or trained, every figure is as written.
 
     Raises:
         UserError: when ``run_dir`` is not a directory. Any other missing or unreadable
@@ -97,12 +119,13 @@ def write_report(run_dir: str | os.PathLike) -> Path:
         raise UserError(f"run directory {run_dir} does not exist",
                         "pass the folder a training run wrote, e.g. runs/NAME")
     out = RunLayout(run_dir).report_html
-    atomic_write_text(out, render_report(run_dir))
+    atomic_write_text(out, render_report(run_dir, redraw=redraw))
     return out
 
 
-def render_report(run_dir: Path) -> str:
-    """The report page of ``run_dir`` as an HTML string (writes ``loss.png`` as a side effect)."""
+def render_report(run_dir: Path, *, redraw: bool = True) -> str:
+    """The report page of ``run_dir`` as an HTML string (writes ``loss.png`` as a side
+    effect, unless ``redraw`` is false and it exists)."""
     layout = RunLayout(run_dir)
     info = _read_info(run_dir)
     run = info.to_dict() if info is not None else None
@@ -110,16 +133,18 @@ def render_report(run_dir: Path) -> str:
     model = run.get("model") if run else None
     model = model if isinstance(model, str) else None
     family = model_family(model, run)
+    evaluations = _load_evaluations(run_dir)
+    found = run_warnings(run_dir, run or {}, records, evaluations or [])
     sections = [
-        ("summary", "Summary", _summary(run, records)),
-        ("warnings", "Training warnings", _warnings(records)),
+        ("warnings", f"Warnings ({len(found)})", _warnings(found)),
+        ("summary", "Summary", _summary(run, records, family)),
         ("stages", "Stages", _stages(run_dir, info)),
         ("comparison", "Comparison", _comparison(run_dir, info)),
-        ("samples", "Samples", None if info and info.is_task else _samples(run_dir)),
-        ("figures", "Figures", _figures(run_dir, model)),
-        ("progress", "Samples during training", _progress(run_dir, run)),
-        ("loss", "Loss curves", _loss(run_dir, records, family)),
-        ("metrics", "Evaluation", _metrics(run_dir)),
+        ("metrics", "Evaluation", _metrics(evaluations)),
+        ("samples", "Samples", None if info and info.is_task else _samples(run_dir, run)),
+        ("figures", "Figures", _figures(run_dir, model, run)),
+        ("progress", "Samples during training", _progress(run_dir, run, redraw)),
+        ("loss", "Loss curves", _loss(run_dir, records, family, redraw)),
         ("config", "Configuration", _configs(run)),
     ]
     sections = [s for s in sections if s[2] is not None]
@@ -152,7 +177,8 @@ def _note(text: str) -> str:
 
 
 def _img(run_dir: Path, path: Path, caption: str, cls: str = "") -> str:
-    """A ``<figure>`` for ``path`` with a relative src, or a note when it cannot be read."""
+    """A ``<figure>`` for ``path`` with a relative src, linked to the full-size PNG (a
+    click opens it), or a note when it cannot be read."""
     try:
         with Image.open(path) as im:
             width, height = im.size
@@ -160,8 +186,10 @@ def _img(run_dir: Path, path: Path, caption: str, cls: str = "") -> str:
         return _note(f"{path.relative_to(run_dir).as_posix()} could not be read as an image.")
     src = quote(path.relative_to(run_dir).as_posix())
     cls_attr = f' class="{cls}"' if cls else ""
-    return (f'<figure{cls_attr}><img src="{src}" width="{width}" height="{height}" '
-            f'alt="{_e(caption)}"><figcaption>{_e(caption)}</figcaption></figure>')
+    return (f'<figure{cls_attr}><a href="{src}" title="open full size"><img src="{src}" '
+            f'width="{width}" height="{height}" alt="{_e(caption)}"></a>'
+            f'<figcaption>{_e(caption)} <a class="full" href="{src}">full size ↗</a>'
+            f"</figcaption></figure>")
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -173,7 +201,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 # ----- sections (each returns HTML, or None to leave the section out) ---------------------
-def _summary(run: dict | None, records: list[dict]) -> str:
+def _summary(run: dict | None, records: list[dict], family: str | None = None) -> str:
     stats = summarise(records)
     cards: list[tuple[str, str]] = []
     params = run.get("num_parameters") if run else None
@@ -187,9 +215,7 @@ def _summary(run: dict | None, records: list[dict]) -> str:
         cards.append(("training time", fmt.fmt_duration(stats["time_s"])))
     if "images_per_s" in stats:
         cards.append(("train images/s (median)", fmt.fmt_number(round(stats["images_per_s"], 1))))
-    for split in ("train", "val"):
-        if f"{split}_loss" in stats:
-            cards.append((f"last {split} loss", fmt.fmt_number(stats[f"{split}_loss"])))
+    cards += _loss_cards(records, stats, family)
     html = "".join(f'<div class="card"><div class="k">{_e(k)}</div><div class="v">{_e(v)}</div>'
                    f"</div>" for k, v in cards)
     html = f'<div class="cards">{html}</div>' if cards else ""
@@ -199,32 +225,59 @@ def _summary(run: dict | None, records: list[dict]) -> str:
     return html
 
 
-def _samples(run_dir: Path) -> str:
+def _loss_cards(records: list[dict], stats: dict[str, float], family: str | None
+                ) -> list[tuple[str, str]]:
+    """The last training losses. A GAN's ``loss`` is the discriminator's objective, which
+    says nothing about sample quality alone: it shows the last D and G terms, named."""
+    if family != "implicit (GAN)":
+        return [(f"last {split} loss", fmt.fmt_number(stats[f"{split}_loss"]))
+                for split in ("train", "val") if f"{split}_loss" in stats]
+    last = next((r for r in reversed(records) if r.get("split", "train") == "train"
+                 and "g_loss" in r), None)
+    if last is None:
+        return []
+    named = (("loss", "last D loss"), ("g_loss", "last G loss"), ("d_real", "last D(real)"),
+             ("d_fake", "last D(fake)"))
+    return [(label, fmt.fmt_number(float(f"{last[key]:.4g}"))) for key, label in named
+            if isinstance(last.get(key), (int, float)) and not isinstance(last[key], bool)]
+
+
+def _samples(run_dir: Path, run: dict | None = None) -> str:
     path = RunLayout(run_dir).samples_png
     if not path.is_file():
         return _note("No sample grid (samples.png) in this run.")
-    return _img(run_dir, path, "samples from the final model")
+    config = run.get("model_config") if run else None
+    classes = config.get("num_classes") if isinstance(config, dict) else None
+    how = (f"one class per column (classes 0 to {classes - 1}, left to right)"
+           if isinstance(classes, int) and classes > 0 else "8 per row, seeds 0, 1, 2, ... "
+           "in reading order")
+    return _img(run_dir, path, f"samples from the final model: {how}")
 
 
-def _figures(run_dir: Path, model: str | None) -> str | None:
+def _figures(run_dir: Path, model: str | None, run: dict | None = None) -> str | None:
     figs = figure_files(run_dir, exclude=NOT_FIGURES)
     if not figs:
         return None
-    captions = figure_captions(model)
+    captions = figure_captions(model, run)
     return "\n".join(_img(run_dir, p, captions.get(p.stem, p.stem.replace("_", " ")))
                      for p in figs)
 
 
-def _warnings(records: list[dict]) -> str | None:
-    found = training_warnings(records)
+def _warnings(found: list[RunWarning]) -> str | None:
+    """Every warning about the run, at the top of the page: what the loop recorded while
+    training, then what the budget and the evaluations show (report.diagnostics)."""
     if not found:
         return None
-    rows = [[_e("" if step is None else f"{step:,}"), _e(msg)] for step, msg in found]
-    return _note(f"{len(found)} warning(s) raised while training; they may explain the "
-                 "samples below.") + _table(["step", "warning"], rows)
+    items = []
+    for w in found:
+        where = {"training": f"training, step {w.step:,}" if w.step is not None else "training",
+                 "budget": "budget", "evaluation": "evaluation"}.get(w.source, w.source)
+        items.append(f'<li><span class="wsrc">{_e(where)}</span> {_e(w.message)}</li>')
+    return (f'<div class="warnbox"><p><b>{len(found)} warning(s)</b>: they may explain the '
+            f'samples and numbers below.</p><ul>{"".join(items)}</ul></div>')
 
 
-def _progress(run_dir: Path, run: dict | None = None) -> str | None:
+def _progress(run_dir: Path, run: dict | None = None, redraw: bool = True) -> str | None:
     grids = progress_grids(run_dir)
     if not grids:
         return None
@@ -232,10 +285,11 @@ def _progress(run_dir: Path, run: dict | None = None) -> str | None:
         idx = {round(i * (len(grids) - 1) / (MAX_PROGRESS - 1)) for i in range(MAX_PROGRESS)}
         grids = [g for i, g in enumerate(grids) if i in idx]
     figs = "\n".join(_img(run_dir, p, f"step {step:,}") for step, p in grids)
-    return _strip(run_dir, run, grids) + f'<div class="strip">{figs}</div>'
+    return _strip(run_dir, run, grids, redraw) + f'<div class="strip">{figs}</div>'
 
 
-def _strip(run_dir: Path, run: dict | None, grids: list[tuple[int, Path]]) -> str:
+def _strip(run_dir: Path, run: dict | None, grids: list[tuple[int, Path]],
+           redraw: bool = True) -> str:
     """The fixed-latent progress strip: one row per shown step, one column per latent."""
     config = run.get("model_config") if run else None
     size = config.get("image_size") if isinstance(config, dict) else None
@@ -245,15 +299,18 @@ def _strip(run_dir: Path, run: dict | None, grids: list[tuple[int, Path]]) -> st
     if arr is None:
         return ""
     path = RunLayout(run_dir).progress_strip
-    save_image_array(arr, path, scale=max(1, min(4, 480 // arr.shape[1])))
+    if redraw or not path.is_file():
+        save_image_array(arr, path, scale=max(1, min(4, 480 // arr.shape[1])))
     steps = ", ".join(f"{s:,}" for s, _ in grids)
     return _img(run_dir, path, f"the same latents at steps {steps} (top to bottom)")
 
 
-def _loss(run_dir: Path, records: list[dict], family: str | None) -> str:
+def _loss(run_dir: Path, records: list[dict], family: str | None, redraw: bool = True) -> str:
     unit = "value" if family in _NON_LIKELIHOOD_FAMILIES else "nats/image"
+    existing = RunLayout(run_dir).loss_png
     try:
-        path = plot_loss_curves(records, RunLayout(run_dir).loss_png, default_unit=unit)
+        path = (existing if not redraw and existing.is_file() and records else
+                plot_loss_curves(records, existing, default_unit=unit))
     except (ValueError, OSError, RuntimeError) as exc:  # a report must not die on a plot
         warnings.warn(f"loss curves not drawn: {exc}", stacklevel=2)
         return _note(f"The loss curves could not be drawn ({exc}).")
@@ -332,26 +389,11 @@ def _comparison(run_dir: Path, info: RunInfo | None) -> str | None:
     return "\n".join(parts)
 
 
-def _metrics(run_dir: Path) -> str:
-    evaluations = _load_evaluations(run_dir)
+def _metrics(evaluations: list[dict] | None) -> str:
     if evaluations is None:
         return _note("Not evaluated yet (no metrics.json): run `genvision evaluate` on this run.")
-    rows: list[list[str]] = []
-    for ev in evaluations:
-        results = fmt.result_rows(ev)
-        if not results:
-            continue
-        proto = "<br>".join(f'<span class="pk">{_e(k)}:</span> {_e(v)}'
-                            for k, v in fmt.protocol_parts(ev))
-        for i, (label, value, unit) in enumerate(results):
-            cell = f'<td class="proto" rowspan="{len(results)}">{proto}</td>' if i == 0 else ""
-            grp = " grp" if i == 0 else ""  # a rule above each evaluation's first row
-            row = [f'<td class="{grp}">{_e(label)}</td>', f'<td class="num{grp}">{_e(value)}</td>',
-                   f'<td class="{grp}">{_e(unit)}</td>']
-            rows.append(row + ([cell] if cell else []))
-    if not rows:
-        return _note("metrics.json holds no numeric results.")
-    return _table(["metric", "value", "unit", "protocol (applies to the rows beside it)"], rows)
+    tables = evaluation_tables(evaluations)
+    return tables if tables is not None else _note("metrics.json holds no numeric results.")
 
 
 def _configs(run: dict | None) -> str | None:

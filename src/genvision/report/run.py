@@ -138,11 +138,49 @@ def model_family(model: str | None, run: dict | None = None) -> str | None:
     return next((fam for hint, fam in _FAMILY_HINTS if hint in name), None)
 
 
-def figure_captions(model: str | None) -> dict[str, str]:
-    """The registered model's captions of its report figures ({} for an unknown name)."""
-    if model is None or model not in list_models():
-        return {}
-    return dict(get_model_class(model).figure_captions)
+#: captions of the figures ``genvision train`` writes (``GenerativeModel.figures``), saying
+#: what each row and column is; a model's own ``figure_captions`` win
+_PAIRS = ("reconstructions: 4 pairs per row, each an input (left) followed by its "
+          "reconstruction (right)")
+_CAPTIONS: dict[tuple[str | None, str], str] = {
+    ("explicit latent variable", "reconstructions"): _PAIRS,
+    ("explicit latent variable", "interpolations"):
+        "interpolations: one row per pair of real images; the latent code moves in 8 "
+        "equal steps from the first image's (left) to the second's (right)",
+    ("implicit (GAN)", "interpolations"):
+        "interpolations: one row per pair of random latents, 8 points along the great "
+        "circle between them (left to right); one class, code or cluster per row when "
+        "the model has them",
+    ("implicit (GAN)", "codes"):
+        "codes: one row per InfoGAN code value, the same 8 latents in every column",
+    ("implicit (GAN)", "clusters"):
+        "clusters: one row per self-conditioning cluster (most to least frequent), the "
+        "same 8 latents in every column",
+    ("fully visible (autoregressive)", "completions"):
+        "completions: two test images per row, each as 4 columns: the original, the "
+        "top half given, then two samples of the bottom half",
+    ("change of variables (flow)", "temperature"):
+        "temperature: the same 8 seeds in every column, drawn at temperatures 0, 0.5, "
+        "0.7 and 1 (top to bottom)",
+    (None, "gibbs_chain"):
+        "Gibbs chain: 4 chains (one per row) from the start state (left) through more "
+        "and more Gibbs sweeps (right, spaced geometrically)",
+    (None, "filters"): "filters: the receptive fields of the 32 hidden units with the "
+                       "largest weights",
+    (None, "fantasy"): "fantasy particles: the persistent chains as training left them",
+    (None, "reconstructions"): _PAIRS,
+}
+
+
+def figure_captions(model: str | None, run: dict | None = None) -> dict[str, str]:
+    """Captions of a run's report figures by file stem: the registered model's own, else
+    genvision's by family and figure name ({} for an unknown model with no family)."""
+    family = model_family(model, run)
+    out = {name: text for (fam, name), text in _CAPTIONS.items() if fam is None}
+    out |= {name: text for (fam, name), text in _CAPTIONS.items() if fam and fam == family}
+    if model is not None and model in list_models():
+        out |= {k: v for k, v in get_model_class(model).figure_captions.items() if v}
+    return out
 
 
 def progress_grids(run_dir: Path) -> list[tuple[int, Path]]:
