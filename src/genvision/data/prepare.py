@@ -19,6 +19,7 @@ from ..errors import DataError
 from .base import ImageSet
 from .config import DataConfig
 from .sources import load_dataset
+from .stream import StreamedImages, StreamedImageSet
 from .transforms import binarize_dynamic, binarize_static, dequantize
 
 DATA_KINDS = ("binary", "grey8", "rgb8", "continuous")
@@ -30,7 +31,9 @@ class Prepared:
 
     Attributes:
         train: the chosen split as uint8 images (what ``x`` was made from).
-        x: float32 [N, C, H, W] in [0, 1] (static binarisation already applied if asked).
+        x: float32 [N, C, H, W] in [0, 1] (static binarisation already applied if asked);
+            with ``stream``, a :class:`~genvision.data.stream.StreamedImages` indexed the
+            same way that reads each batch from disk.
         y: int64 [N] labels or None.
         batch_transform: ``f(x_batch, generator) -> x_batch`` applied per batch (dynamic
             binarisation / dequantisation), or None.
@@ -73,7 +76,14 @@ def _prepare(ds: ImageSet, cfg: DataConfig, scheme: str) -> Prepared:
     if scheme != "none" and cfg.dequantize:
         raise DataError("binarisation and dequantisation cannot both be on",
                         "use --binarize none with --dequantize, or drop --dequantize")
-    x = ds.to_float()
+    if isinstance(ds, StreamedImageSet):  # batches are read from disk as the loop asks
+        if scheme == "static":
+            raise DataError("--stream cannot binarise statically (the bits of an image "
+                            "depend on the whole split in memory)",
+                            "use --binarize dynamic, or drop --stream")
+        x = StreamedImages(ds)
+    else:
+        x = ds.to_float()
     transform = None
     if scheme == "static":
         x = binarize_static(x, cfg.binarize_seed)  # whole split, file order: see transforms
@@ -95,13 +105,15 @@ def _prepare(ds: ImageSet, cfg: DataConfig, scheme: str) -> Prepared:
         "dequantize": ({"kind": "uniform", "formula": "(x*255+u)/256"} if cfg.dequantize
                        else None),
         "resize": cfg.image_size, "grayscale": cfg.grayscale, "data_kind": kind,
+        **(getattr(ds, "notes", None) or {}),
     }
     return Prepared(ds, x, ds.y, transform, kind, protocol)
 
 
 def _load(cfg: DataConfig, cache_dir) -> ImageSet:
     return load_dataset(cfg.data, cfg.split, image_size=cfg.image_size,
-                        grayscale=cfg.grayscale, split_seed=cfg.split_seed, cache_dir=cache_dir)
+                        grayscale=cfg.grayscale, split_seed=cfg.split_seed, cache_dir=cache_dir,
+                        skip_bad_images=cfg.skip_bad_images, stream=cfg.stream)
 
 
 def prepare(cfg: DataConfig, model_data_kind: str, *, for_eval: bool = False,
@@ -146,7 +158,8 @@ def prepare_eval(source: DataConfig | str, split: str = "test", *,
         :class:`Prepared` whose ``batch_transform`` is only ever dequantisation noise.
     """
     cfg = DataConfig(data=source) if isinstance(source, str) else source
-    changes: dict[str, Any] = {"split": split}
+    # evaluation sets are held in memory (streaming is for the training split)
+    changes: dict[str, Any] = {"split": split, "stream": False}
     if binarize is not None:
         changes["binarize"] = binarize
     if binarize_seed is not None:
