@@ -61,6 +61,9 @@ def load_dataset(spec: str, split: str = "train", *, image_size: int | None = No
     if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
         raise DataError(f"image size must be a positive integer, got {image_size!r}",
                         "pass --image-size N with N >= 1")
+    if stream and not spec.startswith("folder:"):
+        raise DataError(f"--stream reads folder: sources from their decoded cache, but "
+                        f"{spec} is loaded into memory", "drop --stream")
     if spec in EMBEDDED_NAMES:
         ds = load_embedded(spec, split, split_seed, image_size)
     elif spec in REMOTES:
@@ -73,9 +76,6 @@ def load_dataset(spec: str, split: str = "train", *, image_size: int | None = No
         ds = load_file_source(spec, split, split_seed, image_size)
     else:
         raise DataError(f"unknown dataset {spec!r}", f"use one of: {_valid_names()}")
-    if stream:
-        raise DataError(f"--stream reads folder: sources from their decoded cache, but "
-                        f"{spec} is loaded into memory", "drop --stream")
     if grayscale and ds.shape[0] == 3:
         ds.x = to_grayscale(ds.x)
     if image_size is not None:
