@@ -150,6 +150,10 @@ def test_streamed_batches_equal_the_in_memory_ones(folder, tmp_path):
     sub = streamed.train.subset([3, 0])
     assert torch.equal(sub.batch([0, 1]), mem.train.x[[3, 0]])
     assert torch.equal(sub.to_float(), mem.train.subset([3, 0]).to_float())
+    # a validation set streams too, unless static bits need the whole split in memory
+    assert isinstance(prepare(cfg, "rgb8", for_eval=True, cache_dir=cache).x, StreamedImages)
+    static = prepare(cfg, "binary", for_eval=True, cache_dir=cache)
+    assert isinstance(static.x, torch.Tensor) and static.protocol["binarize"]["scheme"] == "static"
 
 
 def test_stream_refuses_static_bits_and_non_folder_sources(folder, tmp_path):

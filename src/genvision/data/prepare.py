@@ -131,7 +131,8 @@ def prepare(cfg: DataConfig, model_data_kind: str, *, for_eval: bool = False,
         :class:`Prepared`.
     """
     if for_eval:
-        return prepare_eval(cfg, cfg.split, model_data_kind=model_data_kind, cache_dir=cache_dir)
+        return prepare_eval(cfg, cfg.split, model_data_kind=model_data_kind, cache_dir=cache_dir,
+                            stream=True)
     scheme = resolve_binarize(cfg.binarize, model_data_kind)
     return _prepare(_load(cfg, cache_dir), cfg, scheme)
 
@@ -139,7 +140,7 @@ def prepare(cfg: DataConfig, model_data_kind: str, *, for_eval: bool = False,
 def prepare_eval(source: DataConfig | str, split: str = "test", *,
                  model_data_kind: str = "binary", binarize: str | None = None,
                  binarize_seed: int | None = None, n: int | None = None,
-                 cache_dir=None) -> Prepared:
+                 cache_dir=None, stream: bool = False) -> Prepared:
     """Prepare an evaluation set: static binarisation for binary models, never per-batch bits.
 
     The whole split is binarised in file order with ``binarize_seed`` (default: the
@@ -153,19 +154,22 @@ def prepare_eval(source: DataConfig | str, split: str = "test", *,
         binarize: override the config's binarisation (``auto`` | ``none`` | ``static``).
         binarize_seed: override the static seed.
         n: keep only the first ``n`` images.
+        stream: keep the config's ``stream`` (the set stays on disk) unless the
+            binarisation is static; by default evaluation sets are held in memory.
 
     Returns:
         :class:`Prepared` whose ``batch_transform`` is only ever dequantisation noise.
     """
     cfg = DataConfig(data=source) if isinstance(source, str) else source
-    # evaluation sets are held in memory (streaming is for the training split)
-    changes: dict[str, Any] = {"split": split, "stream": False}
+    changes: dict[str, Any] = {"split": split}
     if binarize is not None:
         changes["binarize"] = binarize
     if binarize_seed is not None:
         changes["binarize_seed"] = binarize_seed
     cfg = dataclasses.replace(cfg, **changes)
     scheme = resolve_binarize(cfg.binarize, model_data_kind, evaluation=True)
+    if not stream or scheme == "static":  # static bits need the whole split in memory
+        cfg = dataclasses.replace(cfg, stream=False)
     prep = _prepare(_load(cfg, cache_dir), cfg, scheme)
     if n is not None and n < len(prep.x):
         keep = list(range(n))
