@@ -1,6 +1,8 @@
 """The decoded cache of folder: sources, --skip-bad-images and --stream (issue 21)."""
 
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -172,3 +174,23 @@ def test_training_streams_from_the_cache(folder, tmp_path):
             "--batch-size", "4", "--no-progress"]
     assert main(argv) == 0
     assert (out / "run.json").is_file()
+
+
+def test_concurrent_loaders_decode_once(folder, tmp_path, monkeypatch):
+    # two DDP ranks (or two runs) asking at once: one decodes, the other waits for it
+    calls = []
+    real = files_mod._read_image
+
+    def slow_read(path):
+        calls.append(path)
+        time.sleep(0.005)
+        return real(path)
+
+    monkeypatch.setattr(files_mod, "_read_image", slow_read)
+    cache = tmp_path / "c"
+    with ThreadPoolExecutor(2) as pool:
+        sets = list(pool.map(lambda _: load_dataset(f"folder:{folder}", "all", cache_dir=cache),
+                             range(2)))
+    assert len(calls) == 16 and torch.equal(sets[0].x, sets[1].x)
+    assert len(entries(cache)) == 1
+    assert not [p for p in (cache / "decoded").iterdir() if ".tmp-" in p.name]

@@ -279,7 +279,11 @@ def decoded_folder(folder: Path, files: list[Path], labels: np.ndarray | None,
             meta["class_names"] = class_names
             meta["settings"] = settings
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-            os.rename(tmp, final)
+            try:
+                os.rename(tmp, final)
+            except OSError:  # without file locks another builder may have won the race
+                if _check_entry(final) is None:
+                    raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     entry = _check_entry(final)
