@@ -1,6 +1,7 @@
 """The decoded cache of folder: sources, --skip-bad-images and --stream (issue 21)."""
 
 import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -194,3 +195,15 @@ def test_concurrent_loaders_decode_once(folder, tmp_path, monkeypatch):
     assert len(calls) == 16 and torch.equal(sets[0].x, sets[1].x)
     assert len(entries(cache)) == 1
     assert not [p for p in (cache / "decoded").iterdir() if ".tmp-" in p.name]
+
+
+def test_a_crashed_build_leaves_nothing_that_is_used(folder, tmp_path):
+    cache = tmp_path / "c"
+    good = load_dataset(f"folder:{folder}", "all", cache_dir=cache)
+    entry = entries(cache)[0]
+    shutil.rmtree(entry)
+    stale = entry.with_name(entry.name + ".tmp-crashed")  # what a killed decode leaves
+    stale.mkdir()
+    (stale / "x.npy").write_bytes(b"half")
+    again = load_dataset(f"folder:{folder}", "all", cache_dir=cache)
+    assert torch.equal(again.x, good.x) and not stale.exists()

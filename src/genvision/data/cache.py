@@ -9,13 +9,14 @@ preprocessing into ``<cache root>/decoded/<key>/``:
 * ``y.npy``: int64 [N] labels (class sub-folders only);
 * ``meta.json``: shape, class names, the unreadable files and why.
 
-The key is a SHA-256 of the sorted relative paths, sizes and modification times of the
-files plus the preprocessing (image size, grey conversion), so an edited, added or removed
-file gives a new key and the next run decodes again. The cache is built in a temporary
-folder and renamed into place (a crash leaves no half cache), under a file lock so DDP
-ranks and concurrent runs decode once and the others wait. Before use, the file sizes and
-the ``.npy`` header are checked against ``meta.json``; a damaged entry is decoded again,
-never trusted.
+The key is a SHA-256 of the folder's path, the sorted relative paths, sizes and
+modification times of its files, and the preprocessing (image size, grey conversion), so
+an edited, added or removed file gives a new key and the next run decodes again. The
+cache is built in a temporary folder and renamed into place (a crash leaves no half
+cache), under a file lock so DDP ranks and concurrent runs decode once and the others
+wait. Before use, the file sizes and the ``.npy`` header are checked against
+``meta.json``; a damaged entry is decoded again, never trusted (a flipped bit inside the
+pixels is not detected: that would mean hashing gigabytes on every start).
 
 Pixels are written with plain file writes (not a writable memory map) so decoding keeps
 only one image in memory: dirty pages of a mapped file would count towards the process's
@@ -86,10 +87,14 @@ class Decoded:
 
 
 def folder_key(folder: Path, files: list[Path], settings: dict[str, Any]) -> str:
-    """SHA-256 (hex, 32 chars) of the sorted relative paths, sizes and mtimes of ``files``
-    plus ``settings`` (the preprocessing). The folder's own location is not part of it: a
-    copy that keeps modification times (``cp -p``, ``rsync -a``) reuses the entry."""
-    h = hashlib.sha256(json.dumps({"format": FORMAT, **settings}, sort_keys=True).encode())
+    """SHA-256 (hex, 32 chars) of the folder's absolute path, the sorted relative paths,
+    sizes and modification times of ``files``, and ``settings`` (the preprocessing).
+
+    The path is part of it because sizes and times alone can coincide for different
+    data (archives unpacked with fixed times, fixed-size formats such as BMP).
+    """
+    h = hashlib.sha256(json.dumps({"format": FORMAT, "folder": str(folder.resolve()),
+                                   **settings}, sort_keys=True).encode())
     for f in files:
         st = f.stat()
         h.update(f"{f.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n"
@@ -273,6 +278,8 @@ def decoded_folder(folder: Path, files: list[Path], labels: np.ndarray | None,
             print(f"the decoded cache {final} is damaged; decoding {folder} again",
                   file=sys.stderr)
             shutil.rmtree(final, ignore_errors=True)
+        for stale in base.glob(f"{key}.tmp-*"):  # a crashed build's leftovers (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=base))
         try:
             meta = _decode(tmp, folder, files, labels, read, f"decoding {folder.name}")
