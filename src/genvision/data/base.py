@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +36,8 @@ class ImageSet:
         source: the spec it came from, e.g. ``"mnist5k"`` or ``"idx:/data/mnist"``.
         split: ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
         class_names: names of the classes (index = label), or None.
+        notes: extra protocol entries of the source (e.g. how many unreadable files a
+            ``folder:`` skipped), merged into the data protocol; or None.
     """
 
     x: Tensor
@@ -42,6 +45,7 @@ class ImageSet:
     source: str
     split: str
     class_names: list[str] | None = None
+    notes: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # Catch loader bugs here, once, instead of as odd numbers in a model later.
@@ -79,7 +83,7 @@ class ImageSet:
         """The images at ``indices`` (in that order), same source, split and class names."""
         idx = torch.as_tensor(np.asarray(indices), dtype=torch.int64)
         y = None if self.y is None else self.y[idx]
-        return ImageSet(self.x[idx], y, self.source, self.split, self.class_names)
+        return ImageSet(self.x[idx], y, self.source, self.split, self.class_names, self.notes)
 
     def to_float(self) -> Tensor:
         """float32 [N, C, H, W] in [0, 1] (pixel / 255)."""

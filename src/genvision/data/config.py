@@ -40,6 +40,14 @@ class DataConfig:
         default=False, metadata={"help": "add uniform noise to 8-bit pixels (continuous models)"})
     split_seed: int = field(default=0, metadata={"help": "seed of the train/val/test split",
                                                          **SEED})
+    skip_bad_images: bool = field(
+        default=False, metadata={"help": "folder: leave out files that cannot be read "
+                                         "(counted in the run's data protocol) instead of "
+                                         "stopping at the first"})
+    stream: bool = field(
+        default=False, metadata={"help": "folder: read training batches from the decoded "
+                                         "cache on disk instead of holding the split in "
+                                         "memory (for sets larger than memory)"})
 
     def __post_init__(self) -> None:
         check_fields(self)

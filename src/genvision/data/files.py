@@ -7,17 +7,25 @@ wrong (missing file, bad shape, corrupt image) becomes a one-line :class:`DataEr
 
 from __future__ import annotations
 
+import os
+import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
 from .base import ImageSet, check_split, from_numpy, split_indices
+from .cache import HEADER_BYTES, Decoded, decoded_folder
 from .cifar import load_cifar
+from .download import cache_root
 from .idx import load_idx
-from .transforms import resize_pad_array
+from .stream import DiskImages, StreamedImageSet
+from .transforms import resize_pad_array, to_grayscale
 
 PREFIXES = ("idx:", "npz:", "folder:", "cifar:")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -147,19 +155,50 @@ def _listing(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str] | N
     return files, np.asarray(labels, dtype=np.int64), classes
 
 
-def load_folder(path: str, split: str, split_seed: int = 0,
-                image_size: int | None = None) -> ImageSet:
+def _folder_reader(image_size: int | None, grayscale: bool) -> Callable[[Path], np.ndarray]:
+    """``path -> uint8 [H, W, 3]``: read, resize-pad, grey-convert (kept as 3 equal
+    channels, so the cache's all-grey check turns it into one channel)."""
+    def read(path: Path) -> np.ndarray:
+        im = _read_image(path)
+        if image_size:
+            im = resize_pad_array(im, image_size)
+        if grayscale:
+            grey = to_grayscale(torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1)))[None])
+            im = np.repeat(grey[0].numpy().transpose(1, 2, 0), 3, axis=2)
+        return im
+    return read
+
+
+def _cache_writable(cache_dir: str | os.PathLike | None) -> bool:
+    root = cache_root(cache_dir) / "decoded"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(root, os.W_OK)
+
+
+def load_folder(path: str, split: str, split_seed: int = 0, image_size: int | None = None,
+                *, grayscale: bool = False, cache_dir: str | os.PathLike | None = None,
+                skip_bad_images: bool = False,
+                stream: bool = False) -> ImageSet | StreamedImageSet:
     """Load ``folder:DIR`` of png/jpg/jpeg/bmp/gif/webp files, split 80/10/10 by seed.
 
     Sub-folders of DIR (sorted by name) become class labels; without sub-folders the set
-    is unlabelled. Images become grey (C = 1) when every one is grey, else RGB.
+    is unlabelled. Images become grey (C = 1) when every one is grey, else RGB. The folder
+    is decoded once into the decoded cache (:mod:`.cache`) and later loads read that.
 
     Args:
         image_size: resize (keep aspect, pad) each image to this square side; required
             when the images differ in size.
+        grayscale: convert to grey (BT.601) while decoding.
+        cache_dir: cache root (default ``$GENVISION_CACHE`` or ``~/.cache/genvision``).
+        skip_bad_images: leave unreadable files out (counted in ``notes``) instead of
+            failing with the first one's name.
+        stream: return a :class:`StreamedImageSet` whose pixels stay on disk.
 
     Returns:
-        ImageSet with uint8 [N, C, H, W].
+        ImageSet with uint8 [N, C, H, W], or a StreamedImageSet when ``stream``.
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
@@ -168,29 +207,47 @@ def load_folder(path: str, split: str, split_seed: int = 0,
     if not files:
         raise DataError(f"no images found in {folder}",
                         f"put {'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} files in it")
-    idx = split_indices(len(files), split, split_seed)
-    # Read every file (not just the split) so the grey/RGB decision and the size check do
-    # not depend on the split: all splits of one folder have the same shape.
-    imgs = [_read_image(f) for f in files]
-    if image_size:
-        imgs = [resize_pad_array(im, image_size) for im in imgs]
-    sizes = sorted({im.shape[:2] for im in imgs})
-    if len(sizes) > 1:
-        raise DataError(f"images in {folder} have {len(sizes)} different sizes "
-                        f"(e.g. {sizes[0]} and {sizes[-1]})",
-                        "pass --image-size N to resize them to N x N")
-    x = np.stack([imgs[i] for i in idx]).transpose(0, 3, 1, 2)
-    all_grey = all((im[..., 0] == im[..., 1]).all() and (im[..., 1] == im[..., 2]).all()
-                   for im in imgs)
-    if all_grey:
-        x = x[:, :1]
-    return from_numpy(x, None if labels is None else labels[idx], f"folder:{path}", split,
-                      classes)
+    # Every file is decoded (not just the split) so the grey/RGB decision and the size
+    # check do not depend on the split: all splits of one folder share one cache entry.
+    read = _folder_reader(image_size, grayscale)
+    settings = {"image_size": image_size, "grayscale": grayscale}
+    if stream or _cache_writable(cache_dir):
+        entry = decoded_folder(folder, files, labels, classes, read, settings, cache_dir)
+        return _folder_set(entry, folder, path, split, split_seed, skip_bad_images, stream)
+    with tempfile.TemporaryDirectory() as tmp:  # no writable cache: decode, then forget
+        entry = decoded_folder(folder, files, labels, classes, read, settings, tmp)
+        return _folder_set(entry, folder, path, split, split_seed, skip_bad_images, False)
+
+
+def _folder_set(entry: Decoded, folder: Path, path: str, split: str, split_seed: int,
+                skip_bad_images: bool, stream: bool) -> ImageSet | StreamedImageSet:
+    """The split of a decoded folder, after the unreadable-file policy."""
+    if entry.bad and not skip_bad_images:
+        raise DataError(f"{entry.bad[0][1]}; {len(entry.bad)} of {entry.files} images in "
+                        f"{folder} cannot be read",
+                        "delete or replace the unreadable files, or pass --skip-bad-images "
+                        "to leave them out (the decoded images are cached: the rerun starts "
+                        "at once)")
+    n = entry.shape[0]
+    if n == 0:
+        raise DataError(f"none of the {entry.files} images in {folder} can be read",
+                        "check the files open in an image viewer")
+    notes = None
+    if skip_bad_images:
+        notes = {"skipped_bad_images": len(entry.bad),
+                 "skipped_examples": [rel for rel, _ in entry.bad[:5]]}
+    idx = split_indices(n, split, split_seed)
+    y = None if entry.labels is None else torch.from_numpy(entry.labels[idx])
+    images = DiskImages(entry.x_path, entry.shape, HEADER_BYTES)
+    ds = StreamedImageSet(images, idx, y, f"folder:{path}", split, entry.class_names, notes)
+    return ds if stream else ds.materialise()
 
 
 def load_file_source(spec: str, split: str, split_seed: int = 0,
-                     image_size: int | None = None) -> ImageSet:
-    """Dispatch a ``prefix:PATH`` spec to its reader."""
+                     image_size: int | None = None,
+                     **folder_options: Any) -> ImageSet | StreamedImageSet:
+    """Dispatch a ``prefix:PATH`` spec to its reader (``folder_options``: the keyword
+    arguments of :func:`load_folder`)."""
     check_split(split)
     prefix, _, path = spec.partition(":")
     if not path:
@@ -201,7 +258,7 @@ def load_file_source(spec: str, split: str, split_seed: int = 0,
     if prefix == "npz":
         return load_npz(path, split, split_seed)
     if prefix == "folder":
-        return load_folder(path, split, split_seed, image_size)
+        return load_folder(path, split, split_seed, image_size, **folder_options)
     if prefix == "cifar":
         return load_cifar(path, split, split_seed)
     raise DataError(f"unknown data prefix {prefix + ':'!r}", f"use one of {', '.join(PREFIXES)}")

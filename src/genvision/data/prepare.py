@@ -19,6 +19,7 @@ from ..errors import DataError
 from .base import ImageSet
 from .config import DataConfig
 from .sources import load_dataset
+from .stream import StreamedImages, StreamedImageSet
 from .transforms import binarize_dynamic, binarize_static, dequantize
 
 DATA_KINDS = ("binary", "grey8", "rgb8", "continuous")
@@ -30,7 +31,9 @@ class Prepared:
 
     Attributes:
         train: the chosen split as uint8 images (what ``x`` was made from).
-        x: float32 [N, C, H, W] in [0, 1] (static binarisation already applied if asked).
+        x: float32 [N, C, H, W] in [0, 1] (static binarisation already applied if asked);
+            with ``stream``, a :class:`~genvision.data.stream.StreamedImages` indexed the
+            same way that reads each batch from disk.
         y: int64 [N] labels or None.
         batch_transform: ``f(x_batch, generator) -> x_batch`` applied per batch (dynamic
             binarisation / dequantisation), or None.
@@ -73,7 +76,14 @@ def _prepare(ds: ImageSet, cfg: DataConfig, scheme: str) -> Prepared:
     if scheme != "none" and cfg.dequantize:
         raise DataError("binarisation and dequantisation cannot both be on",
                         "use --binarize none with --dequantize, or drop --dequantize")
-    x = ds.to_float()
+    if isinstance(ds, StreamedImageSet):  # batches are read from disk as the loop asks
+        if scheme == "static":
+            raise DataError("--stream cannot binarise statically (the bits of an image "
+                            "depend on the whole split in memory)",
+                            "use --binarize dynamic, or drop --stream")
+        x = StreamedImages(ds)
+    else:
+        x = ds.to_float()
     transform = None
     if scheme == "static":
         x = binarize_static(x, cfg.binarize_seed)  # whole split, file order: see transforms
@@ -95,13 +105,15 @@ def _prepare(ds: ImageSet, cfg: DataConfig, scheme: str) -> Prepared:
         "dequantize": ({"kind": "uniform", "formula": "(x*255+u)/256"} if cfg.dequantize
                        else None),
         "resize": cfg.image_size, "grayscale": cfg.grayscale, "data_kind": kind,
+        **(getattr(ds, "notes", None) or {}),
     }
     return Prepared(ds, x, ds.y, transform, kind, protocol)
 
 
 def _load(cfg: DataConfig, cache_dir) -> ImageSet:
     return load_dataset(cfg.data, cfg.split, image_size=cfg.image_size,
-                        grayscale=cfg.grayscale, split_seed=cfg.split_seed, cache_dir=cache_dir)
+                        grayscale=cfg.grayscale, split_seed=cfg.split_seed, cache_dir=cache_dir,
+                        skip_bad_images=cfg.skip_bad_images, stream=cfg.stream)
 
 
 def prepare(cfg: DataConfig, model_data_kind: str, *, for_eval: bool = False,
@@ -119,7 +131,8 @@ def prepare(cfg: DataConfig, model_data_kind: str, *, for_eval: bool = False,
         :class:`Prepared`.
     """
     if for_eval:
-        return prepare_eval(cfg, cfg.split, model_data_kind=model_data_kind, cache_dir=cache_dir)
+        return prepare_eval(cfg, cfg.split, model_data_kind=model_data_kind, cache_dir=cache_dir,
+                            stream=True)
     scheme = resolve_binarize(cfg.binarize, model_data_kind)
     return _prepare(_load(cfg, cache_dir), cfg, scheme)
 
@@ -127,7 +140,7 @@ def prepare(cfg: DataConfig, model_data_kind: str, *, for_eval: bool = False,
 def prepare_eval(source: DataConfig | str, split: str = "test", *,
                  model_data_kind: str = "binary", binarize: str | None = None,
                  binarize_seed: int | None = None, n: int | None = None,
-                 cache_dir=None) -> Prepared:
+                 cache_dir=None, stream: bool = False) -> Prepared:
     """Prepare an evaluation set: static binarisation for binary models, never per-batch bits.
 
     The whole split is binarised in file order with ``binarize_seed`` (default: the
@@ -141,6 +154,8 @@ def prepare_eval(source: DataConfig | str, split: str = "test", *,
         binarize: override the config's binarisation (``auto`` | ``none`` | ``static``).
         binarize_seed: override the static seed.
         n: keep only the first ``n`` images.
+        stream: keep the config's ``stream`` (the set stays on disk) unless the
+            binarisation is static; by default evaluation sets are held in memory.
 
     Returns:
         :class:`Prepared` whose ``batch_transform`` is only ever dequantisation noise.
@@ -153,6 +168,8 @@ def prepare_eval(source: DataConfig | str, split: str = "test", *,
         changes["binarize_seed"] = binarize_seed
     cfg = dataclasses.replace(cfg, **changes)
     scheme = resolve_binarize(cfg.binarize, model_data_kind, evaluation=True)
+    if not stream or scheme == "static":  # static bits need the whole split in memory
+        cfg = dataclasses.replace(cfg, stream=False)
     prep = _prepare(_load(cfg, cache_dir), cfg, scheme)
     if n is not None and n < len(prep.x):
         keep = list(range(n))

@@ -17,6 +17,7 @@ from .download import REMOTES, load_remote, remote_info
 from .embedded import EMBEDDED, embedded_info, load_embedded
 from .files import PREFIXES, load_file_source
 from .idx import is_mnist_test
+from .stream import StreamedImageSet
 from .transforms import resize_pad, to_grayscale
 
 EMBEDDED_NAMES = (*EMBEDDED, "photos")
@@ -36,7 +37,8 @@ def _valid_names() -> str:
 
 def load_dataset(spec: str, split: str = "train", *, image_size: int | None = None,
                  grayscale: bool = False, split_seed: int = 0,
-                 cache_dir: str | os.PathLike | None = None) -> ImageSet:
+                 cache_dir: str | os.PathLike | None = None, skip_bad_images: bool = False,
+                 stream: bool = False) -> ImageSet | StreamedImageSet:
     """Load a dataset split as uint8 images.
 
     Args:
@@ -47,18 +49,29 @@ def load_dataset(spec: str, split: str = "train", *, image_size: int | None = No
         grayscale: convert RGB to grey (BT.601).
         split_seed: seed of the train/val(/test) split.
         cache_dir: download cache (default ``$GENVISION_CACHE`` or ``~/.cache/genvision``).
+        skip_bad_images: ``folder:`` only: leave unreadable files out (counted in the
+            set's ``notes``) instead of failing on the first.
+        stream: ``folder:`` only: keep the pixels on disk in the decoded cache
+            (:class:`~genvision.data.stream.StreamedImageSet`).
 
     Returns:
-        ImageSet with x uint8 [N, C, H, W].
+        ImageSet with x uint8 [N, C, H, W] (a StreamedImageSet when ``stream``).
     """
     check_split(split)
     if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
         raise DataError(f"image size must be a positive integer, got {image_size!r}",
                         "pass --image-size N with N >= 1")
+    if stream and not spec.startswith("folder:"):
+        raise DataError(f"--stream reads folder: sources from their decoded cache, but "
+                        f"{spec} is loaded into memory", "drop --stream")
     if spec in EMBEDDED_NAMES:
         ds = load_embedded(spec, split, split_seed, image_size)
     elif spec in REMOTES:
         ds = load_remote(spec, split, split_seed, cache_dir)
+    elif spec.startswith("folder:"):  # grey conversion and resizing happen while decoding
+        return load_file_source(spec, split, split_seed, image_size, grayscale=grayscale,
+                                cache_dir=cache_dir, skip_bad_images=skip_bad_images,
+                                stream=stream)
     elif any(spec.startswith(p) for p in PREFIXES):
         ds = load_file_source(spec, split, split_seed, image_size)
     else:

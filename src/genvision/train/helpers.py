@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..data.stream import StreamedImages
 from ..dataclass_config import check_fields
 from ..errors import UserError
 from ..models.base import GenerativeModel
@@ -54,7 +55,7 @@ def check_config(cfg: TrainConfig) -> None:
 
 def check_data(model: GenerativeModel, data: TrainData, cfg: TrainConfig, world: int) -> None:
     x = data.x
-    if not isinstance(x, Tensor) or x.dim() != 4 or not x.is_floating_point():
+    if not isinstance(x, Tensor | StreamedImages) or x.dim() != 4 or not x.is_floating_point():
         raise UserError("training images must be a float tensor [N, C, H, W]",
                         "preprocess the data into float32 NCHW")
     if data.y is not None and len(data.y) != len(x):

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..data.stream import init_images
 from ..errors import TrainingDiverged, UserError
 from ..models.base import GenerativeModel
 from ..storage import refuse_link
@@ -171,7 +172,7 @@ class _Trainer:
             self.log.clear()
             # data-dependent set-up (e.g. clusters) where the data lives (CPU); resumes
             # restore what it set from the state dict
-            self.model.init_from_data(self.data.x)
+            self.model.init_from_data(init_images(self.data.x))
         if self.world > 1:
             dist.broadcast_state(self.model)  # every rank starts from rank 0's weights
         self.budget = Budget(self.cfg, self.step, self.steps_per_epoch,

@@ -19,7 +19,8 @@ class TrainData:
     """In-memory training data, already preprocessed.
 
     Attributes:
-        x: float32 [N, C, H, W].
+        x: float32 [N, C, H, W], or a :class:`~genvision.data.stream.StreamedImages`
+            (``--stream``) that reads each batch ``x[idx]`` from disk.
         y: int64 [N] class labels, or None.
         transform: per-batch ``f(x [B, C, H, W], generator) -> x`` (e.g. dynamic
             binarisation) drawing *all* its randomness from the generator given, whose
