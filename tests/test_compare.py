@@ -146,23 +146,24 @@ def test_markdown_escapes_pipes(tmp_path):
 
 
 # ----- protocol checks -----------------------------------------------------------------------
-def test_different_nll_n_is_refused_naming_runs_and_field(tmp_path):
+def test_strict_refuses_a_different_nll_n_naming_runs_field_and_fix(tmp_path):
     a = make_run(tmp_path, "a", evaluations=[nll_entry(n=500)])
     b = make_run(tmp_path, "b", evaluations=[nll_entry(n=10000)])
     with pytest.raises(UserError) as err:
-        collect([a, b])
+        collect([a, b], strict=True)
     msg = str(err.value)
     assert str(a) in msg and str(b) in msg
     assert "data.n differs: 500 vs 10000" in msg
     assert "n=500" in msg and "n=10,000" in msg
-    assert "--mixed" in msg
+    assert f"`genvision evaluate RUN --n 500` for {b}" in msg  # a flag evaluate has
+    assert "leave out --strict" in msg
 
 
-def test_mixed_marks_cells_and_lists_protocols(tmp_path):
+def test_different_protocols_are_marked_side_by_side(tmp_path):
     a = make_run(tmp_path, "a", evaluations=[nll_entry(n=500)])
     b = make_run(tmp_path, "b", evaluations=[nll_entry(n=10000)])
     c = make_run(tmp_path, "c", evaluations=[nll_entry(n=500)])
-    board = collect([a, b, c], mixed=True)
+    board = collect([a, b, c])
     md = render_markdown(board)
     nll = _column(md, "NLL (nats)")
     assert nll[0].endswith("[a]") and nll[1].endswith("[b]") and nll[2].endswith("[a]")
@@ -171,8 +172,11 @@ def test_mixed_marks_cells_and_lists_protocols(tmp_path):
     assert board.footnotes[0].startswith("[a] NLL: mnist5k test split, n=500")
     assert "(runs: a, c)" in board.footnotes[0]
     assert board.footnotes[1].startswith("[b] NLL: mnist5k test split, n=10,000")
+    assert "Not comparable with [a]: n 500 vs 10000" in board.footnotes[1]
+    assert f"To compare: `genvision evaluate RUN --n 500` for {b}" in board.footnotes[1]
+    assert "Not comparable" not in board.footnotes[0]  # [a] is the main protocol
     assert md.rstrip().endswith(board.footnotes[1])
-    assert "not comparable" in md
+    assert "not comparable" in md and "[a] is the protocol most runs share" in md
     html = render_board_html(board)
     assert "[a] NLL: mnist5k test split, n=500" in html and "[b]" in html
 
@@ -228,8 +232,8 @@ def test_different_feature_key_is_refused(tmp_path):
     a = make_run(tmp_path, "a", evaluations=[samples_entry(key="ab12cd34")])
     b = make_run(tmp_path, "b", evaluations=[samples_entry(key="ffff0000")])
     with pytest.raises(UserError, match=r"protocol\.features\.key differs: ab12cd34 vs ffff0000"):
-        collect([a, b])
-    md = _md([a, b], mixed=True)
+        collect([a, b], strict=True)
+    md = _md([a, b])
     assert _column(md, "FID") == ["3.20 [a]", "3.20 [b]"]
     assert "ffff0000" in md.split("\n\n")[-1]
 
@@ -239,8 +243,8 @@ def test_likelihood_conflict_does_not_hide_behind_samples(tmp_path):
     a = make_run(tmp_path, "a", evaluations=[nll_entry(n=500), samples_entry()])
     b = make_run(tmp_path, "b", evaluations=[nll_entry(n=1000), samples_entry()])
     with pytest.raises(UserError, match="NLL of"):
-        collect([a, b])
-    md = _md([a, b], mixed=True)
+        collect([a, b], strict=True)
+    md = _md([a, b])
     assert _column(md, "FID") == ["3.20", "3.20"]
     assert _column(md, "NLL (nats)")[1].endswith("[b]")
 
@@ -342,16 +346,16 @@ def test_cmd_compare_failure_writes_nothing(tmp_path, capsys):
     write_board(collect([a]), board)
     before = board.read_bytes()
     with pytest.raises(UserError, match="data.n differs"):
-        cmd_compare([str(a), str(b), "-o", str(board)])
+        cmd_compare([str(a), str(b), "--strict", "-o", str(board)])
     with pytest.raises(UserError, match="does not exist"):
         cmd_compare([str(a), str(tmp_path / "missing"), "-o", str(board)])
     assert board.read_bytes() == before
     fresh = tmp_path / "fresh.html"
     with pytest.raises(UserError):
-        cmd_compare([str(a), str(b), "-o", str(fresh)])
+        cmd_compare([str(a), str(b), "--strict", "-o", str(fresh)])
     assert not fresh.exists()
     assert capsys.readouterr().out == ""
-    assert cmd_compare([str(a), str(b), "--mixed", "-o", str(board)]) == 0
+    assert cmd_compare([str(a), str(b), "-o", str(board)]) == 0
     assert board.read_bytes() != before
 
 
@@ -368,10 +372,11 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
 
     a = make_run(tmp_path, "a", evaluations=[nll_entry(n=500)])
     b = make_run(tmp_path, "b", evaluations=[nll_entry(n=10000)])
-    assert main(["compare", str(a), str(b)]) == 2
+    assert main(["compare", str(a), str(b), "--strict"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: NLL of") and "(fix: " in err
-    assert main(["compare", str(a), str(b), "--mixed"]) == 0
+    assert main(["compare", str(a), str(b)]) == 0
+    assert main(["compare", str(a), str(b), "--mixed"]) == 0  # older scripts still run
 
 
 def test_an_ais_estimate_is_kept_apart_from_exact_and_bound_unless_mixed(tmp_path):
@@ -388,12 +393,14 @@ def test_an_ais_estimate_is_kept_apart_from_exact_and_bound_unless_mixed(tmp_pat
     vae = make_run(tmp_path, "vae", evaluations=[nll_entry(84.0)])
     assert "[a]" not in _md([exact, vae])  # the existing rule: labelled, not refused
     for other in (exact, vae):
-        with pytest.raises(UserError, match=r"kind differs: .*estimate.*--mixed"):
-            collect([rbm, other])
+        with pytest.raises(UserError, match=r"kind differs: .*estimate.*no command.*--strict"):
+            collect([rbm, other], strict=True)
     md = _md([rbm, rbm2])  # estimates share a column with each other
     assert _column(md, "NLL (nats)")[1].startswith("87.30")
     assert "is a stochastic estimate" in md and "not a bound" in md
-    board = collect([rbm, exact, vae], mixed=True)
+    board = collect([rbm, exact, vae])
     nll = _column(render_markdown(board), "NLL (nats)")
     assert nll[0].endswith("[a]") and nll[1].endswith("[b]") and nll[2].endswith("[b]")
     assert "stochastic estimate" in board.footnotes[0]
+    assert "Not comparable with [b]" in board.footnotes[0]  # exact + bound: most runs
+    assert board.footnotes[0].endswith("No command makes them one protocol")
