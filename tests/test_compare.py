@@ -178,7 +178,10 @@ def test_different_protocols_are_marked_side_by_side(tmp_path):
     assert md.rstrip().endswith(board.footnotes[1])
     assert "not comparable" in md and "[a] is the protocol most runs share" in md
     html = render_board_html(board)
-    assert "[a] NLL: mnist5k test split, n=500" in html and "[b]" in html
+    assert "<b>NLL</b> of a, c: mnist5k test split, n=500" in html
+    assert "<b>Not comparable with [a]</b>: n 500 vs 10000" in html
+    assert '<sup class="mk" title="not comparable with the main protocol: n 500 vs 10000">b' \
+        in html
 
 
 def test_mixed_uses_each_runs_latest_entry(tmp_path):
@@ -310,20 +313,23 @@ def test_board_html_embeds_grids_and_escapes(tmp_path):
     html = render_board_html(collect([a, b]))
     assert "<script" not in html and "<b>run" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;run" in html
-    assert "84.74 ± 0.90 (IWAE-100)" in html and "83.00 ± 0.90 (IWAE-100)" in html
-    uris = re.findall(r'<img src="data:image/png;base64,([^"]+)"', html)
+    assert '84.74<span class="q">± 0.90 · IWAE-100</span>' in html
+    assert '83.00<span class="q">± 0.90 · IWAE-100</span>' in html
+    uris = re.findall(r'<img src="data:image/png;base64,([^"]+)" width="20" height="12" '
+                      r'alt="samples of', html)
     assert len(uris) == 1
     assert base64.b64decode(uris[0]) == (a / "samples.png").read_bytes()
     assert "no sample grid (samples.png) in this run" in html
     assert "mnist5k test split, n=500" in html
-    assert not re.search(r'(src|href)="(?!data:)', html)  # nothing external
+    assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing external (no reports)
 
 
 def test_unreadable_grid_becomes_a_note(tmp_path):
     a = make_run(tmp_path, "a")
     (a / "samples.png").write_bytes(b"\x89PNG not really")
     html = render_board_html(collect([a]))
-    assert "samples.png could not be read as an image" in html and "<img" not in html
+    assert "samples.png could not be read as an image" in html
+    assert 'alt="samples of' not in html
 
 
 # ----- command line --------------------------------------------------------------------------

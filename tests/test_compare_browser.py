@@ -44,13 +44,13 @@ def test_board_renders_in_chromium(tmp_path):
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count('<th class="run" scope="row">') == 2  # two runs
     assert "vae-run" in dom.stdout and "gan-run" in dom.stdout
-    assert '84.74 ± 0.90<span class="q">IWAE-100</span>' in dom.stdout and "2.50" in dom.stdout
+    assert '84.74<span class="q">± 0.90 · IWAE-100</span>' in dom.stdout and "2.50" in dom.stdout
     assert len(re.findall(r'<img src="data:image/png;base64,[^"]+" width="20" height="12" '
                           r'alt="samples of', dom.stdout)) == 2
     assert dom.stdout.count('<figure class="plot"><img src="data:image/png;base64,') == 3
 
     shot = tmp_path / "board.png"
-    res = run_chromium(exe, tmp_path, f"--screenshot={shot}", "--window-size=1400,2000", url)
+    res = run_chromium(exe, tmp_path, f"--screenshot={shot}", "--window-size=1400,4000", url)
     assert shot.is_file(), res.stderr[-2000:]
     with Image.open(shot) as im:
         img = np.asarray(im.convert("RGB"))

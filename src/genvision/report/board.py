@@ -41,9 +41,9 @@ main{{max-width:1400px}}
 header nav a{{margin-right:14px}}
 .wide{{overflow-x:auto;max-width:100%;border:1px solid #dde1e6;border-radius:4px;
  background:#fff;margin-bottom:8px}}
-table.board{{border-collapse:separate;border-spacing:0;margin:0;font-size:13px}}
+table.board{{border-collapse:separate;border-spacing:0;margin:0;font-size:12.5px}}
 table.board th,table.board td{{border:0;border-right:1px solid #e6e9ed;
- border-bottom:1px solid #e6e9ed;padding:4px 8px}}
+ border-bottom:1px solid #e6e9ed;padding:4px 6px}}
 table.board thead th{{background:#eef1f4;vertical-align:bottom;text-align:right;
  font-weight:600;line-height:1.25}}
 table.board thead tr.grp th{{text-align:center;vertical-align:middle;font-size:12px;
@@ -52,7 +52,7 @@ table.board .unit{{display:block;font-weight:400;font-size:11.5px;color:#6a737d;
  white-space:nowrap}}
 table.board .arrow{{color:#2a5db0;font-size:14px}}
 table.board .run{{position:sticky;left:0;z-index:2;background:#fff;text-align:left;
- min-width:150px;max-width:240px;box-shadow:inset -2px 0 0 #c9d0d8;font-weight:600}}
+ min-width:140px;max-width:220px;box-shadow:inset -2px 0 0 #c9d0d8;font-weight:600}}
 table.board thead .run{{background:#eef1f4;z-index:3}}
 table.board .run .what{{display:block;font-weight:400;font-size:12px;color:#59636e}}
 table.board .run .none{{display:block;font-weight:400;font-size:11.5px;color:#8a5a00}}
@@ -60,8 +60,8 @@ table.board td{{text-align:right;font-variant-numeric:tabular-nums;white-space:n
 table.board td .q{{display:block;font-size:11.5px;color:#6a737d}}
 table.board td.best{{background:#def2e1;font-weight:700}}
 table.board td.miss{{color:#9aa3ad}}
-sup.mk{{font-size:10.5px;font-weight:700;color:#fff;background:#b26a00;border-radius:3px;
- padding:0 3px;margin-left:3px}}
+sup.mk{{font-size:9.5px;font-weight:700;color:#fff;background:#b26a00;border-radius:3px;
+ padding:0 2px;margin-left:2px}}
 sup.mk.main{{background:#59636e}}
 p.key{{font-size:12.5px;color:#59636e;margin:4px 0 10px}}
 span.best{{background:#def2e1;font-weight:700;padding:0 4px}}
@@ -105,7 +105,6 @@ def _data_uri(path: Path) -> tuple[str, int, int] | str:
     if mime is None:
         return f"{path.name} is not in a format browsers show"
     return f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}", width, height
-
 
 
 def _link(target: Path, base: Path | None) -> str:
@@ -172,10 +171,15 @@ def _badge(row: Row, key: str, markers: dict[str, Marker]) -> str:
 def _cell(row: Row, col: Column, best: bool, markers: dict[str, Marker]) -> str:
     if col.key not in row.cells:
         return f'<td class="miss" title="no number for this run">{MISSING}</td>'
-    detail = row.details.get(col.key)
+    # the error bar goes under the number with the qualifier: narrower columns
+    text, _, err = row.cells[col.key].partition(" ± ")
+    extra = row.details.get(col.key)
+    if col.key == "train_time" and "steps" in row.cells:
+        extra = f"{row.cells['steps']} steps"
+    detail = " · ".join(d for d in (f"± {err}" if err else "", extra) if d)
     q = f'<span class="q">{_e(detail)}</span>' if detail else ""
     cls = ' class="best" title="best in this column"' if best else ""
-    return f"<td{cls}>{_e(row.cells[col.key])}{_badge(row, col.key, markers)}{q}</td>"
+    return f"<td{cls}>{_e(text)}{_badge(row, col.key, markers)}{q}</td>"
 
 
 def _heading(col: Column) -> str:
@@ -196,14 +200,20 @@ def _header(columns: list[Column]) -> str:
         label = col.label.split(" (")[0]  # the unit goes on its own line
         arrow = (f' <span class="arrow" title="{col.better} is better">{col.arrow}</span>'
                  if col.arrow else "")
-        unit = f'<span class="unit">{_e(col.unit)}</span>' if col.unit else ""
+        text = "h:min:s, steps" if col.key == "train_time" and "steps" not in [
+            c.key for c in columns] else col.unit
+        unit = f'<span class="unit">{_e(text)}</span>' if text else ""
         cells.append(f"<th>{_e(label)}{arrow}{unit}</th>")
     return (f'<thead><tr class="grp"><th class="run" rowspan="2">run<span class="what">'
             f'model · family</span></th>{top}</tr>\n<tr>{"".join(cells)}</tr></thead>')
 
 
 def _table_html(board: Board, base: Path | None) -> str:
-    columns = [c for c in board.columns if c.key not in ("run", "model", "family")]
+    # model and family go under the run's name, steps under the training time: the
+    # table must fit 1,400 px in the common case
+    merged = ("run", "model", "family", "steps") if any(
+        c.key == "train_time" for c in board.columns) else ("run", "model", "family")
+    columns = [c for c in board.columns if c.key not in merged]
     best = best_cells(board)
     markers = {m.marker: m for m in board.markers}
     body = "".join(

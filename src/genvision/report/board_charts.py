@@ -18,6 +18,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import ScalarFormatter
 
 from .compare_table import Row
 from .run import as_number
@@ -97,15 +98,18 @@ def training_curves(rows: Sequence[Row], records: Sequence[list[dict[str, Any]]]
                 style |= {"marker": marker(rows[i].family)}
             ax_step.plot(steps, loss, **style)
             ax_time.plot(minutes, loss, **style)
-        positive = all(v > 0 for i in indices for v in loss_series(records[i])[2])
+        values = [v for i in indices for v in loss_series(records[i])[2]]
+        # log scale only when early losses are many times the final ones
+        logy = unit == "nats/image" and min(values) > 0 and max(values) > 10 * min(values)
         for ax, xlabel in ((ax_step, "training step"), (ax_time, "training time (minutes)")):
             ax.set_xlabel(xlabel)
             ax.set_ylabel(what.split(" (")[0] + (" (nats/image)" if unit == "nats/image"
                                                  else ""))
             ax.set_title(f"{what} vs {xlabel.split(' (')[0]}", fontsize=10)
             ax.grid(True, alpha=0.3)
-            if positive and unit == "nats/image":
-                ax.set_yscale("log")  # early losses are many times the final ones
+            if logy:
+                ax.set_yscale("log")
+                ax.yaxis.set_major_formatter(ScalarFormatter())
         ax_time.legend(frameon=False, fontsize=8, loc="upper right")
     fig.suptitle("Training curves: loss of each run (lower is better within a panel)")
     return _png(fig)
@@ -146,6 +150,7 @@ def quality_vs_likelihood(rows: Sequence[Row], main_marks: set[str]) -> bytes | 
                        linewidths=2, zorder=3)
         target.annotate(row.name, (x, row.values["fid"]), xytext=(7, 5),
                         textcoords="offset points", fontsize=9)
+    ax.margins(x=0.15, y=0.1)  # room for the labels of the outermost points
     ax.set_xlabel("NLL (bits/dim, lower is better)")
     ax.set_ylabel("FID (lower is better)")
     ax.grid(True, alpha=0.3)
@@ -191,7 +196,7 @@ def cost(rows: Sequence[Row], speed_note: str = "") -> bytes | None:
     if not (has_time or has_speed):
         return None
     panels = [p for p, on in (("time", has_time), ("speed", has_speed)) if on]
-    fig = _figure(12.5, 1.2 + 0.45 * len(rows))
+    fig = _figure(12.5, max(3.2, 1.8 + 0.45 * len(rows)))
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, panel in zip(axes, panels, strict=True):
         if panel == "time":

@@ -65,12 +65,14 @@ def short(value: Any, limit: int = 60) -> str:
 
 def _field_words(field: str, va: Any, vb: Any) -> str:
     """One difference in words: ``binarised vs not binarised (grey levels)``."""
-    if field.startswith("data.binarize"):
+    if field in ("data.binarize", "data.binarize.scheme"):
         scheme_a = va.get("scheme") if isinstance(va, dict) else va
         scheme_b = vb.get("scheme") if isinstance(vb, dict) else vb
         if scheme_a != scheme_b:
             return (f"evaluation images {_BINARY_WORDS.get(str(scheme_a), short(scheme_a))} vs "
                     f"{_BINARY_WORDS.get(str(scheme_b), short(scheme_b))}")
+        return f"binarisation seed {short(va, 40)} vs {short(vb, 40)}"
+    if field == "data.binarize.seed":
         return f"binarisation seed {short(va, 40)} vs {short(vb, 40)}"
     if field == "data.data_kind":
         return f"data kind {short(va, 40)} vs {short(vb, 40)}"
@@ -95,7 +97,10 @@ def _field_words(field: str, va: Any, vb: Any) -> str:
 def why_words(diffs: list[tuple[str, Any, Any]], limit: int = 3) -> str:
     """The differences in words, feature-network ones once, at most ``limit`` of them."""
     words: list[str] = []
+    fields = {field for field, _, _ in diffs}
     for diff in diffs:
+        if diff[0] == "data.binarize.seed" and "data.binarize.scheme" in fields:
+            continue  # no seed without binarisation: the scheme says it all
         text = _field_words(*diff)
         if text not in words:
             words.append(text)

@@ -53,6 +53,9 @@ class Column:
     group: str
     numeric: bool = True
     unit: str = ""
+    #: None where neither way is better: density (about 1 for real images; more means
+    #: samples crowd the dense regions) and the memorisation score (0 is ideal, negative
+    #: is no better)
     better: str | None = None
 
     @property
@@ -70,14 +73,14 @@ COLUMNS = (
     Column("steps", "steps", "run"),
     Column("nll", "NLL (nats)", LIKELIHOOD, unit="nats/image", better=LOWER),
     Column("bpd", "bits/dim", LIKELIHOOD, unit="bits/dim", better=LOWER),
-    Column("fid", "FID", SAMPLES, unit="Fréchet distance", better=LOWER),
-    Column("kid", "KID", SAMPLES, unit="MMD², ± s.d.", better=LOWER),
+    Column("fid", "FID", SAMPLES, unit="distance", better=LOWER),
+    Column("kid", "KID", SAMPLES, unit="MMD²", better=LOWER),
     Column("precision", "precision", SAMPLES, unit="share 0-1", better=HIGHER),
     Column("recall", "recall", SAMPLES, unit="share 0-1", better=HIGHER),
-    Column("density", "density", SAMPLES, unit="about 1 = real", better=HIGHER),
+    Column("density", "density", SAMPLES, unit="1 ≈ real"),
     Column("coverage", "coverage", SAMPLES, unit="share 0-1", better=HIGHER),
     Column("cas", "CAS", SAMPLES, unit="accuracy 0-1", better=HIGHER),
-    Column("memorisation", "memorisation score", SAMPLES, unit="0 = none", better=LOWER),
+    Column("memorisation", "memorisation score", SAMPLES, unit="0 = none"),
     Column("near_copies", "near copies", SAMPLES, unit="share 0-1", better=LOWER),
     Column("duplicates", "duplicate samples", SAMPLES, unit="share 0-1", better=LOWER),
     Column("psnr_y", "PSNR-Y (dB)", IMAGE_TO_IMAGE, unit="dB", better=HIGHER),
