@@ -1,5 +1,6 @@
-"""Bad-input corpus, metric protocols: numbers that must not share a column, and a feature
-network that is not the one trained (issue 16). Each case asserts the whole refusal contract
+"""Bad-input corpus, metric protocols: numbers that must not share a column (refused under
+``compare --strict``; without it they are shown marked), and a feature network that is not
+the one trained (issue 16). Each case asserts the whole refusal contract
 of :mod:`bad_input` (exit 2, one line, no traceback, nothing changed, nothing written)."""
 
 from __future__ import annotations
@@ -45,24 +46,25 @@ def _fid(digest: str) -> dict:
 
 
 def conditional_beside_unconditional(folder: Path) -> list[object]:
-    return ["compare", _run(folder, "plain", conditional=False, entry=_nll("-log p(x)")),
+    return ["compare", "--strict",
+            _run(folder, "plain", conditional=False, entry=_nll("-log p(x)")),
             _run(folder, "cond", conditional=True, entry=_nll("-log p(x|y)"))]
 
 
 def old_conditional_entry(folder: Path) -> list[object]:
     # written before entries said what they are: the run's record says it was conditional
-    return ["compare", _run(folder, "plain", conditional=False, entry=_nll(None)),
+    return ["compare", "--strict", _run(folder, "plain", conditional=False, entry=_nll(None)),
             _run(folder, "cond", conditional=True, entry=_nll(None))]
 
 
 def fids_of_two_networks(folder: Path) -> list[object]:
-    return ["compare", _run(folder, "a", conditional=False, entry=_fid("1" * 64)),
+    return ["compare", "--strict", _run(folder, "a", conditional=False, entry=_fid("1" * 64)),
             _run(folder, "b", conditional=False, entry=_fid("2" * 64))]
 
 
 CASES = [
     Case("compare -log p(x|y) beside -log p(x)", conditional_beside_unconditional,
-         ("quantity differs", "-log p(x|y)", "--mixed")),
+         ("quantity differs", "-log p(x|y)", "--metrics nll", "leave out --strict")),
     Case("compare an old conditional entry beside -log p(x)", old_conditional_entry,
          ("quantity differs", "-log p(x|y)")),
     Case("compare FIDs of different feature networks", fids_of_two_networks,

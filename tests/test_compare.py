@@ -146,23 +146,24 @@ def test_markdown_escapes_pipes(tmp_path):
 
 
 # ----- protocol checks -----------------------------------------------------------------------
-def test_different_nll_n_is_refused_naming_runs_and_field(tmp_path):
+def test_strict_refuses_a_different_nll_n_naming_runs_field_and_fix(tmp_path):
     a = make_run(tmp_path, "a", evaluations=[nll_entry(n=500)])
     b = make_run(tmp_path, "b", evaluations=[nll_entry(n=10000)])
     with pytest.raises(UserError) as err:
-        collect([a, b])
+        collect([a, b], strict=True)
     msg = str(err.value)
     assert str(a) in msg and str(b) in msg
     assert "data.n differs: 500 vs 10000" in msg
     assert "n=500" in msg and "n=10,000" in msg
-    assert "--mixed" in msg
+    assert f"`genvision evaluate RUN --n 500` for {b}" in msg  # a flag evaluate has
+    assert "leave out --strict" in msg
 
 
-def test_mixed_marks_cells_and_lists_protocols(tmp_path):
+def test_different_protocols_are_marked_side_by_side(tmp_path):
     a = make_run(tmp_path, "a", evaluations=[nll_entry(n=500)])
     b = make_run(tmp_path, "b", evaluations=[nll_entry(n=10000)])
     c = make_run(tmp_path, "c", evaluations=[nll_entry(n=500)])
-    board = collect([a, b, c], mixed=True)
+    board = collect([a, b, c])
     md = render_markdown(board)
     nll = _column(md, "NLL (nats)")
     assert nll[0].endswith("[a]") and nll[1].endswith("[b]") and nll[2].endswith("[a]")
@@ -171,10 +172,16 @@ def test_mixed_marks_cells_and_lists_protocols(tmp_path):
     assert board.footnotes[0].startswith("[a] NLL: mnist5k test split, n=500")
     assert "(runs: a, c)" in board.footnotes[0]
     assert board.footnotes[1].startswith("[b] NLL: mnist5k test split, n=10,000")
+    assert "Not comparable with [a]: n 500 vs 10000" in board.footnotes[1]
+    assert f"To compare: `genvision evaluate RUN --n 500` for {b}" in board.footnotes[1]
+    assert "Not comparable" not in board.footnotes[0]  # [a] is the main protocol
     assert md.rstrip().endswith(board.footnotes[1])
-    assert "not comparable" in md
+    assert "not comparable" in md and "[a] is the protocol most runs share" in md
     html = render_board_html(board)
-    assert "[a] NLL: mnist5k test split, n=500" in html and "[b]" in html
+    assert "<b>NLL</b> of a, c: mnist5k test split, n=500" in html
+    assert "<b>Not comparable with [a]</b>: n 500 vs 10000" in html
+    assert '<sup class="mk" title="not comparable with the main protocol: n 500 vs 10000">b' \
+        in html
 
 
 def test_mixed_uses_each_runs_latest_entry(tmp_path):
@@ -228,8 +235,8 @@ def test_different_feature_key_is_refused(tmp_path):
     a = make_run(tmp_path, "a", evaluations=[samples_entry(key="ab12cd34")])
     b = make_run(tmp_path, "b", evaluations=[samples_entry(key="ffff0000")])
     with pytest.raises(UserError, match=r"protocol\.features\.key differs: ab12cd34 vs ffff0000"):
-        collect([a, b])
-    md = _md([a, b], mixed=True)
+        collect([a, b], strict=True)
+    md = _md([a, b])
     assert _column(md, "FID") == ["3.20 [a]", "3.20 [b]"]
     assert "ffff0000" in md.split("\n\n")[-1]
 
@@ -239,8 +246,8 @@ def test_likelihood_conflict_does_not_hide_behind_samples(tmp_path):
     a = make_run(tmp_path, "a", evaluations=[nll_entry(n=500), samples_entry()])
     b = make_run(tmp_path, "b", evaluations=[nll_entry(n=1000), samples_entry()])
     with pytest.raises(UserError, match="NLL of"):
-        collect([a, b])
-    md = _md([a, b], mixed=True)
+        collect([a, b], strict=True)
+    md = _md([a, b])
     assert _column(md, "FID") == ["3.20", "3.20"]
     assert _column(md, "NLL (nats)")[1].endswith("[b]")
 
@@ -306,20 +313,23 @@ def test_board_html_embeds_grids_and_escapes(tmp_path):
     html = render_board_html(collect([a, b]))
     assert "<script" not in html and "<b>run" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;run" in html
-    assert "84.74 ± 0.90 (IWAE-100)" in html and "83.00 ± 0.90 (IWAE-100)" in html
-    uris = re.findall(r'<img src="data:image/png;base64,([^"]+)"', html)
+    assert '84.74<span class="q">± 0.90 · IWAE-100</span>' in html
+    assert '83.00<span class="q">± 0.90 · IWAE-100</span>' in html
+    uris = re.findall(r'<img src="data:image/png;base64,([^"]+)" width="20" height="12" '
+                      r'alt="samples of', html)
     assert len(uris) == 1
     assert base64.b64decode(uris[0]) == (a / "samples.png").read_bytes()
     assert "no sample grid (samples.png) in this run" in html
     assert "mnist5k test split, n=500" in html
-    assert not re.search(r'(src|href)="(?!data:)', html)  # nothing external
+    assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing external (no reports)
 
 
 def test_unreadable_grid_becomes_a_note(tmp_path):
     a = make_run(tmp_path, "a")
     (a / "samples.png").write_bytes(b"\x89PNG not really")
     html = render_board_html(collect([a]))
-    assert "samples.png could not be read as an image" in html and "<img" not in html
+    assert "samples.png could not be read as an image" in html
+    assert 'alt="samples of' not in html
 
 
 # ----- command line --------------------------------------------------------------------------
@@ -342,16 +352,16 @@ def test_cmd_compare_failure_writes_nothing(tmp_path, capsys):
     write_board(collect([a]), board)
     before = board.read_bytes()
     with pytest.raises(UserError, match="data.n differs"):
-        cmd_compare([str(a), str(b), "-o", str(board)])
+        cmd_compare([str(a), str(b), "--strict", "-o", str(board)])
     with pytest.raises(UserError, match="does not exist"):
         cmd_compare([str(a), str(tmp_path / "missing"), "-o", str(board)])
     assert board.read_bytes() == before
     fresh = tmp_path / "fresh.html"
     with pytest.raises(UserError):
-        cmd_compare([str(a), str(b), "-o", str(fresh)])
+        cmd_compare([str(a), str(b), "--strict", "-o", str(fresh)])
     assert not fresh.exists()
     assert capsys.readouterr().out == ""
-    assert cmd_compare([str(a), str(b), "--mixed", "-o", str(board)]) == 0
+    assert cmd_compare([str(a), str(b), "-o", str(board)]) == 0
     assert board.read_bytes() != before
 
 
@@ -368,10 +378,11 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
 
     a = make_run(tmp_path, "a", evaluations=[nll_entry(n=500)])
     b = make_run(tmp_path, "b", evaluations=[nll_entry(n=10000)])
-    assert main(["compare", str(a), str(b)]) == 2
+    assert main(["compare", str(a), str(b), "--strict"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: NLL of") and "(fix: " in err
-    assert main(["compare", str(a), str(b), "--mixed"]) == 0
+    assert main(["compare", str(a), str(b)]) == 0
+    assert main(["compare", str(a), str(b), "--mixed"]) == 0  # older scripts still run
 
 
 def test_an_ais_estimate_is_kept_apart_from_exact_and_bound_unless_mixed(tmp_path):
@@ -388,12 +399,14 @@ def test_an_ais_estimate_is_kept_apart_from_exact_and_bound_unless_mixed(tmp_pat
     vae = make_run(tmp_path, "vae", evaluations=[nll_entry(84.0)])
     assert "[a]" not in _md([exact, vae])  # the existing rule: labelled, not refused
     for other in (exact, vae):
-        with pytest.raises(UserError, match=r"kind differs: .*estimate.*--mixed"):
-            collect([rbm, other])
+        with pytest.raises(UserError, match=r"kind differs: .*estimate.*no command.*--strict"):
+            collect([rbm, other], strict=True)
     md = _md([rbm, rbm2])  # estimates share a column with each other
     assert _column(md, "NLL (nats)")[1].startswith("87.30")
     assert "is a stochastic estimate" in md and "not a bound" in md
-    board = collect([rbm, exact, vae], mixed=True)
+    board = collect([rbm, exact, vae])
     nll = _column(render_markdown(board), "NLL (nats)")
     assert nll[0].endswith("[a]") and nll[1].endswith("[b]") and nll[2].endswith("[b]")
     assert "stochastic estimate" in board.footnotes[0]
+    assert "Not comparable with [b]" in board.footnotes[0]  # exact + bound: most runs
+    assert board.footnotes[0].endswith("No command makes them one protocol")

@@ -183,8 +183,8 @@ def test_compare_refuses_conditional_beside_unconditional(tmp_path):
     cond = _run(tmp_path, "cond", [_entry(30.0, **conditioning_protocol("label"))],
                 conditional=True)
     with pytest.raises(UserError, match=r"quantity differs: -log p\(x\) vs -log p\(x\|y\)"):
-        collect([plain, cond])
-    board = collect([plain, cond], mixed=True)
+        collect([plain, cond], strict=True)
+    board = collect([plain, cond])
     assert _nll_column(board) == ["40.00 ± 0.50 (exact) [a]",
                                   "30.00 ± 0.50 (exact, -log p(x|y)) [b]"]
     assert "-log p(x|y): conditional NLL" in render_markdown(board)
@@ -209,7 +209,8 @@ def test_compare_marks_old_entries_of_conditional_runs(tmp_path):
     plain = _run(tmp_path, "plain", [_entry(40.0)], conditional=False)
     cond = _run(tmp_path, "cond", [_entry(30.0)], conditional=True)
     with pytest.raises(UserError, match=r"quantity differs: -log p\(x\) vs -log p\(x\|y\)"):
-        collect([plain, cond])
+        collect([plain, cond], strict=True)
+    assert "-log p(x) vs -log p(x|y)" in collect([plain, cond]).footnotes[1]
     # two old entries of unconditional runs still share a column
     other = _run(tmp_path, "other", [_entry(41.0)], conditional=False)
     assert _nll_column(collect([plain, other])) == ["40.00 ± 0.50 (exact)",

@@ -277,9 +277,13 @@ def test_fid_does_not_depend_on_the_batch_size_and_the_sampler_is_protocol(cond_
     assert means["protocol"]["sampler"] == {"name": "ancestral", "decoder": "mean"}
     assert means["fid"] != plain["fid"]
     assert "sampler ancestral (decoder=mean)" in compare_table._samples_words(means)
-    # two runs of one model drawn with different samplers: not one protocol
+    # two runs of one model drawn with different samplers: not one protocol (marked, and
+    # refused under --strict), with the sampler option that would match them
     with pytest.raises(UserError, match="both vae.*different samplers"):
-        compare.collect([one, other])
+        compare.collect([one, other], strict=True)
+    marked = compare.collect([one, other])
+    assert [row.marks["fid"] for row in marked.rows] == ["[a]", "[b]"]
+    assert "--sampler ancestral --sampler-opt decoder=sample" in marked.footnotes[1]
     # runs of different models each use their own sampler: compared, each named
     info = json.loads((other / "run.json").read_text())
     (other / "run.json").write_text(json.dumps({**info, "model": "made"}))

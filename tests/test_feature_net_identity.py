@@ -165,11 +165,14 @@ def test_compare_refuses_fids_of_different_networks(tmp_path):
     b = _samples_run(tmp_path, "b", "2" * 64)
     with pytest.raises(UserError, match="different feature networks \\(weights SHA-256 "
                                         f"{'1' * 16} vs {'2' * 16}\\)") as err:
-        collect([a, b])
+        collect([a, b], strict=True)
     assert "\n" not in str(err.value)
     old = _samples_run(tmp_path, "old", None)
     with pytest.raises(UserError, match=f"SHA-256 {'1' * 16} vs not recorded"):
-        collect([a, old])
+        collect([a, old], strict=True)
+    marked = collect([a, b])  # without --strict: side by side, each marked
+    assert [row.text("fid") for row in marked.rows] == ["3.00 [a]", "3.00 [b]"]
+    assert "a different feature network" in marked.footnotes[1]
     same = _samples_run(tmp_path, "same", "1" * 64)
     board = collect([a, same])
     assert [row.cells["fid"] for row in board.rows] == ["3.00", "3.00"]

@@ -3,7 +3,7 @@
     genvision info RUN [--json]           (a readable summary; --json: the raw records)
     genvision info --models               (the registered models)
     genvision report RUN                  (rewrite samples.png, the figures, report.html)
-    genvision compare RUN1 RUN2 ... [-o board.html] [--mixed]
+    genvision compare RUN1 RUN2 ... [-o board.html] [--strict]
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def cmd_report(argv: list[str]) -> int:
 
 
 def cmd_compare(argv: list[str]) -> int:
-    """``genvision compare RUN1 RUN2 ... [-o board.html] [--mixed]``.
+    """``genvision compare RUN1 RUN2 ... [-o board.html] [--strict]``.
 
     Prints the Markdown table (and writes the HTML board with ``-o``). Every problem is
     raised as :class:`UserError` before anything is written, so a failed comparison never
@@ -72,18 +72,25 @@ def cmd_compare(argv: list[str]) -> int:
     """
     p = Parser(prog="genvision compare",
                description="Compare runs trained on the same data: one table of training "
-                           "cost, NLL and sample metrics, each group under one protocol.")
+                           "cost, NLL and sample metrics; numbers measured under different "
+                           "protocols are marked [a], [b], ... with what differs and how to "
+                           "measure them alike.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
     p.add_argument("-o", "--output", metavar="BOARD.html",
-                   help="also write a self-contained HTML page with the sample grids")
+                   help="also write a self-contained HTML page: the table with links to each "
+                        "run's report, charts (training curves, quality vs likelihood, cost) "
+                        "and the sample grids")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse numbers of different evaluation protocols in one column "
+                        "instead of marking them")
     p.add_argument("--mixed", action="store_true",
-                   help="show numbers of different evaluation protocols, marked [a], [b], ... "
-                        "with footnotes, instead of refusing")
+                   help="accepted for older scripts: different protocols are always shown, "
+                        "marked")
     args = p.parse_args(argv)
     out = Path(args.output) if args.output else None
     if out is not None and (out.suffix.lower() not in (".html", ".htm") or out.is_dir()):
         raise UserError(f"cannot write the board to {out}", "pass -o NAME.html")
-    board = collect([Path(r) for r in args.runs], mixed=args.mixed)
+    board = collect([Path(r) for r in args.runs], strict=args.strict)
     print(render_markdown(board), end="")
     if out is not None:
         print(f"board: {write_board(board, out)}")

@@ -20,10 +20,14 @@ One row per run: model, family, parameters, training time and steps from ``run.j
 
 Task runs and model runs are never mixed in one table, nor runs of different tasks.
 
-Numbers of different protocols are refused with the first field that differs, because a
-table that silently mixes them is the commonest way results stop meaning anything; with
-``--mixed`` they are shown anyway, marked ``[a]``, ``[b]``, ... with the protocols as
-footnotes. A run without a number (a GAN has no likelihood) shows "—".
+Numbers of different protocols are shown side by side, never silently mixed: when a
+column group holds several protocols, every cell of the group carries its protocol's
+marker (``[a]``, ``[b]``, ...) and a footnote per marker says how it differs from the
+protocol most runs share and the command that would measure the runs alike (an
+``evaluate`` flag, or a ``train`` flag for what training fixed, such as binarisation).
+``--strict`` refuses them instead, with that command. Only what cannot share one table is
+always refused: runs on different datasets or image sizes, task runs beside model runs.
+A run without a number (a GAN has no likelihood) shows "—".
 
 This module reads the runs and chooses what to compare (:func:`collect`); the table's
 columns, cells, protocol words and Markdown are in :mod:`genvision.report.compare_table`, and
@@ -54,6 +58,14 @@ from ..runs.records import (
     read_run_info,
     sampler_of,
 )
+from .compare_protocols import (
+    SIDE_BY_SIDE,
+    conflict,
+    differences,
+    fix_words,
+    short,
+    why_words,
+)
 from .compare_table import (
     COLUMNS,
     GROUP_LABELS,
@@ -61,30 +73,21 @@ from .compare_table import (
     GROUPS,
     Board,
     Column,
+    Marker,
     Row,
     describe_data,
     estimator,
-    features_text,
-    likelihood_cells,
+    fill_likelihood,
+    fill_samples,
+    fill_task,
     protocol_words,
     render_markdown,
-    sample_cells,
-    task_cells,
 )
-from .format import fmt_duration, fmt_number, fmt_value
+from .format import fmt_duration, fmt_number
 from .run import as_number, model_family, read_metrics, summarise
 
 __all__ = ["Board", "Column", "Row", "collect", "describe_data", "estimator", "first_difference",
            "render_markdown"]
-
-REFUSE_FIX = ("re-run `genvision evaluate` with the same --data/--split/--n (and "
-              "--metrics/--samples/--features/--sampler/--sampler-opt), or pass --mixed to "
-              "show them marked")
-
-#: fields looked at first when naming the first difference between two protocols
-_FIELD_ORDER = ("data", "split", "n", "protocol", "source", "shape", "features", "name", "key",
-                "n_real", "n_fake", "k", "pr_k", "binarize")
-
 
 @dataclasses.dataclass
 class _Run:
@@ -110,14 +113,18 @@ def _load_run(arg: str | Path) -> _Run:
     return _Run(str(arg), path, info, evaluations, _training_stats(path, info))
 
 
+def _conditional(info: RunInfo) -> bool:
+    return info.conditional or bool(info.model_config.get("num_classes"))
+
+
 def _conditioning_marked(entry: dict[str, Any], info: RunInfo) -> dict[str, Any]:
     """A likelihood entry of a conditional run written before entries recorded their
     conditioning is -log p(x|y) (evaluate gave log_prob each image's label): say so, so
     it is not put in one column with -log p(x)."""
     protocol = entry.get("protocol")
-    conditional = info.conditional or bool(info.model_config.get("num_classes"))
-    if (entry_kind(entry) != LIKELIHOOD or not conditional or not isinstance(protocol, dict)
-            or "conditioning" in protocol or "quantity" in protocol):
+    if (entry_kind(entry) != LIKELIHOOD or not _conditional(info)
+            or not isinstance(protocol, dict) or "conditioning" in protocol
+            or "quantity" in protocol):
         return entry
     return entry | {"protocol": protocol | {"conditioning": "label", "quantity": "-log p(x|y)"}}
 
@@ -153,7 +160,8 @@ def _dataset_text(source: str, shape: tuple[int, ...]) -> str:
 
 
 def _check_runs(runs: list[_Run]) -> str:
-    """Refuse duplicates and runs trained on different data; returns the shared dataset."""
+    """Refuse what cannot share one table -- duplicates, task runs beside model runs, runs
+    trained on different data -- and return the shared dataset."""
     seen: dict[Path, str] = {}
     for run in runs:
         key = run.path.resolve()
@@ -184,14 +192,20 @@ def _entries(run: _Run, group: str) -> list[tuple[int, dict[str, Any]]]:
             and any(as_number(e.get(k)) is not None for k in wanted)]
 
 
-def _key_dict(entry: dict[str, Any], group: str) -> dict[str, Any]:
-    """What must be equal for two entries' numbers to be comparable (the one definition:
-    :func:`genvision.runs.records.comparable`)."""
-    return comparable(entry)
+def _key_dict(entry: dict[str, Any]) -> dict[str, Any]:
+    """What must be equal for two entries' numbers to share a column without a marker:
+    :func:`genvision.runs.records.comparable`, less the sample labels. A class-conditional
+    generator drawing balanced labels and an unconditional one are scored against the same
+    real images, so their FIDs share a column; the run column says which is conditional."""
+    key = comparable(entry)
+    protocol = key.get("protocol")
+    if isinstance(protocol, dict) and "labels" in protocol:
+        key["protocol"] = {k: v for k, v in protocol.items() if k != "labels"}
+    return key
 
 
-def _key(entry: dict[str, Any], group: str) -> str:
-    return json.dumps(_key_dict(entry, group), sort_keys=True, default=str)
+def _key(entry: dict[str, Any]) -> str:
+    return json.dumps(_key_dict(entry), sort_keys=True, default=str)
 
 
 def _entry_n(entry: dict[str, Any]) -> float:
@@ -211,158 +225,101 @@ def _recency(item: tuple[int, dict[str, Any]]) -> tuple[float, float, int]:
     return (-1.0 if steps is None else steps, _entry_n(entry), index)
 
 
-def _select(runs: list[_Run], group: str, mixed: bool) -> dict[int, dict[str, Any]]:
+def _select(runs: list[_Run], group: str, strict: bool) -> dict[int, dict[str, Any]]:
     """One entry of ``group`` per run that has any (run index -> entry).
 
-    Without ``mixed`` all chosen entries share one comparability key: among the keys every
-    such run has, the one that lets most runs show their latest evaluation, then the one
-    whose oldest chosen entry is most recent. No shared key raises :class:`UserError`.
+    The chosen entries share as few protocols as the runs allow: the protocol held by most
+    runs is chosen (ties: the one that lets most runs show their latest evaluation, then
+    the one whose oldest chosen entry is most recent); a run without it shows its latest
+    entry. With ``strict``, no protocol shared by all runs raises :class:`UserError`.
     """
     candidates = {i: found for i, run in enumerate(runs) if (found := _entries(run, group))}
+    if not candidates:
+        return {}
     latest = {i: max(found, key=_recency) for i, found in candidates.items()}
-    if mixed or not candidates:
-        return {i: entry for i, (_, entry) in latest.items()}
-    common = set.intersection(*({_key(e, group) for _, e in found}
-                                for found in candidates.values()))
-    if not common:
-        raise _conflict(runs, group, {i: e for i, (_, e) in latest.items()})
+    held = {i: {_key(e) for _, e in found} for i, found in candidates.items()}
 
     def chosen(key: str) -> dict[int, tuple[int, dict[str, Any]]]:
-        return {i: max((it for it in found if _key(it[1], group) == key), key=_recency)
-                for i, found in candidates.items()}
+        return {i: max((it for it in found if _key(it[1]) == key), key=_recency)
+                for i, found in candidates.items() if key in held[i]}
 
-    def score(key: str) -> tuple[int, tuple[float, float, int], str]:
+    def score(key: str) -> tuple[int, int, tuple[float, float, int], str]:
         picks = chosen(key)
         at_latest = sum(picks[i] is latest[i] for i in picks)
-        return at_latest, min(_recency(it) for it in picks.values()), key
+        return len(picks), at_latest, min(_recency(it) for it in picks.values()), key
 
-    best = max(common, key=score)
-    picks = {i: entry for i, (_, entry) in chosen(best).items()}
-    _check_samplers(runs, group, picks)
+    best = max(set().union(*held.values()), key=score)
+    if strict and len(chosen(best)) < len(candidates):
+        raise conflict([r.arg for r in runs], group,
+                       {i: e for i, (_, e) in latest.items()}, _key_dict)
+    picks = {i: entry for i, (_, entry) in latest.items()}
+    picks |= {i: entry for i, (_, entry) in chosen(best).items()}
+    if strict:
+        _check_samplers(runs, group, picks)
     return picks
 
 
+def _sampler_splits(runs: list[_Run], picks: dict[int, dict[str, Any]]) -> set[int]:
+    """Runs whose model appears with more than one sampler among ``picks``: a truncated
+    GAN's FID beside an untruncated one of the same model is not one protocol (runs of
+    different models each use their own sampler, named in the notes)."""
+    by_model: dict[str, set[str]] = {}
+    for i, entry in picks.items():
+        by_model.setdefault(str(runs[i].info.model), set()).add(
+            json.dumps(sampler_of(entry), sort_keys=True, default=str))
+    return {i for i in picks if len(by_model[str(runs[i].info.model)]) > 1}
+
+
 def _check_samplers(runs: list[_Run], group: str, picks: dict[int, dict[str, Any]]) -> None:
-    """Runs of one model must have drawn their samples with the same sampler (a truncated
-    GAN's FID beside an untruncated one of the same model is not one protocol); runs of
-    different models each use their own, named in the notes."""
-    seen: dict[str, tuple[int, Any]] = {}
-    for i, entry in sorted(picks.items()):
-        model = runs[i].info.model
-        first = seen.setdefault(model, (i, sampler_of(entry)))
-        if sampler_of(entry) != first[1]:
-            raise UserError(
-                f"{GROUP_LABELS[group]} of {runs[first[0]].arg} and {runs[i].arg} (both "
-                f"{model}) were drawn with different samplers ({_short(first[1])} vs "
-                f"{_short(sampler_of(entry))})", REFUSE_FIX)
+    """``--strict``: refuse runs of one model whose samples were drawn by different
+    samplers."""
+    split = sorted(_sampler_splits(runs, picks))
+    for i in split:
+        j = next(j for j in split if j != i and runs[j].info.model == runs[i].info.model)
+        a, b = sampler_of(picks[i]), sampler_of(picks[j])
+        diffs = [("protocol.sampler", a, b)]
+        raise UserError(
+            f"{GROUP_LABELS[group]} of {runs[i].arg} and {runs[j].arg} (both "
+            f"{runs[i].info.model}) were drawn with different samplers ({short(a)} vs "
+            f"{short(b)})", f"{fix_words(diffs, [runs[i].arg], [runs[j].arg])}, "
+                             f"{SIDE_BY_SIDE}")
 
 
-def _ordered(keys: set[str]) -> list[str]:
-    order = {k: i for i, k in enumerate(_FIELD_ORDER)}
-    return sorted(keys, key=lambda k: (order.get(k, len(order)), k))
-
-
-def first_difference(a: Any, b: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
+def first_difference(a: Any, b: Any) -> tuple[str, Any, Any] | None:
     """The first (dotted field, value in a, value in b) where two protocols differ."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for name in _ordered(set(a) | set(b)):
-            found = first_difference(a.get(name), b.get(name), f"{prefix}{name}.")
-            if found:
-                return found
-        return None
-    return None if a == b else (prefix.rstrip(".") or "value", a, b)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = fmt_value(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _where(entry: dict[str, Any], group: str) -> str:
-    """Short words for where an entry's numbers come from: ``mnist5k test n=500``."""
-    data = entry.get("data")
-    if isinstance(data, dict):
-        source, split, n = data.get("source"), data.get("split", entry.get("split")), data.get("n")
-    else:
-        source, split, n = data, entry.get("split"), entry.get("n")
-    text = f"{source or '?'} {split or '?'} n={fmt_number(n) if n is not None else '?'}"
-    features = features_text(entry)
-    if group == SAMPLES and features:
-        text += f" in {features}"
-    return text
-
-
-def _weights_hash(entry: dict[str, Any]) -> str | None:
-    """The SHA-256 of the feature network a samples entry was computed with (None: not
-    recorded, e.g. Inception, whose key holds its file's hash, or an old entry)."""
-    protocol = entry.get("protocol")
-    feats = protocol.get("features") if isinstance(protocol, dict) else None
-    digest = feats.get("weights_sha256") if isinstance(feats, dict) else None
-    return digest if isinstance(digest, str) else None
-
-
-def _network_conflict(runs: list[_Run], latest: dict[int, dict[str, Any]]
-                      ) -> UserError | None:
-    """Sample metrics made with different feature networks (by their weights' hash)."""
-    first, *others = sorted(latest)
-    want = _weights_hash(latest[first])
-    for i in others:
-        have = _weights_hash(latest[i])
-        if have != want and (have or want):
-            return UserError(
-                f"sample metrics of {runs[first].arg} and {runs[i].arg} were computed with "
-                f"different feature networks (weights SHA-256 {(want or 'not recorded')[:16]} "
-                f"vs {(have or 'not recorded')[:16]})",
-                "evaluate both with one network: `genvision features train --out DIR`, then "
-                "`genvision evaluate RUN --features DIR` for each run (or --mixed to show "
-                "them marked)")
-    return None
-
-
-def _conflict(runs: list[_Run], group: str, latest: dict[int, dict[str, Any]]) -> UserError:
-    """The refusal for ``group``: the first run pair whose latest entries differ, and how;
-    sample metrics of different feature networks are named by the networks' hashes."""
-    if group == SAMPLES and (refusal := _network_conflict(runs, latest)):
-        return refusal
-    first, *others = sorted(latest)
-    a = latest[first]
-    for i in others:
-        diff = first_difference(_key_dict(a, group), _key_dict(latest[i], group))
-        if diff:
-            break
-    else:  # unreachable: equal latest keys would have been a common key
-        raise AssertionError("no differing protocol found")
-    field, va, vb = diff
-    label = GROUP_LABELS[group]
-    verb = "is" if group == LIKELIHOOD else "are"
-    return UserError(
-        f"{label} of {runs[first].arg} {verb} on {_where(a, group)} but {runs[i].arg} on "
-        f"{_where(latest[i], group)} ({field} differs: {_short(va)} vs {_short(vb)}); no "
-        f"{label} protocol is shared by all runs", REFUSE_FIX)
+    found = differences(a, b)
+    return found[0] if found else None
 
 
 # ----- run-level cells ----------------------------------------------------------------------
-def _run_cells(run: _Run, name: str, chosen: list[dict[str, Any]]) -> dict[str, str]:
-    """Run-level cells: model, family, parameters, training time and steps."""
+def _run_row(run: _Run, name: str, chosen: list[dict[str, Any]]) -> Row:
+    """A row with the run-level cells: model, family, parameters, training time, steps."""
     info = run.info.to_dict()
     model = info.get("model")
-    cells = {"run": name}
-    if isinstance(model, str):
-        cells["model"] = model
-    family = model_family(model if isinstance(model, str) else None, info)
-    if family:
-        cells["family"] = family
+    layout = RunLayout(run.path)
+    row = Row(name, run.path, model if isinstance(model, str) else None, {"run": name},
+              layout.samples_png if layout.samples_png.is_file() else None,
+              family=model_family(model if isinstance(model, str) else None, info),
+              conditional=_conditional(run.info),
+              report=layout.report_html if layout.report_html.is_file() else None)
+    if row.model:
+        row.cells["model"] = row.model
+    if row.family:
+        row.cells["family"] = row.family
     if as_number(info.get("num_parameters")) is not None:
-        cells["params"] = fmt_number(int(info["num_parameters"]))
+        row.cells["params"] = fmt_number(int(info["num_parameters"]))
+        row.values["params"] = float(info["num_parameters"])
     if "time_s" in run.stats:
-        cells["train_time"] = fmt_duration(run.stats["time_s"])
+        row.cells["train_time"] = fmt_duration(run.stats["time_s"])
+        row.values["train_time"] = run.stats["time_s"]
     steps = run.stats.get("step")
     if steps is None:  # no training log: the checkpoint the evaluations were made at
         steps = max((s for e in chosen if (s := as_number(e.get("steps"))) is not None),
                     default=None)
     if steps is not None:
-        cells["steps"] = fmt_number(int(steps))
-    return cells
+        row.cells["steps"] = fmt_number(int(steps))
+        row.values["steps"] = float(steps)
+    return row
 
 
 def _names(runs: list[_Run]) -> list[str]:
@@ -385,8 +342,10 @@ def _speed(rows: list[Row], picks: dict[str, dict[int, dict[str, Any]]]) -> list
                 break
     devices = {str(d) for _, d in found.values() if d}
     for i, (speed, device) in found.items():
-        text = fmt_number(round(speed, 1))
-        rows[i].cells["speed"] = f"{text} ({device})" if len(devices) > 1 and device else text
+        rows[i].cells["speed"] = fmt_number(round(speed, 1))
+        rows[i].values["speed"] = speed
+        if len(devices) > 1 and device:
+            rows[i].details["speed"] = str(device)
     if not found:
         return []
     if len(devices) > 1:
@@ -409,80 +368,121 @@ def _markers() -> Iterator[str]:
             yield f"[{letter}{lap if lap > 1 else ''}]"
 
 
-def _annotate(group: str, runs_names: list[str], rows: list[Row],
-              picked: dict[int, dict[str, Any]], markers: Iterator[str]
-              ) -> tuple[list[str], list[str]]:
-    """Notes and footnotes of one group; under several protocols (``--mixed``) each cell of
-    the group gets the marker of its protocol."""
-    if not picked:
-        return [], []
+def _protocol_groups(runs: list[_Run], group: str, picked: dict[int, dict[str, Any]]
+                     ) -> dict[str, list[int]]:
+    """Run indices by protocol key, in order of first appearance; runs of one model drawn
+    with different samplers are told apart by their sampler."""
+    split = _sampler_splits(runs, picked) if group == SAMPLES else set()
     by_key: dict[str, list[int]] = {}
     for i, entry in sorted(picked.items()):
-        by_key.setdefault(_key(entry, group), []).append(i)
-    columns = [c.key for c in COLUMNS if c.group == group]
+        key = _key(entry)
+        if i in split:
+            key += json.dumps(sampler_of(entry), sort_keys=True, default=str)
+        by_key.setdefault(key, []).append(i)
+    return by_key
+
+
+def _annotate(group: str, runs: list[_Run], names: list[str], rows: list[Row],
+              picked: dict[int, dict[str, Any]], markers: Iterator[str]
+              ) -> tuple[list[str], list[Marker]]:
+    """Notes and protocol markers of one group; under several protocols each cell of the
+    group gets the marker of its protocol, and each marker says how it differs from the
+    main protocol (the one most runs share) and how to measure the runs alike."""
+    if not picked:
+        return [], []
+    by_key = _protocol_groups(runs, group, picked)
     title = _group_columns(group, rows)
     if len(by_key) == 1:
-        pairs = [(runs_names[i], picked[i]) for i in sorted(picked)]
+        pairs = [(names[i], picked[i]) for i in sorted(picked)]
         return [f"{title}: {protocol_words(group, pairs)}"], []
-    footnotes, used = [], []
+    main = max(by_key.values(), key=len)  # ties: the first run's protocol
+    found: list[Marker] = []
     for indices in by_key.values():
         marker = next(markers)
-        used.append(marker)
-        pairs = [(runs_names[i], picked[i]) for i in indices]
-        footnotes.append(f"{marker} {GROUP_LABELS[group]}: {protocol_words(group, pairs)} "
-                         f"(runs: {', '.join(runs_names[i] for i in indices)})")
+        pairs = [(names[i], picked[i]) for i in indices]
+        why = fix = ""
+        if indices is not main:
+            first, other = picked[main[0]], picked[indices[0]]
+            diffs = differences(_key_dict(first), _key_dict(other))
+            if (group == SAMPLES and sampler_of(first) != sampler_of(other)
+                    and runs[main[0]].info.model == runs[indices[0]].info.model):
+                diffs.append(("protocol.sampler", sampler_of(first), sampler_of(other)))
+            why = why_words(diffs)
+            fix = fix_words(diffs, [runs[i].arg for i in main], [runs[i].arg for i in indices])
+        found.append(Marker(marker, group, tuple(names[i] for i in indices),
+                            protocol_words(group, pairs), why, fix))
         for i in indices:
-            for col in columns:
+            for col in (c.key for c in COLUMNS if c.group == group):
                 if col in rows[i].cells:
-                    rows[i].cells[col] += f" {marker}"
-    note = (f"{title}: {len(by_key)} different protocols (--mixed), marked "
-            f"{', '.join(used)}; numbers under different "
-            "markers are not comparable")
-    return [note], footnotes
+                    rows[i].marks[col] = marker
+    main_marker = found[list(by_key.values()).index(main)].marker
+    note = (f"{title}: {len(by_key)} different protocols, marked "
+            f"{', '.join(m.marker for m in found)}; numbers under different markers are not "
+            f"comparable ({main_marker} is the protocol most runs share)")
+    return [note], found
 
 
-def collect(run_dirs: list[Path], mixed: bool = False) -> Board:
+def footnote(marker: Marker, main: str) -> str:
+    """A marker as one line: ``[b] NLL: <protocol> (runs: ...). Not comparable with
+    [a]: <why>. To compare: <fix>.``"""
+    text = (f"{marker.marker} {GROUP_LABELS[marker.group]}: {marker.protocol} "
+            f"(runs: {', '.join(marker.runs)})")
+    if marker.why:
+        text += f". Not comparable with {main}: {marker.why}"
+    if marker.fix:
+        text += f". To compare: {marker.fix}"
+    elif marker.why:
+        text += ". No command makes them one protocol"
+    return text
+
+
+def collect(run_dirs: list[Path], mixed: bool = False, strict: bool = False) -> Board:
     """Read the runs and build the comparison.
 
     Args:
         run_dirs: run directories (``runs/NAME``), at least one, each once.
-        mixed: allow entries of different protocols in one column group; each run's
-            latest entry is shown and its cells marked ``[a]``, ``[b]``, ...
+        mixed: accepted for old callers; numbers of different protocols are always shown
+            side by side, marked.
+        strict: refuse a column group whose runs were measured under different protocols
+            (the error names the field and the command that measures them alike).
 
     Returns:
         The :class:`Board`.
 
     Raises:
         UserError: a missing run or unreadable run.json / metrics.json, a run given twice,
-            runs trained on different data or image sizes, or (without ``mixed``) no
-            evaluation protocol shared by all runs that have numbers of a group.
+            runs trained on different data or image sizes, task runs beside model runs or
+            (with ``strict``) no evaluation protocol shared by all runs that have numbers.
     """
+    del mixed  # the default now: kept so `compare --mixed` and old callers still work
     if not run_dirs:
         raise UserError("genvision compare needs at least one run directory",
                         "e.g. `genvision compare runs/vae runs/pixelcnn`")
     runs = [_load_run(p) for p in run_dirs]
     dataset = _check_runs(runs)
-    picks = {group: _select(runs, group, mixed) for group in GROUPS}
+    picks = {group: _select(runs, group, strict) for group in GROUPS}
     names = _names(runs)
     rows = []
     for i, (run, name) in enumerate(zip(runs, names, strict=True)):
-        chosen = [picks[g][i] for g in picks if i in picks[g]]
-        cells = _run_cells(run, name, chosen)
-        if i in picks[LIKELIHOOD]:
-            cells.update(likelihood_cells(picks[LIKELIHOOD][i]))
-        if i in picks[SAMPLES]:
-            cells.update(sample_cells(picks[SAMPLES][i]))
-        if i in picks[IMAGE_TO_IMAGE]:
-            cells.update(task_cells(picks[IMAGE_TO_IMAGE][i]))
-        png = RunLayout(run.path).samples_png
-        rows.append(Row(name, run.path, cells.get("model"), cells,
-                        png if png.is_file() else None))
-    notes, footnotes = [], []
-    markers = _markers()  # one sequence over both groups: every marker means one protocol
+        row = _run_row(run, name, [picks[g][i] for g in picks if i in picks[g]])
+        for group, fill in ((LIKELIHOOD, fill_likelihood), (SAMPLES, fill_samples),
+                            (IMAGE_TO_IMAGE, fill_task)):
+            if i in picks[group]:
+                fill(row, picks[group][i])
+        rows.append(row)
+    notes: list[str] = []
+    found: list[Marker] = []
+    markers = _markers()  # one sequence over all groups: every marker means one protocol
     for group in GROUPS:
-        group_notes, group_foot = _annotate(group, names, rows, picks[group], markers)
+        group_notes, group_markers = _annotate(group, runs, names, rows, picks[group], markers)
         notes += group_notes
-        footnotes += group_foot
+        found += group_markers
     notes += _speed(rows, picks)
+    footnotes = [footnote(m, _main_marker(found, m.group)) for m in found]
     columns = [c for c in COLUMNS if c.key == "run" or any(c.key in r.cells for r in rows)]
-    return Board(columns, rows, notes, footnotes, dataset, mixed)
+    return Board(columns, rows, notes, footnotes, dataset, bool(found), found)
+
+
+def _main_marker(found: list[Marker], group: str) -> str:
+    """The marker of the group's main protocol (the one with no ``why``)."""
+    return next(m.marker for m in found if m.group == group and not m.why)

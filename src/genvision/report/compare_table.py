@@ -9,6 +9,7 @@ and group and fills a :class:`Board`; the Markdown table here and the HTML page 
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,29 @@ GROUP_RESULTS = {LIKELIHOOD: ("nll_nats", "bits_per_dim"),
                   IMAGE_TO_IMAGE: tuple(k for k, _ in _TASK_VALUES.values())}
 
 
+LOWER, HIGHER = "lower", "higher"
+
+
 @dataclasses.dataclass(frozen=True)
 class Column:
-    """One table column: ``key`` into :attr:`Row.cells`, its header and its group
-    (``run``, ``likelihood``, ``samples`` or ``speed``)."""
+    """One table column: ``key`` into :attr:`Row.cells`, its header, its group (``run``,
+    ``likelihood``, ``samples``, ``image_to_image`` or ``speed``), its unit and which way is
+    better (``"lower"``, ``"higher"`` or None: a cost or a property, not a score)."""
 
     key: str
     label: str
     group: str
     numeric: bool = True
+    unit: str = ""
+    #: None where neither way is better: density (about 1 for real images; more means
+    #: samples crowd the dense regions) and the memorisation score (0 is ideal, negative
+    #: is no better)
+    better: str | None = None
+
+    @property
+    def arrow(self) -> str:
+        """``↓`` (lower is better), ``↑`` (higher is better) or ""."""
+        return {LOWER: "↓", HIGHER: "↑"}.get(self.better or "", "")
 
 
 COLUMNS = (
@@ -54,40 +69,90 @@ COLUMNS = (
     Column("model", "model", "run", numeric=False),
     Column("family", "family", "run", numeric=False),
     Column("params", "params", "run"),
-    Column("train_time", "training time", "run"),
+    Column("train_time", "training time", "run", unit="h:min:s"),
     Column("steps", "steps", "run"),
-    Column("nll", "NLL (nats)", LIKELIHOOD),
-    Column("bpd", "bits/dim", LIKELIHOOD),
-    Column("fid", "FID", SAMPLES),
-    Column("kid", "KID", SAMPLES),
-    Column("precision", "precision", SAMPLES),
-    Column("recall", "recall", SAMPLES),
-    Column("density", "density", SAMPLES),
-    Column("coverage", "coverage", SAMPLES),
-    Column("cas", "CAS", SAMPLES),
-    Column("memorisation", "memorisation score", SAMPLES),
-    Column("near_copies", "near copies", SAMPLES),
-    Column("duplicates", "duplicate samples", SAMPLES),
-    Column("psnr_y", "PSNR-Y (dB)", IMAGE_TO_IMAGE),
-    Column("ssim_y", "SSIM-Y", IMAGE_TO_IMAGE),
-    Column("psnr_rgb", "PSNR-RGB (dB)", IMAGE_TO_IMAGE),
-    Column("ssim_rgb", "SSIM-RGB", IMAGE_TO_IMAGE),
-    Column("colourfulness", "colourfulness", IMAGE_TO_IMAGE),
-    Column("label_acc", "label preservation", IMAGE_TO_IMAGE),
-    Column("speed", "sampling images/s", "speed"),
+    Column("nll", "NLL (nats)", LIKELIHOOD, unit="nats/image", better=LOWER),
+    Column("bpd", "bits/dim", LIKELIHOOD, unit="bits/dim", better=LOWER),
+    Column("fid", "FID", SAMPLES, unit="distance", better=LOWER),
+    Column("kid", "KID", SAMPLES, unit="MMD²", better=LOWER),
+    Column("precision", "precision", SAMPLES, unit="share 0-1", better=HIGHER),
+    Column("recall", "recall", SAMPLES, unit="share 0-1", better=HIGHER),
+    Column("density", "density", SAMPLES, unit="1 ≈ real"),
+    Column("coverage", "coverage", SAMPLES, unit="share 0-1", better=HIGHER),
+    Column("cas", "CAS", SAMPLES, unit="accuracy 0-1", better=HIGHER),
+    Column("memorisation", "memorisation score", SAMPLES, unit="0 = none"),
+    Column("near_copies", "near copies", SAMPLES, unit="share 0-1", better=LOWER),
+    Column("duplicates", "duplicate samples", SAMPLES, unit="share 0-1", better=LOWER),
+    Column("psnr_y", "PSNR-Y (dB)", IMAGE_TO_IMAGE, unit="dB", better=HIGHER),
+    Column("ssim_y", "SSIM-Y", IMAGE_TO_IMAGE, unit="0-1", better=HIGHER),
+    Column("psnr_rgb", "PSNR-RGB (dB)", IMAGE_TO_IMAGE, unit="dB", better=HIGHER),
+    Column("ssim_rgb", "SSIM-RGB", IMAGE_TO_IMAGE, unit="0-1", better=HIGHER),
+    Column("colourfulness", "colourfulness", IMAGE_TO_IMAGE, unit="Hasler-Süsstrunk"),
+    Column("label_acc", "label preservation", IMAGE_TO_IMAGE, unit="accuracy 0-1",
+           better=HIGHER),
+    Column("speed", "sampling images/s", "speed", unit="images/s", better=HIGHER),
 )
 
 
 @dataclasses.dataclass
 class Row:
     """One run: its name (directory name), folder, model and cell texts by column key
-    (``"—"`` where the run has no number; ``--mixed`` markers are part of the text)."""
+    (``"—"`` where the run has no number).
+
+    Attributes:
+        values: the number behind each numeric cell (seconds for ``train_time``), for
+            best-value highlighting and the board's charts.
+        details: a cell's qualifier (the NLL's estimator, "collapsed", the device), shown
+            after the number: ``84.74 ± 0.90 (IWAE-100)``.
+        marks: column key -> protocol marker (``[a]``) when the column's numbers were
+            measured under more than one protocol.
+        family: the model's taxonomy family; ``conditional``: a class-conditional model.
+        report: the run's ``report.html`` when it exists.
+    """
 
     name: str
     path: Path
     model: str | None
     cells: dict[str, str]
     samples_png: Path | None
+    values: dict[str, float] = dataclasses.field(default_factory=dict)
+    details: dict[str, str] = dataclasses.field(default_factory=dict)
+    marks: dict[str, str] = dataclasses.field(default_factory=dict)
+    family: str | None = None
+    conditional: bool = False
+    report: Path | None = None
+
+    def text(self, key: str) -> str:
+        """The cell as plain text: number, qualifier in brackets, protocol marker."""
+        if key not in self.cells:
+            return MISSING
+        text = self.cells[key]
+        if key in self.details:
+            text += f" ({self.details[key]})"
+        return text + (f" {self.marks[key]}" if key in self.marks else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class Marker:
+    """One protocol of a column group measured under several: ``[b]`` and why its numbers
+    are not comparable with the others'.
+
+    Attributes:
+        marker: ``[a]``, ``[b]``, ...
+        group: the column group (``likelihood``, ``samples``, ``image_to_image``).
+        runs: names of the runs measured under it.
+        protocol: the protocol in words.
+        why: how it differs from the group's main protocol ("" for the main one).
+        fix: a command-level way to measure all runs under one protocol ("" when none
+            exists, e.g. an AIS estimate is never an exact likelihood).
+    """
+
+    marker: str
+    group: str
+    runs: tuple[str, ...]
+    protocol: str
+    why: str = ""
+    fix: str = ""
 
 
 @dataclasses.dataclass
@@ -98,9 +163,11 @@ class Board:
         columns: columns some run has a value for, in display order.
         rows: one per run, in the order given.
         notes: one line per column group stating its protocol in words.
-        footnotes: ``[a] ...`` lines describing each protocol of a ``--mixed`` group.
+        footnotes: ``[a] ...`` lines describing each protocol of a group measured under
+            several (the same as :attr:`markers`, as text).
         dataset: the shared training data, e.g. ``"mnist5k 1x28x28"``.
-        mixed: whether different protocols were allowed (``--mixed``).
+        mixed: whether some column group holds numbers of different protocols.
+        markers: the protocols behind the footnotes, for the HTML badges.
     """
 
     columns: list[Column]
@@ -109,10 +176,12 @@ class Board:
     footnotes: list[str]
     dataset: str
     mixed: bool = False
+    markers: list[Marker] = dataclasses.field(default_factory=list)
 
     def table(self) -> list[list[str]]:
         """The cell texts, one list per row, in column order."""
-        return [[row.cells.get(c.key, MISSING) for c in self.columns] for row in self.rows]
+        return [[row.text(c.key) for c in self.columns] for row in self.rows]
+
 
 # ----- protocol in words ------------------------------------------------------------------
 def describe_data(data: Any, split: Any = None, n: Any = None) -> str:
@@ -260,49 +329,55 @@ def protocol_words(group: str, entries: list[tuple[str, dict[str, Any]]]) -> str
 
 
 # ----- cells ------------------------------------------------------------------------------
-def _pm(entry: dict[str, Any], key: str, err_key: str, decimals: int) -> str | None:
+def _pm(entry: dict[str, Any], key: str, err_key: str, decimals: int,
+        scale: float = 1.0) -> str | None:
     value = as_number(entry.get(key))
     if value is None:
         return None
     err = as_number(entry.get(err_key))
-    return f"{value:.{decimals}f}" + ("" if err is None else f" ± {err:.{decimals}f}")
+    value *= scale
+    return f"{value:.{decimals}f}" + ("" if err is None else f" ± {err * scale:.{decimals}f}")
 
 
-def likelihood_cells(entry: dict[str, Any]) -> dict[str, str]:
-    cells = {}
+def _put(row: Row, key: str, text: str | None, value: Any) -> None:
+    """Set a cell's text and, when finite, the number behind it."""
+    if text is None:
+        return
+    row.cells[key] = text
+    number = as_number(value)
+    if number is not None and math.isfinite(number):
+        row.values[key] = number
+
+
+def fill_likelihood(row: Row, entry: dict[str, Any]) -> None:
+    """NLL (with its estimator as the cell's qualifier) and bits/dim of a likelihood entry."""
     # early entries named the standard error nll_stderr
     err_key = "nll_nats_stderr" if "nll_nats_stderr" in entry else "nll_stderr"
-    nll = _pm(entry, "nll_nats", err_key, 2)
-    if nll is not None:
+    _put(row, "nll", _pm(entry, "nll_nats", err_key, 2), entry.get("nll_nats"))
+    if "nll" in row.cells:
         given = ", -log p(x|y)" if _protocol_of(entry).get("conditioning") == "label" else ""
-        cells["nll"] = f"{nll} ({estimator(entry)}{given})"
-    bpd = _pm(entry, "bits_per_dim", "bits_per_dim_stderr", 4)
-    if bpd is not None:
-        cells["bpd"] = bpd
-    return cells
+        row.details["nll"] = f"{estimator(entry)}{given}"
+    _put(row, "bpd", _pm(entry, "bits_per_dim", "bits_per_dim_stderr", 4),
+         entry.get("bits_per_dim"))
 
 
-def sample_cells(entry: dict[str, Any]) -> dict[str, str]:
-    cells = {}
-    kid = _pm(entry, "kid_mean", "kid_std", 5)
-    if kid is not None:
-        cells["kid"] = kid
+def fill_samples(row: Row, entry: dict[str, Any]) -> None:
+    """FID, KID (mean ± std), precision/recall, ... of a samples entry."""
+    _put(row, "kid", _pm(entry, "kid_mean", "kid_std", 5), entry.get("kid_mean"))
     for column, (key, decimals) in _SAMPLE_VALUES.items():
         value = as_number(entry.get(key))
         if value is not None:
-            cells[column] = f"{value:.{decimals}f}"
-    if entry.get("collapsed") is True and "duplicates" in cells:  # say it, not just a number
-        cells["duplicates"] += " (collapsed)"
-    return cells
+            _put(row, column, f"{value:.{decimals}f}", value)
+    if entry.get("collapsed") is True and "duplicates" in row.cells:  # say it, not a number
+        row.details["duplicates"] = "collapsed"
 
 
-def task_cells(entry: dict[str, Any]) -> dict[str, str]:
-    cells = {}
+def fill_task(row: Row, entry: dict[str, Any]) -> None:
+    """PSNR/SSIM, colourfulness and label preservation of an image-to-image entry."""
     for column, (key, decimals) in _TASK_VALUES.items():
         value = as_number(entry.get(key))
         if value is not None:
-            cells[column] = f"{value:.{decimals}f}"
-    return cells
+            _put(row, column, f"{value:.{decimals}f}", value)
 
 
 # ----- Markdown -----------------------------------------------------------------------------
