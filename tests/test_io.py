@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import pytest
 import torch
 
 from genvision.errors import CheckpointError
-from genvision.storage import atomic_write_bytes, load_tensors, read_json, save_tensors
+from genvision.storage import (
+    atomic_write_bytes,
+    atomic_write_text,
+    load_tensors,
+    read_json,
+    save_tensors,
+)
 
 
 def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
@@ -51,3 +58,15 @@ def test_read_json_errors(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
         read_json(bad)
+
+
+def test_atomic_writes_get_the_umask_mode_not_mkstemps_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "board.html", "<html></html>")
+        assert (tmp_path / "board.html").stat().st_mode & 0o777 == 0o644  # others can read
+        os.umask(0o077)
+        atomic_write_text(tmp_path / "private.json", "{}")
+        assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600  # umask respected
+    finally:
+        os.umask(old)

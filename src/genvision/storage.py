@@ -50,6 +50,9 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
     except OSError as exc:
         raise _naming(exc, path) from None
     try:
+        # mkstemp creates 0600; give the file the mode a plain open() would (0666 minus the
+        # umask), so a report or board copied to a web server stays readable by others
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
@@ -60,6 +63,13 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
         if isinstance(exc, OSError) and exc.filename in (None, tmp):
             raise _naming(exc, path) from None
         raise
+
+
+def _umask() -> int:
+    """The process umask (read by setting it and back: the only portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _naming(exc: OSError, path: Path) -> OSError:
