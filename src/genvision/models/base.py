@@ -216,7 +216,8 @@ class GenerativeModel(nn.Module):
         instead of raising. Sampling and likelihoods stay named methods.
 
         Args:
-            x: images [B, C, H, W] in [0, 1]. y: labels [B] of a conditional model.
+            x: images [B, C, H, W] in [0, 1].
+            y: labels [B] of a conditional model, else None.
 
         Returns:
             ``{"loss": scalar, <named terms>}``.
