@@ -211,6 +211,22 @@ class GenerativeModel(nn.Module):
         <named terms>}``; validation calls it in eval mode under no_grad."""
         raise NotImplementedError
 
+    def forward(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+        """``model(x, y)`` is ``model.loss(x, y)``: the objective's dict on one batch.
+
+        A generative model has no single "output"; its loss is what a user calling the
+        module (or a wrapper such as DDP) expects to get back, so ``model(x)`` returns it
+        instead of raising. Sampling and likelihoods stay named methods.
+
+        Args:
+            x: images [B, C, H, W] in [0, 1].
+            y: labels [B] of a conditional model, else None.
+
+        Returns:
+            ``{"loss": scalar, <named terms>}``.
+        """
+        return self.loss(x, y)
+
     def log_prob(self, x: Tensor, y: Tensor | None = None, **options: Any) -> Tensor:
         raise UserError(f"{self.name} has no likelihood",
                         "evaluate it with sample-based metrics instead")
@@ -369,6 +385,31 @@ class GenerativeModel(nn.Module):
         save_tensors(directory / WEIGHTS_FILE, self.state_dict(), metadata={"model": self.name})
         atomic_write_json(directory / CONFIG_FILE,
                           {"model": self.name, "config": cfg.to_dict(self.config)})
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, *,
+                        device: str | torch.device = "cpu") -> GenerativeModel:
+        """Load a model saved by :meth:`save_pretrained` or trained by ``genvision train``.
+
+        The name follows Hugging Face's ``from_pretrained`` (diffusers, transformers);
+        it is :func:`load` with a type check: ``VAE.from_pretrained(run)`` refuses a run
+        of another model, ``GenerativeModel.from_pretrained(run)`` takes any. A task run
+        (``superres``, ``colorize``) is opened with ``genvision.load``, which finds its
+        last trained stage.
+
+        Example:
+            >>> from genvision.models.vae import VAE
+            >>> model = VAE.from_pretrained("runs/vae")      # doctest: +SKIP
+
+        Raises:
+            UserError: the directory holds a model of another class.
+            CheckpointError: no model there, or a damaged one.
+        """
+        model = load(path, device=device)
+        if not isinstance(model, cls):
+            raise UserError(f"{path} holds a {model.name} model, not a {cls.__name__}",
+                            f"use {type(model).__name__}.from_pretrained or genvision.load")
+        return model
 
     @classmethod
     def from_config_dict(cls, data: dict[str, Any], *,
