@@ -27,10 +27,19 @@ def pairwise_rms(x: Tensor) -> float:
     return float(torch.pdist(flat).mean() / math.sqrt(flat.shape[1]))
 
 
+#: before step 5 x watch_every a collapse is only called when the samples had been at
+#: least this many times the threshold apart and lost it: an untrained G draws alike
+#: images at first, which is not a collapse
+EARLY_DROP = 2.0
+
+
 class GANWatcher(Callback):
-    """Checks every step for a D-win streak and every ``watch_every`` steps (from step
-    5 x ``watch_every``) whether fixed-latent samples of G have collapsed, i.e. differ by
-    less than ``collapse_ratio`` times the pairwise distance of the step's real images.
+    """Checks every step for a D-win streak and every ``watch_every`` steps whether
+    fixed-latent samples of G have collapsed, i.e. differ by less than ``collapse_ratio``
+    times the pairwise distance of the step's real images: from step 5 x ``watch_every``
+    on any such check warns; before, only one that follows a diverse check (a fall from
+    ``EARLY_DROP`` x the threshold), so a collapse in the first hundreds of steps is
+    reported while an untrained G's alike first samples are not.
 
     Args:
         model: the GAN (its config holds the thresholds; ``_run`` draws from G).
@@ -39,6 +48,7 @@ class GANWatcher(Callback):
     def __init__(self, model: Any):
         self.model = model
         self.d_win_streak, self.collapsed = 0, False
+        self.most_diverse = 0.0  # the largest ratio seen so far
 
     def on_step_end(self, state: TrainState) -> None:
         c, step = self.model.config, state.step
@@ -50,8 +60,7 @@ class GANWatcher(Callback):
                     f"the discriminator wins outright: its loss stayed below {D_WIN_LOSS} for "
                     f"{c.d_win_steps} steps, so G gets almost no gradient (fix: lower --lr-d, "
                     "add --diffaug translation,cutout or --r1-gamma 1, or train sngan)")
-        if (c.watch_every and step % c.watch_every == 0 and step >= 5 * c.watch_every
-                and state.batch is not None):
+        if c.watch_every and step % c.watch_every == 0 and state.batch is not None:
             self.check_collapse(state.batch[0], state)
 
     @torch.no_grad()
@@ -63,6 +72,11 @@ class GANWatcher(Callback):
         y = torch.arange(WATCH_SAMPLES, device=model.device) % k if k else None
         fake = model._run(model.G, z, y)
         ratio = pairwise_rms(fake) / max(pairwise_rms(x[:WATCH_SAMPLES]), 1e-8)
+        settled = state.step >= 5 * c.watch_every or \
+            self.most_diverse >= EARLY_DROP * c.collapse_ratio
+        self.most_diverse = max(self.most_diverse, ratio)
+        if not settled:
+            return
         if ratio < c.collapse_ratio and not self.collapsed:
             state.warn(
                 f"samples are collapsing: {WATCH_SAMPLES} fixed-latent samples differ by "

@@ -28,6 +28,7 @@ from ..grids import save_grid
 from ..models.base import GenerativeModel, get_model_class
 from ..models.image_to_image import ImageTaskModel
 from ..train import TrainConfig, TrainData, TrainResult, train
+from ..train.distributed import is_main
 from ..train.loop import check_training
 from .claim import OnTrainStart, check_new_run, claimed_out, replaceable, say_replacing
 from .layout import RunLayout
@@ -55,7 +56,7 @@ def _build(spec: RunSpec):
         raise UserError(f"{spec.model} is an image-to-image model, trained by its task",
                         "use `genvision superres train` or `genvision colorize train`")
     kind = model_cls.input_kind(spec.model_overrides)
-    train_set = prepare(spec.data, kind)
+    train_set = prepare(spec.data, kind, supported=model_cls.supported_data_kinds)
     if train_set.data_kind not in model_cls.supported_data_kinds:
         raise UserError(
             f"{spec.model} cannot model {train_set.data_kind} data from {spec.data.data}",
@@ -81,7 +82,10 @@ def _build(spec: RunSpec):
                      transform=train_set.batch_transform,
                      val_x=None if val is None else val.x,
                      val_y=None if (val is None or not num_classes) else val.y)
-    return model, data, train_set.protocol
+    protocol = {**train_set.protocol, "kind_reason": train_set.kind_reason}
+    if train_set.train.class_names:  # so `sample --label NAME` can read them back
+        protocol["class_names"] = list(train_set.train.class_names)
+    return model, data, protocol
 
 
 def _validation_set(spec: RunSpec, kind: str):
@@ -132,10 +136,15 @@ def start(spec: RunSpec, out: str | Path, *, argv: list[str] | None = None):
     without a checkpoint (replaced, in one line); see :mod:`.claim`.
 
     Writes no samples or report: :func:`genvision.report.finish.finish_run` does, after.
+    Started from a command line (``argv`` given), its first line on stderr says which data
+    kind the model sees and why (``--binarize auto`` decides it from the pixels).
     """
     out = Path(out)
     check_new_run(out)  # before the data is read: a refused --out fails fast
     model, data, protocol = _build(spec)
+    if argv is not None and is_main():  # a command's first line: which pixels, and why
+        print(f"data: {protocol.get('kind_reason') or protocol.get('data_kind')}",
+              file=sys.stderr)
     info = _run_info(model, spec.train, protocol, data_cfg=spec.data,
                      overrides=spec.model_overrides, conditional=spec.conditional, argv=argv,
                      labels=data.y)
@@ -218,10 +227,13 @@ def resume(run_dir: str | Path, train_overrides: dict[str, Any], *,
     full = config_class.with_saved_before(trained)
     overrides = {**{k: full[k] for k in full.keys() - trained.keys()},
                  **info.model_overrides}
+    data_cfg = cfg.from_dict(DataConfig, info.data_config, what="data option")
+    scheme = (info.data.get("binarize") or {}).get("scheme")
+    if data_cfg.binarize == "auto" and scheme in ("none", "static", "dynamic"):
+        # the kind `auto` chose when the run started, whatever `auto` decides today
+        data_cfg = dataclasses.replace(data_cfg, binarize=scheme)
     spec = RunSpec(model=str(info.model), model_overrides=overrides,
-                   train=train_cfg,
-                   data=cfg.from_dict(DataConfig, info.data_config, what="data option"),
-                   conditional=bool(info.conditional))
+                   train=train_cfg, data=data_cfg, conditional=bool(info.conditional))
     model, data, _ = _build(spec)
     saved = cfg.to_dict(model.config)
     if {k: v for k, v in saved.items() if k in trained} != trained:
