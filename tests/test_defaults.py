@@ -144,7 +144,7 @@ def test_a_minutes_run_that_slowed_down_says_so(monkeypatch):
     assert len(few) == 1  # ~60 steps in a minute: too few
 
 
-def test_the_gan_collapse_check_starts_early_only_after_diverse_samples(tmp_path):
+def test_the_gan_collapse_check_starts_early_only_after_diverse_samples(tmp_path, capsys):
     from genvision.models.gan import DCGAN
     from genvision.models.gan_watch import GANWatcher
 
@@ -159,6 +159,10 @@ def test_the_gan_collapse_check_starts_early_only_after_diverse_samples(tmp_path
     state.step = 20
     watcher.on_step_end(state)
     assert len(state.warnings) == 1 and "collapsing" in state.warnings[0]
+    # an unconditional GAN is pointed at conditioning first, at start and in the warning
+    assert "fix: --self-condition 10 (clusters, no labels)" in state.warnings[0]
+    watcher.on_train_start(state)
+    assert "--self-condition 10" in capsys.readouterr().err
 
 
 def test_sample_label_accepts_the_class_names_of_the_dataset(tmp_path, capsys):
