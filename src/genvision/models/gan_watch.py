@@ -50,9 +50,13 @@ class GANWatcher(Callback):
         self.model = model
         self.d_win_streak, self.collapsed = 0, False
         self.most_diverse = 0.0  # the largest ratio seen so far
+        self.noted = False
 
     def on_step_end(self, state: TrainState) -> None:
         c, step = self.model.config, state.step
+        if not self.noted:
+            self.noted = True
+            self.say_first_fix(state)
         if c.d_win_steps and c.loss != "wgan-gp":
             d_loss = state.terms.get("loss", math.inf)
             self.d_win_streak = self.d_win_streak + 1 if d_loss < D_WIN_LOSS else 0
@@ -72,9 +76,10 @@ class GANWatcher(Callback):
             return ""
         return "--self-condition 10 (clusters, no labels) or --conditional, "
 
-    def on_train_start(self, state: TrainState) -> None:
+    def say_first_fix(self, state: TrainState) -> None:
+        """After the first step (below the run's first line): an unconditional GAN's note."""
         c = self.model.config
-        if self._mode_fix() and c.watch_every:
+        if self._mode_fix() and c.watch_every and state.rank == 0:
             print(f"note: an unconditional {self.model.name} can collapse on data its defaults "
                   "were not tuned on; the run warns if its samples collapse, and "
                   "--self-condition 10 (no labels) or --conditional is the first thing to "

@@ -28,7 +28,6 @@ from ..grids import save_grid
 from ..models.base import GenerativeModel, get_model_class
 from ..models.image_to_image import ImageTaskModel
 from ..train import TrainConfig, TrainData, TrainResult, train
-from ..train.distributed import is_main
 from ..train.loop import check_training
 from .claim import OnTrainStart, check_new_run, claimed_out, replaceable, say_replacing
 from .layout import RunLayout
@@ -118,7 +117,7 @@ def _run_info(model: GenerativeModel, train_cfg: TrainConfig, protocol: dict[str
 
 
 def _train_new(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig, out: Path,
-               info: RunInfo) -> TrainResult:
+               info: RunInfo, note: str | None = None) -> TrainResult:
     """Train a new run into ``out``: checked (options, data, budget; the directory) before
     anything is written, locked before run.json is, which is written when training really
     starts (see :mod:`.claim`)."""
@@ -126,7 +125,12 @@ def _train_new(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig, 
     with claimed_out(out, check_new_run) as lock:
         if replaceable(out):
             say_replacing(out)
-        record = OnTrainStart(lambda: write_run_info(out, info))
+        def on_start() -> None:
+            write_run_info(out, info)
+            if note is not None:
+                print(note, file=sys.stderr, flush=True)
+
+        record = OnTrainStart(on_start)
         return train(model, data, train_cfg, out, run_info=info.to_dict(), callbacks=[record],
                      lock=lock)
 
@@ -142,13 +146,14 @@ def start(spec: RunSpec, out: str | Path, *, argv: list[str] | None = None):
     out = Path(out)
     check_new_run(out)  # before the data is read: a refused --out fails fast
     model, data, protocol = _build(spec)
-    if argv is not None and is_main():  # a command's first line: which pixels, and why
-        print(f"data: {protocol.get('kind_reason') or protocol.get('data_kind')}",
-              file=sys.stderr)
     info = _run_info(model, spec.train, protocol, data_cfg=spec.data,
                      overrides=spec.model_overrides, conditional=spec.conditional, argv=argv,
                      labels=data.y)
-    return _train_new(model, data, spec.train, out, info)
+    # a command's first line once training really starts (a refused start prints only
+    # its error): which pixels the model sees, and why
+    note = None if argv is None else \
+        f"data: {protocol.get('kind_reason') or protocol.get('data_kind')}"
+    return _train_new(model, data, spec.train, out, info, note=note)
 
 
 def train_run(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,
