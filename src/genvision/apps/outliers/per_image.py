@@ -20,11 +20,13 @@ import math
 import os
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from ...grids import save_grid
+from ...grids import make_grid, save_image_array
 from ...storage import atomic_write_text
+from ..common.figures import panel_row, vstack, zoom
 
 #: the least share of the full model's gain over independent pixels a useful background
 #: explains on the in-distribution test images
@@ -128,8 +130,24 @@ def gallery_rows(scored: list[Any], score: str, k: int = GALLERY_K
 
 def gallery(scored: list[Any], score: str, path: str | os.PathLike,
             k: int = GALLERY_K) -> list[str]:
-    """Write :func:`gallery_rows` as a PNG grid of 2k columns; returns the row names."""
+    """Write :func:`gallery_rows` as a labelled PNG: per set, a panel of the ``k`` least
+    anomalous and one of the ``k`` most anomalous images, each titled; returns the row
+    names."""
     images, names = gallery_rows(scored, score, k)
-    if images is not None:
-        save_grid(images, path, nrow=2 * k)
+    if images is None:
+        return names
+    side = images.shape[-1]
+    factor = max(1, min(8, 48 // side))  # cells of about 48 px: an 8x8 image stays legible
+    rows = []
+    for r, name in enumerate(names):
+        row = images[2 * k * r:2 * k * (r + 1)]
+        halves = [zoom(_rgb(make_grid(half, nrow=k)), factor) for half in (row[:k], row[k:])]
+        rows.append(panel_row(halves, [f"{name}: least anomalous ({score})",
+                                       f"{name}: most anomalous"]))
+    save_image_array(vstack(rows), path, scale=1)
     return names
+
+
+def _rgb(grid: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, 1|3] -> [H, W, 3]."""
+    return grid.repeat(3, axis=2) if grid.shape[2] == 1 else grid
