@@ -127,7 +127,7 @@ def all_run(shifted_digits):
     assert gv("train", "vae", "--data", shifted_digits["train"], "--split", "all",
               "--steps", "2", "--out", out, "--latent-dim", "4", "--hidden", "8", "16",
               "--fc-dim", "32", "--res-blocks", "0", "--ar-layers", "1", "--ar-channels", "4",
-              "--batch-size", "32", "--no-progress") == 0
+              "--batch-size", "32", "--binarize", "dynamic", "--no-progress") == 0
     return out
 
 

@@ -115,6 +115,18 @@ def test_cli_scores_every_set_and_writes_table_json_and_figure(tiny_run, tmp_pat
     assert (out / "outliers.md").read_text().startswith("In-distribution")
     assert result["in_distribution"]["protocol"]["source"] == "digits"
     assert result["likelihood"]["kind"] == "exact" and result["background"]["reused"] is False
+    # every image's scores, and the gallery of the least / most anomalous per set
+    rows = (out / "outliers_scores.csv").read_text().splitlines()
+    assert rows[0] == "set,index,nll_bits,nll,ratio,typicality"
+    assert len(rows) == 1 + 60 + 60 + 3 * 60  # in-distribution, training reference, 3 sets
+    assert (out / "outliers_gallery.png").stat().st_size > 1000
+    assert "outliers_gallery.png (rows: in-dist, faces, noise, blank" in text
+    # a 30-step model is still worse than independent pixels: said, not scored silently
+    strength = result["background_strength"]
+    assert strength["nll_model_nats"] > strength["nll_independent_pixels_nats"] > 0
+    assert "no better than independent pixels" in result["warnings"][0]
+    md = (out / "outliers.md").read_text()
+    assert "Background model: NLL" in md and "**Warning:** the model is no better" in md
     for name in ("faces", "noise", "blank"):
         ms = result["ood"][name]["metrics"]
         assert set(ms) == {"nll", "ratio", "typicality", "typicality_batch"}

@@ -14,10 +14,14 @@ import torch
 from torch import Tensor
 
 from ..apps.completion import complete_image
+from ..data.config import DataConfig
+from ..data.sources import load_dataset
 from ..errors import UserError
 from ..grids import save_grid
 from ..models.base import load
 from ..models.sampling import MAX_SAMPLES, SampleRNG, make_sampler
+from ..runs.layout import RunLayout
+from ..runs.records import read_run_info
 from ..storage import atomic_write_bytes
 from ..train.device import resolve_device
 from .parser import Parser, add_sampler_opt_flag, sampler_opts
@@ -30,7 +34,9 @@ def cmd_sample(argv: list[str]) -> int:
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--seed", type=int, default=0,
                    help="sample k uses seed SEED + k, whatever -n is (default 0)")
-    p.add_argument("--label", type=int, help="class label for conditional models")
+    p.add_argument("--label", help="class of a conditional model: its number, or its name "
+                                   "when the dataset names its classes (e.g. a folder: "
+                                   "source's sub-folders)")
     p.add_argument("-o", "--output", default="samples.png", help="PNG grid or .npz file")
     p.add_argument("--nrow", type=int, help="images per row of the grid")
     p.add_argument("--complete", metavar="IMAGE",
@@ -54,16 +60,17 @@ def cmd_sample(argv: list[str]) -> int:
                         "pass --complete image.png or drop --keep-rows")
     device = resolve_device(args.device)
     model = load(args.run, device=device)
+    label = None if args.label is None else label_index(args.run, args.label)
     sampler = make_sampler(model, args.sampler, sampler_opts(args))
     if args.complete:
         x = complete_image(model, Path(args.complete), n=args.n, keep_rows=args.keep_rows,
-                           label=args.label, seed=args.seed, device=device, sampler=sampler)
+                           label=label, seed=args.seed, device=device, sampler=sampler)
         write_images(x, None, out, args.nrow or (args.n + 2))
         print(f"wrote the original, its kept rows and {args.n} completions to {out}")
         return 0
     y = None
-    if args.label is not None:
-        y = torch.full((args.n,), args.label, dtype=torch.long, device=device)
+    if label is not None:
+        y = torch.full((args.n,), label, dtype=torch.long, device=device)
     model.check_input(torch.zeros(1, *model.config.shape, device=device),
                       None if y is None else y[:1])
     if y is None and model.config.num_classes:
@@ -74,6 +81,42 @@ def cmd_sample(argv: list[str]) -> int:
     write_images(x, y, out, args.nrow)
     print(f"wrote {args.n} samples to {out}")
     return 0
+
+
+def _class_names(run: str) -> list[str] | None:
+    """The class names a run was trained with: from its run.json, or (older runs) from
+    its dataset; None for a model directory or a dataset without names."""
+    layout = RunLayout(run)
+    if not layout.run_json.is_file():
+        return None
+    info = read_run_info(run)
+    if "class_names" in info.data or not info.data_config:
+        return info.data.get("class_names")
+    try:
+        data = DataConfig(**info.data_config)
+        return load_dataset(data.data, data.split, image_size=data.image_size,
+                            grayscale=data.grayscale, split_seed=data.split_seed).class_names
+    except (UserError, TypeError, ValueError):
+        return None  # the data moved or the record is odd: numbers still work
+
+
+def label_index(run: str, label: str) -> int:
+    """``--label`` as a class index: an integer, or a class name of the run's dataset
+    (case-insensitive when unambiguous)."""
+    if label.lstrip("-").isdigit():
+        return int(label)
+    names = _class_names(run)
+    if not names:
+        raise UserError(f"--label {label!r} is not a number and {run} has no class names",
+                        "pass the class number, e.g. --label 3")
+    exact = [i for i, name in enumerate(names) if name == label]
+    folded = [i for i, name in enumerate(names) if name.lower() == label.lower()]
+    found = exact or folded
+    if len(found) != 1:
+        shown = ", ".join(names[:30]) + (", ..." if len(names) > 30 else "")
+        raise UserError(f"--label {label!r} is not one of the run's classes",
+                        f"pass a class number or one of: {shown}")
+    return found[0]
 
 
 def write_images(x: Tensor, y: Tensor | None, out: Path, nrow: int | None) -> None:

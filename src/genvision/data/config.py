@@ -33,7 +33,11 @@ class DataConfig:
     binarize: Literal["auto", "none", "static", "dynamic"] = field(
         default="auto", metadata={"help": "binarise pixels: dynamic = resample Bernoulli(x) every "
                                           "batch, static = once with --binarize-seed; auto = "
-                                          "what the model needs"})
+                                          "from the data (binary when nearly every pixel is "
+                                          "black or white, for the binarised MNIST protocol "
+                                          "sets mnist5k/mnist/digits, or for a binary-only "
+                                          "model such as rbm; else the 8-bit levels, for "
+                                          "every family); the run's first line says which"})
     binarize_seed: int = field(default=0, metadata={"help": "seed of static binarisation",
                                                             **SEED})
     dequantize: bool = field(

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import torch
 from torch import Tensor
 
 from ..errors import DataError
@@ -23,6 +25,13 @@ from .stream import StreamedImages, StreamedImageSet
 from .transforms import binarize_dynamic, binarize_static, dequantize
 
 DATA_KINDS = ("binary", "grey8", "rgb8", "continuous")
+#: named datasets whose documented default is the binarised MNIST benchmark protocol (the
+#: design guide's MNIST-5k protocol): likelihood models binarise them unless told otherwise
+BINARY_PROTOCOL_SOURCES = ("mnist5k", "mnist", "digits")
+#: a pixel this many levels (of 255) from black or white counts as binary
+NEAR_BINARY_LEVELS = 8
+#: the share of near-binary pixels above which a source counts as binary data
+NEARLY_BINARY_SHARE = 0.95
 
 
 @dataclass
@@ -48,6 +57,8 @@ class Prepared:
     batch_transform: Callable[..., Tensor] | None
     data_kind: str
     protocol: dict[str, Any]
+    #: why ``data_kind`` was chosen, in words (set when ``--binarize auto`` decided it)
+    kind_reason: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -70,6 +81,70 @@ def resolve_binarize(binarize: str, model_data_kind: str, *, evaluation: bool = 
     if binarize not in ("none", "static", "dynamic"):
         raise DataError(f"unknown binarisation {binarize!r}", "use auto, none, static or dynamic")
     return "static" if evaluation and binarize == "dynamic" else binarize
+
+
+def near_binary_share(x: Tensor) -> float:
+    """The share of pixels of uint8 images x [N, C, H, W] within
+    :data:`NEAR_BINARY_LEVELS` of black or white (1.0 for pure black-and-white images)."""
+    near = (x <= NEAR_BINARY_LEVELS) | (x >= 255 - NEAR_BINARY_LEVELS)
+    return float(near.float().mean()) if x.numel() else 1.0
+
+
+#: images whose pixels decide --binarize auto (a seeded sample: a streamed folder of
+#: millions of images is never read whole for it)
+KIND_SAMPLE = 4096
+
+
+def _pixel_sample(ds: Any) -> Tensor:
+    """uint8 [n, C, H, W]: up to KIND_SAMPLE seeded images of an in-memory or streamed set."""
+    idx = np.sort(np.random.default_rng(0).permutation(len(ds))[:KIND_SAMPLE])
+    x = getattr(ds, "x", None)
+    return x[torch.from_numpy(idx)] if x is not None else ds.batch(idx)
+
+
+def choose_binarize(ds: ImageSet, cfg: DataConfig, model_data_kind: str,
+                    supported: tuple[str, ...]) -> tuple[str, str]:
+    """Resolve ``--binarize auto`` for training from the data itself.
+
+    Binary only when the model models binary pixels alone, when the source is a named
+    binarised-MNIST protocol set (:data:`BINARY_PROTOCOL_SOURCES`), or when the pixels are
+    nearly binary (:data:`NEARLY_BINARY_SHARE` of them near black or white); otherwise the
+    8-bit levels are kept, so a grey dataset is grey for every family and their sample
+    metrics share one reference set.
+
+    Args:
+        ds: the training images (uint8).
+        cfg: the data config (``binarize``, ``data``).
+        model_data_kind: the kind the model's options ask for (``binary`` = its default).
+        supported: the data kinds the model accepts.
+
+    Returns:
+        (scheme ``none`` | ``static`` | ``dynamic``, the reason in words).
+    """
+    grey = "grey8" if ds.shape[0] == 1 else "rgb8"
+    if cfg.binarize != "auto":
+        scheme = resolve_binarize(cfg.binarize, model_data_kind)
+        return scheme, f"{'binary' if scheme != 'none' else grey}: as asked (--binarize " \
+                       f"{cfg.binarize})"
+    if model_data_kind != "binary":
+        reason = f"{grey} (8-bit levels): the model and its options model grey levels"
+        if cfg.data in BINARY_PROTOCOL_SOURCES:
+            reason += (f"; likelihood models binarise {cfg.data} by default (the MNIST "
+                       "protocol): train them with --binarize none to compare samples")
+        return "none", reason
+    if grey not in supported:
+        return "dynamic", ("binary (Bernoulli each batch): the model models binary pixels "
+                           "only")
+    if cfg.data in BINARY_PROTOCOL_SOURCES:
+        return "dynamic", (f"binary (Bernoulli each batch): {cfg.data} follows the binarised "
+                           "MNIST benchmark protocol; --binarize none keeps its 8-bit levels, "
+                           "as GANs use")
+    share = near_binary_share(_pixel_sample(ds))
+    pct = f"{100 * share:.1f}% of pixels within {NEAR_BINARY_LEVELS} levels of black or white"
+    if share >= NEARLY_BINARY_SHARE:
+        return "dynamic", f"binary (Bernoulli each batch): the pixels are nearly binary ({pct})"
+    return "none", (f"{grey} (8-bit levels): the pixels have grey levels ({pct}); "
+                    "--binarize dynamic binarises them")
 
 
 def _prepare(ds: ImageSet, cfg: DataConfig, scheme: str) -> Prepared:
@@ -117,7 +192,7 @@ def _load(cfg: DataConfig, cache_dir) -> ImageSet:
 
 
 def prepare(cfg: DataConfig, model_data_kind: str, *, for_eval: bool = False,
-            cache_dir=None) -> Prepared:
+            cache_dir=None, supported: tuple[str, ...] | None = None) -> Prepared:
     """Load ``cfg.split`` of ``cfg.data`` and preprocess it for training.
 
     Args:
@@ -126,6 +201,9 @@ def prepare(cfg: DataConfig, model_data_kind: str, *, for_eval: bool = False,
             ``continuous``); decides what ``binarize="auto"`` means.
         for_eval: prepare ``cfg.split`` as an evaluation set instead (same as
             :func:`prepare_eval`: static binarisation, no per-batch bits).
+        supported: the model's supported data kinds; given, ``binarize="auto"`` is decided
+            from the pixels (:func:`choose_binarize`) and the reason is kept in
+            ``kind_reason``; without it ``auto`` follows ``model_data_kind`` alone.
 
     Returns:
         :class:`Prepared`.
@@ -133,8 +211,13 @@ def prepare(cfg: DataConfig, model_data_kind: str, *, for_eval: bool = False,
     if for_eval:
         return prepare_eval(cfg, cfg.split, model_data_kind=model_data_kind, cache_dir=cache_dir,
                             stream=True)
-    scheme = resolve_binarize(cfg.binarize, model_data_kind)
-    return _prepare(_load(cfg, cache_dir), cfg, scheme)
+    ds = _load(cfg, cache_dir)
+    if supported is None:
+        return _prepare(ds, cfg, resolve_binarize(cfg.binarize, model_data_kind))
+    scheme, reason = choose_binarize(ds, cfg, model_data_kind, supported)
+    prep = _prepare(ds, cfg, scheme)
+    prep.kind_reason = reason
+    return prep
 
 
 def prepare_eval(source: DataConfig | str, split: str = "test", *,

@@ -292,6 +292,11 @@ class GenerativeModel(nn.Module):
         in rows of 8 (e.g. 4 input/reconstruction pairs per row, or one interpolation)."""
         return {}
 
+    def objective_warmup(self) -> tuple[int, str] | None:
+        """(step, what) when the objective itself ramps up until that step (a VAE's KL
+        warm-up): the loop warns of a budget that ends before it. None: no such ramp."""
+        return None
+
     def callbacks(self) -> list[Callback]:
         """Training callbacks the model brings (watchers); the loop adds them."""
         return []

@@ -82,7 +82,9 @@ class GANConfig(ModelConfig):
                 "clusters at their data frequencies; no labels used (0 = off; unconditional "
                 "models only)", **bounds(0, MAX_K)})
     watch_every: int = field(default=100, metadata={"help": "check for collapsed samples every "
-                                                            "N steps, from step 5N (0 = off)",
+                                                            "N steps (before step 5N only a "
+                                                            "fall from diverse samples "
+                                                            "warns; 0 = off)",
                                                     **NONNEG})
     collapse_ratio: float = field(
         default=0.2, metadata={"help": "warn when fixed-latent samples differ by less than "

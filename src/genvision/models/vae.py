@@ -232,6 +232,11 @@ class VAE(GenerativeModel):
             return c.beta
         return c.beta * min(1.0, max(0, step) / c.kl_warmup_steps)
 
+    def objective_warmup(self) -> tuple[int, str] | None:
+        """The KL warm-up: before its end the loss is not yet the ELBO."""
+        steps = self.config.kl_warmup_steps
+        return (steps, "KL warm-up (--kl-warmup-steps)") if steps > 0 else None
+
     def training_loss(self, x: Tensor, y: Tensor | None, ctx: StepContext
                       ) -> dict[str, Tensor]:
         """:meth:`loss` with the KL weight of step ``ctx.step`` (the warm-up)."""

@@ -56,7 +56,7 @@ def _build(spec: RunSpec):
         raise UserError(f"{spec.model} is an image-to-image model, trained by its task",
                         "use `genvision superres train` or `genvision colorize train`")
     kind = model_cls.input_kind(spec.model_overrides)
-    train_set = prepare(spec.data, kind)
+    train_set = prepare(spec.data, kind, supported=model_cls.supported_data_kinds)
     if train_set.data_kind not in model_cls.supported_data_kinds:
         raise UserError(
             f"{spec.model} cannot model {train_set.data_kind} data from {spec.data.data}",
@@ -82,7 +82,10 @@ def _build(spec: RunSpec):
                      transform=train_set.batch_transform,
                      val_x=None if val is None else val.x,
                      val_y=None if (val is None or not num_classes) else val.y)
-    return model, data, train_set.protocol
+    protocol = {**train_set.protocol, "kind_reason": train_set.kind_reason}
+    if train_set.train.class_names:  # so `sample --label NAME` can read them back
+        protocol["class_names"] = list(train_set.train.class_names)
+    return model, data, protocol
 
 
 def _validation_set(spec: RunSpec, kind: str):
@@ -115,7 +118,7 @@ def _run_info(model: GenerativeModel, train_cfg: TrainConfig, protocol: dict[str
 
 
 def _train_new(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig, out: Path,
-               info: RunInfo) -> TrainResult:
+               info: RunInfo, note: str | None = None) -> TrainResult:
     """Train a new run into ``out``: checked (options, data, budget; the directory) before
     anything is written, locked before run.json is, which is written when training really
     starts (see :mod:`.claim`)."""
@@ -123,8 +126,13 @@ def _train_new(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig, 
     with claimed_out(out, check_new_run) as lock:
         if replaceable(out):
             say_replacing(out)
-        record = OnTrainStart(lambda: (write_run_info(out, info),
-                                       write_run_config(out, info)))
+        def on_start() -> None:
+            write_run_info(out, info)
+            write_run_config(out, info)
+            if note is not None:
+                print(note, file=sys.stderr, flush=True)
+
+        record = OnTrainStart(on_start)
         return train(model, data, train_cfg, out, run_info=info.to_dict(), callbacks=[record],
                      lock=lock)
 
@@ -134,6 +142,8 @@ def start(spec: RunSpec, out: str | Path, *, argv: list[str] | None = None):
     without a checkpoint (replaced, in one line); see :mod:`.claim`.
 
     Writes no samples or report: :func:`genvision.report.finish.finish_run` does, after.
+    Started from a command line (``argv`` given), its first line on stderr says which data
+    kind the model sees and why (``--binarize auto`` decides it from the pixels).
     """
     out = Path(out)
     check_new_run(out)  # before the data is read: a refused --out fails fast
@@ -141,7 +151,11 @@ def start(spec: RunSpec, out: str | Path, *, argv: list[str] | None = None):
     info = _run_info(model, spec.train, protocol, data_cfg=spec.data,
                      overrides=spec.model_overrides, conditional=spec.conditional, argv=argv,
                      labels=data.y)
-    return _train_new(model, data, spec.train, out, info)
+    # a command's first line once training really starts (a refused start prints only
+    # its error): which pixels the model sees, and why
+    note = None if argv is None else \
+        f"data: {protocol.get('kind_reason') or protocol.get('data_kind')}"
+    return _train_new(model, data, spec.train, out, info, note=note)
 
 
 def train_run(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,
@@ -220,10 +234,13 @@ def resume(run_dir: str | Path, train_overrides: dict[str, Any], *,
     full = config_class.with_saved_before(trained)
     overrides = {**{k: full[k] for k in full.keys() - trained.keys()},
                  **info.model_overrides}
+    data_cfg = cfg.from_dict(DataConfig, info.data_config, what="data option")
+    scheme = (info.data.get("binarize") or {}).get("scheme")
+    if data_cfg.binarize == "auto" and scheme in ("none", "static", "dynamic"):
+        # the kind `auto` chose when the run started, whatever `auto` decides today
+        data_cfg = dataclasses.replace(data_cfg, binarize=scheme)
     spec = RunSpec(model=str(info.model), model_overrides=overrides,
-                   train=train_cfg,
-                   data=cfg.from_dict(DataConfig, info.data_config, what="data option"),
-                   conditional=bool(info.conditional))
+                   train=train_cfg, data=data_cfg, conditional=bool(info.conditional))
     model, data, _ = _build(spec)
     saved = cfg.to_dict(model.config)
     if {k: v for k, v in saved.items() if k in trained} != trained:

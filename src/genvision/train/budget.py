@@ -12,9 +12,20 @@ and says so.
 from __future__ import annotations
 
 import math
+import time
+from typing import Any
 
+from ..callbacks import Callback, TrainState
 from .config import TrainConfig
 from .helpers import schedule_factor
+
+#: a --minutes call of fewer steps than this has barely moved most models from their
+#: initialisation
+FEW_STEPS = 200
+#: a --minutes call whose overall rate fell below this share of its early rate says so
+SLOWDOWN_SHARE = 0.5
+#: steps (after the first) over which the early rate of a --minutes call is measured
+EARLY_WINDOW = 20
 
 
 class Budget:
@@ -99,3 +110,66 @@ class Budget:
         warm = self.cfg.warmup_steps
         factor = min(1.0, (step + 1) / warm) if warm > 0 else 1.0
         return factor * schedule_factor(self.cfg.lr_schedule, self.progress(step))
+
+
+class BudgetWatch(Callback):
+    """Warns (through :meth:`TrainState.warn`, so the log and report keep it) when the
+    budget gives garbage without saying so: no budget at all (one epoch, a handful of
+    steps on a small folder; an explicit ``--steps`` is taken as meant), a budget that
+    ends inside the objective's own warm-up (a VAE's KL ramp,
+    :meth:`GenerativeModel.objective_warmup`), and a ``--minutes`` call that slows far
+    below its own early speed or will give few steps (a loaded machine: the same
+    command then does much less work).
+
+    Args:
+        budget: this call's budget. model: the model being trained.
+    """
+
+    def __init__(self, budget: Budget, model: Any):
+        self.budget, self.model = budget, model
+        self.t_first: float | None = None
+        self.first_step = 0
+        self.early_rate: float | None = None
+        self.warned_slow = self.warned_few = False
+
+    def on_train_start(self, state: TrainState) -> None:
+        b, cfg = self.budget, self.budget.cfg
+        planned = b.target - b.start
+        if cfg.steps is None and cfg.epochs is None and cfg.minutes is None:
+            state.warn(f"no budget given: this trains one epoch ({int(planned)} steps); set "
+                       "--steps N, --epochs N or --minutes M for a useful model")
+        warm = getattr(self.model, "objective_warmup", lambda: None)()
+        if warm is not None and not math.isinf(b.target) and b.target < warm[0]:
+            state.warn(f"the budget ends at step {int(b.target)}, inside the {warm[1]} "
+                       f"(until step {warm[0]}): the objective is not the final one yet; "
+                       f"train at least {warm[0]} steps (--steps) or shorten the warm-up")
+
+    def on_step_end(self, state: TrainState) -> None:
+        """From half of a ``--minutes`` budget on: warn once when the speed fell far below
+        the early speed, and once when the whole budget will give few steps."""
+        cfg = self.budget.cfg
+        if cfg.minutes is None or state.rank != 0:
+            return
+        now, done = time.monotonic(), state.step - self.budget.start
+        if self.t_first is None:  # the first step pays for set-up: rates start after it
+            self.t_first, self.first_step = now, done
+            return
+        steps, took = done - self.first_step, max(now - self.t_first, 1e-9)
+        if self.early_rate is None and steps >= EARLY_WINDOW:
+            self.early_rate = steps / took
+        total = cfg.minutes * 60
+        if took < total / 2:
+            return
+        rate = steps / took
+        if not self.warned_slow and self.early_rate and rate < SLOWDOWN_SHARE * self.early_rate:
+            self.warned_slow = True
+            state.warn(f"--minutes {cfg.minutes:g}: {done} steps done at {rate:.2f} steps/s, "
+                       f"below half the {self.early_rate:.2f} steps/s of the first steps (a "
+                       "loaded machine?); the same command does less work on a busy "
+                       "machine: use --steps N for a fixed amount of work")
+        expected = done + rate * max(0.0, total - took)
+        if not self.warned_few and expected < FEW_STEPS:
+            self.warned_few = True
+            state.warn(f"--minutes {cfg.minutes:g} gives only about {expected:.0f} steps "
+                       f"({done} done at {rate:.2f} steps/s), too few for most models: "
+                       "use more minutes or --steps N")

@@ -44,7 +44,7 @@ from ..storage import refuse_link
 from . import checkpoint as ckpt
 from . import distributed as dist
 from . import trainer_state
-from .budget import Budget
+from .budget import Budget, BudgetWatch
 from .callbacks import SAMPLES, SampleGrids
 from .config import TrainConfig
 from .device import resolve_device
@@ -177,6 +177,7 @@ class _Trainer:
             dist.broadcast_state(self.model)  # every rank starts from rank 0's weights
         self.budget = Budget(self.cfg, self.step, self.steps_per_epoch,
                              self._schedule_before)
+        self.callbacks.append(BudgetWatch(self.budget, self.model))  # no budget, few steps...
         if self.resume and self.main and self.cfg.lr_schedule != "constant":
             print(self.budget.describe(), file=sys.stderr)
         self.t_start = time.monotonic()

@@ -69,7 +69,9 @@ def run_curve(data: TaskData, names: list[str], sizes: list[int | None], seed: i
         data: the task's train/test images. names: classifier names. sizes: training-set
             sizes (None = all). seed: subset draw and every classifier's training seed.
         make: ``make(name, n) -> Classifier`` builds a fresh classifier.
-        progress: show a progress bar (default: when stderr is a terminal).
+        progress: show a progress bar (default: when stderr is a terminal); without a
+            bar each fit prints a plain line to stderr (unless ``progress`` is False), so
+            a long comparison is never silent in a log file or CI.
 
     Returns:
         :class:`CurveResult`; sizes above the available images are run once as "all".
@@ -78,14 +80,22 @@ def run_curve(data: TaskData, names: list[str], sizes: list[int | None], seed: i
     actual = sorted({n_all if s is None or s >= n_all else s for s in sizes})
     result = CurveResult()
     jobs = [(n, name) for n in actual for name in names]
-    bar = tqdm(jobs, disable=not (sys.stderr.isatty() if progress is None else progress),
-               unit="fit", dynamic_ncols=True)
-    for n, name in bar:
+    use_bar = sys.stderr.isatty() if progress is None else progress
+    lines = progress is None and not use_bar
+    bar = tqdm(jobs, disable=not use_bar, unit="fit", dynamic_ncols=True)
+    t_start = time.perf_counter()
+    for i, (n, name) in enumerate(bar, 1):
         bar.set_description(f"{name} n={n}")
+        if lines:
+            print(f"classify [{i}/{len(jobs)}]: fitting {name} on {n} images "
+                  f"({time.perf_counter() - t_start:.0f} s so far)", file=sys.stderr, flush=True)
         x, y = training_subset(data, n, seed)
         clf = make(name, n)
         _, fit_s, fit_cpu = _timed(lambda: clf.fit(x, y, seed))  # noqa: B023 (called now)
         log_proba, pred_s, pred_cpu = _timed(lambda: clf.predict_log_proba(data.x_test))  # noqa: B023
+        if lines:
+            print(f"classify [{i}/{len(jobs)}]: {name} n={n} fitted in {fit_s:.1f} s, scored "
+                  f"in {pred_s:.1f} s", file=sys.stderr, flush=True)
         result.rows.append({"classifier": name, "kind": clf.kind, "n_train": n,
                             "all_images": n == n_all, **scores(log_proba, data.y_test),
                             "fit_s": round(fit_s, 2), "fit_cpu_s": round(fit_cpu, 2),

@@ -8,6 +8,7 @@ Every input is validated (sets loaded, sizes checked) before any model is traine
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from . import data as sets
 from .background import DEFAULT_STEPS, auto_background, run_background
 from .likelihood import log_prob_kwargs, log_probs, protocol, refuse_without_likelihood
 from .metrics import detection_metrics
+from .per_image import background_strength, independent_pixel_nll, ratio_vs_nll
 from .scores import batch_typicality, nll_bits, ratio_score, typicality_score
 
 SCORES = {
@@ -44,7 +46,9 @@ class OutlierOptions:
         "help": "background model of the likelihood ratio: auto (train a local PixelCNN into "
                 "OUT/background, reused later), a run directory, or none"})
     background_steps: int = field(default=DEFAULT_STEPS, metadata={
-        "help": "training steps of the auto background"})
+        "help": "training steps of the auto background; the result warns when the "
+                "background is too weak for the ratio (then raise this, or pass a trained "
+                "likelihood run with --background RUN)"})
     resize: bool = field(default=False, metadata={
         "help": "resize outlier sets of another size (keep aspect, pad black)"})
     n: int = field(default=2000, metadata={
@@ -54,7 +58,11 @@ class OutlierOptions:
     typicality_m: int = field(default=10, metadata={
         "help": "batch size M of the batch typicality test"})
     k: int | None = field(default=None, metadata={
-        "help": "importance samples of bound models (IWAE-k; default the model's)"})
+        "help": "importance samples of bound models (IWAE-k; default the model's, 1000 for "
+                "a VAE). The cost grows with k: every image takes k decoder passes, so a "
+                "VAE at k=1000 on the default sets takes tens of minutes on a CPU; --k 100 "
+                "is about 10x faster for a slightly looser bound, and a smaller --n is "
+                "faster still"})
     in_data: str = field(default="auto", metadata={
         "help": "in-distribution images: auto (the official MNIST test split for mnist5k/"
                 "mnist runs when the download cache holds it, else the run's own test split "
@@ -68,12 +76,16 @@ class OutlierOptions:
 
 @dataclass
 class Scored:
-    """One set with its per-image scores (float64 [N]) and per-batch typicality."""
+    """One set with its per-image scores (float64 [N]) and per-batch typicality, its
+    images x [N, C, H, W] (for the gallery) and, with a background, the background's
+    log p(x) in nats [N]."""
 
     name: str
     protocol: dict[str, Any]
     scores: dict[str, Tensor]
     nll_bits: Tensor
+    x: Tensor | None = None
+    log_p_background: Tensor | None = None
 
 
 def check_options(opts: OutlierOptions) -> None:
@@ -125,11 +137,25 @@ def _score(ds: sets.ScoredSet, model: GenerativeModel, bg: GenerativeModel | Non
     scores = {"nll": nll, "typicality": typicality_score(nll, train_mean),
               "typicality_batch": batch_typicality(nll, train_mean, opts.typicality_m,
                                                    opts.seed)}
+    lp_bg = None
     if bg is not None:
         lp_bg = log_probs(bg, ds.x, seed=opts.seed, batch_size=opts.batch_size,
                           desc=f"background {ds.name}")
         scores["ratio"] = ratio_score(lp, lp_bg, dims)
-    return Scored(ds.name, ds.protocol, scores, nll)
+    return Scored(ds.name, ds.protocol, scores, nll, ds.x, lp_bg)
+
+
+def _strength(model: GenerativeModel, ref: Scored, train: sets.ScoredSet
+              ) -> dict[str, Any] | None:
+    """The background check on the in-distribution images (discrete data only: an
+    independent-pixel mass and a density are not comparable)."""
+    kind = model.config.data_kind
+    if ref.log_p_background is None or kind not in ("binary", "grey8", "rgb8"):
+        return None
+    dims = model.config.dims
+    nll_model = ref.nll_bits * dims * math.log(2)
+    indep = independent_pixel_nll(train.x, ref.x, 2 if kind == "binary" else 256)
+    return background_strength(nll_model, -ref.log_p_background, indep)
 
 
 def _summary(s: Scored) -> dict[str, Any]:
@@ -167,7 +193,7 @@ def detect_outliers(run_dir: str | Path, opts: OutlierOptions, out: Path,
     train_nll = nll_bits(log_probs(model, train.x, k=opts.k, seed=opts.seed,
                                    batch_size=opts.batch_size, desc="log p(x) train"),
                          model.config.dims)
-    train_scored = Scored(train.name, train.protocol, {}, train_nll)
+    train_scored = Scored(train.name, train.protocol, {}, train_nll, train.x)
     train_mean = float(train_nll.mean())
     scored = [_score(ds, model, bg, train_mean, opts) for ds in (in_dist, *ood)]
     scored.insert(1, train_scored)
@@ -196,4 +222,8 @@ def detect_outliers(run_dir: str | Path, opts: OutlierOptions, out: Path,
             # the known failure: outliers the model finds MORE likely than typical test data
             "share_more_likely_than_median_in": float((s.nll_bits < median_in).double().mean()),
             "metrics": metrics}
+    strength = _strength(model, ref, train)
+    result["background_strength"] = strength
+    result["warnings"] = [w for w in (strength and strength["warning"],
+                                      ratio_vs_nll(result["ood"])) if w]
     return result, scored

@@ -42,6 +42,14 @@ def table(result: dict[str, Any]) -> str:
              "AUROC: 1 = perfect, 0.5 = chance, < 0.5 = outliers look MORE in-distribution "
              "than the test data. FPR95: share of in-distribution images flagged when 95% of "
              "outliers are (lower is better)."]
+    strength = result.get("background_strength")
+    if strength:
+        lines += ["", f"Background model: NLL {strength['nll_background_nats']:.1f} nats on "
+                      f"the in-distribution images, against {strength['nll_model_nats']:.1f} "
+                      f"for the model and {strength['nll_independent_pixels_nats']:.1f} for "
+                      "independent pixels: it explains "
+                      f"{strength['share']:.0%} of the model's gain over independent pixels."]
+    lines += [f"\n**Warning:** {w}" for w in result.get("warnings", [])]
     return "\n".join(lines)
 
 
