@@ -97,6 +97,17 @@ def test_a_run_prints_its_data_kind_first_and_resumes_with_it(tmp_path, capsys):
     assert runs.resume(old, {"steps": 1}).step == 2  # not "no longer matches its model"
 
 
+def test_the_validation_images_get_the_kind_chosen_for_the_training_images(tmp_path):
+    grey = grey_npz(tmp_path / "grey.npz", nearly_binary=False)
+    spec = runs.RunSpec("vae", {"latent_dim": 4, "hidden": (8,), "fc_dim": 16,
+                                "res_blocks": 0, "ar_layers": 0},
+                        TrainConfig(steps=1, progress=False), DataConfig(data=grey))
+    model, data, _ = runs._build(spec)
+    assert model.config.data_kind == "grey8" and data.val_x is not None
+    # 8-bit like the training images, not the model's binary default (statically binarised)
+    assert not torch.isin(data.val_x, torch.tensor([0.0, 1.0])).all()
+
+
 def warnings_of(run_dir) -> list[str]:
     lines = [json.loads(s) for s in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return [r["warning"] for r in lines if r["split"] == "warning"]

@@ -77,7 +77,8 @@ def _build(spec: RunSpec):
     }, what=f"{spec.model} option")
     torch.manual_seed(model_cfg.seed)
     model = model_cls(model_cfg)
-    val = _validation_set(spec, kind)
+    # the validation images get the kind the training images got (chosen from the pixels)
+    val = _validation_set(spec, train_set.data_kind)
     data = TrainData(x=train_set.x, y=train_set.y if num_classes else None,
                      transform=train_set.batch_transform,
                      val_x=None if val is None else val.x,
