@@ -172,7 +172,9 @@ class _Trainer:
             self.log.clear()
             # data-dependent set-up (e.g. clusters) where the data lives (CPU); resumes
             # restore what it set from the state dict
-            self.model.init_from_data(init_images(self.data.x))
+            if type(self.model).init_from_data is not GenerativeModel.init_from_data:
+                # only a model that uses it: a streamed set's sample is 10,000 float images
+                self.model.init_from_data(init_images(self.data.x))
         if self.world > 1:
             dist.broadcast_state(self.model)  # every rank starts from rank 0's weights
         self.budget = Budget(self.cfg, self.step, self.steps_per_epoch,
