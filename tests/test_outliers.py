@@ -16,10 +16,11 @@ from genvision.apps.outliers import (
     ratio_score,
     typicality_score,
 )
-from genvision.apps.outliers.data import check_ood_names, ood_set
+from genvision.apps.outliers.data import check_ood_names, ood_set, split_label
 from genvision.apps.outliers.likelihood import log_probs
 from genvision.cli import main
 from genvision.data.config import DataConfig
+from genvision.errors import UserError
 from genvision.models.pixelcnn import PixelCNN, PixelCNNConfig
 from genvision.runs import start as runs
 from genvision.train import TrainConfig
@@ -101,6 +102,22 @@ def test_ood_sets_are_binarised_like_the_model_inputs_and_sized_only_with_resize
         ood_set("noise:2", info, resize=False, n=3)
     with pytest.raises(Exception, match="twice"):
         check_ood_names("faces,faces")
+
+
+def test_ood_sets_take_a_label_shown_instead_of_their_spec(tiny_run):
+    info = json.loads((tiny_run / "run.json").read_text())
+    named = ood_set("white-noise=noise:0.25", info, resize=False, n=50)
+    plain = ood_set("noise:0.25", info, resize=False, n=50)
+    assert named.name == "white-noise" and named.protocol["spec"] == "noise:0.25"
+    assert torch.equal(named.x, plain.x)  # the label changes the name, not the images
+    faces = ood_set("lfw=faces", info, resize=True, n=5)
+    assert faces.name == "lfw" and faces.x.shape == (5, 1, 8, 8)
+    # a path with "=" in it is not a label: only a plain name before "=" is
+    assert split_label("folder:/data/a=b") == (None, "folder:/data/a=b")
+    with pytest.raises(UserError, match="names no set after"):
+        split_label("mnist=")
+    with pytest.raises(Exception, match="twice"):
+        check_ood_names("a=noise,a=blank")
 
 
 # ----- CLI ------------------------------------------------------------------------------------

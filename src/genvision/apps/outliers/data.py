@@ -22,6 +22,7 @@ Sets of another image size are refused unless ``resize`` is set (keep aspect, pa
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,9 +144,10 @@ def ood_set(name: str, info: dict[str, Any], *, resize: bool, n: int | None) -> 
         UserError: a set of another image size without ``resize``; a colour model given
             grey images; a non-square model with ``resize``.
     """
+    label, name = split_label(name)
     c, h, w = _shape(info)
     if name.split(":")[0] in SYNTHETIC:
-        return _synthetic(name, _kind(info), (c, h, w), n or 1000)
+        return _labelled(_synthetic(name, _kind(info), (c, h, w), n or 1000), label)
     base = dataclasses.replace(run_data_config(info), data=name, grayscale=c == 1,
                                image_size=None, split="all")
     if resize:
@@ -162,6 +164,30 @@ def ood_set(name: str, info: dict[str, Any], *, resize: bool, n: int | None) -> 
     if ds.x.shape[1] != c:
         raise UserError(f"OOD set {name} has {ds.x.shape[1]} channel(s) but the model {c}",
                         "use a set with the model's channels")
+    return _labelled(ds, label)
+
+
+#: a name given to an ``--ood`` set: ``LABEL=SPEC`` (a letter, then letters, digits, . _ -)
+_LABEL = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")
+
+
+def split_label(item: str) -> tuple[str | None, str]:
+    """``"mnist-test=idx:DIR"`` -> ``("mnist-test", "idx:DIR")``; an item with no label
+    (or whose text before ``=`` is not a plain name, e.g. a path) -> ``(None, item)``."""
+    label, eq, spec = item.partition("=")
+    if eq and _LABEL.fullmatch(label):
+        if not spec:
+            raise UserError(f"--ood {item!r} names no set after {label}=",
+                            f"write {label}=SPEC, e.g. {label}=idx:DIR")
+        return label, spec
+    return None, item
+
+
+def _labelled(ds: ScoredSet, label: str | None) -> ScoredSet:
+    """The set shown as ``label`` (its spec kept in the protocol as ``spec``)."""
+    if label is not None:
+        ds.protocol = {**ds.protocol, "spec": ds.name}
+        ds.name = label
     return ds
 
 
@@ -199,6 +225,7 @@ def check_ood_names(spec: str) -> list[str]:
     names = [s.strip() for s in spec.split(",") if s.strip()]
     if not names:
         raise UserError("--ood names no set", "e.g. --ood faces,digits,noise")
-    if len(set(names)) != len(names):
+    shown = [split_label(s)[0] or s for s in names]
+    if len(set(shown)) != len(shown) or len(set(names)) != len(names):
         raise DataError(f"--ood names a set twice: {spec}", "list each set once")
     return names

@@ -41,7 +41,8 @@ class OutlierOptions:
 
     ood: str = field(default="faces,digits,noise", metadata={
         "help": "comma list of outlier sets: faces, digits, noise, noise:P, blank, any dataset "
-                "spec (idx:PATH, folder:PATH, ...)"})
+                "spec (idx:PATH, folder:PATH, ...); LABEL=SPEC names a set in the table and "
+                "figures (e.g. mnist-test=idx:DIR)"})
     background: str = field(default="auto", metadata={
         "help": "background model of the likelihood ratio: auto (train a local PixelCNN into "
                 "OUT/background, reused later), a run directory, or none"})
