@@ -1,6 +1,7 @@
 """Draw the README's picture of samples from each family: one 6x6 grid per run, side by
 side, each titled with its model and family. Not a claim: the runs it draws from are the
-ten-minute MNIST-5k runs of BENCHMARKS.md.
+ten-minute runs of BENCHMARKS.md (MNIST-5k for ``docs/images/families.png``, the full
+Fashion-MNIST for ``docs/images/families-fashion-mnist.png``).
 
     python benchmarks/families_figure.py RUN [RUN ...] -o docs/images/families.png
 
