@@ -1,7 +1,7 @@
 """The architecture holds: imports flow one way through the layers, no cycles, small files.
 
 Layers, lowest first (guide section 2): foundations (errors, storage, dataclass configs,
-grids, callbacks) -> data, nn, distributions -> models -> train -> runs -> metrics ->
+grids, callbacks, progress) -> data, nn, distributions -> models -> train -> runs -> metrics ->
 evaluation -> report -> apps, theory -> cli. A module may import its own layer and the
 ones below, never one above; the package import graph has no cycle; no file is over
 500 lines; a function-level import is allowed only where it defers a heavy optional
@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "genvision"
 #: top-level module or package -> layer (lower may not import higher)
 LAYERS = {
     "__init__": 99, "__main__": 99, "version": 0, "errors": 0, "storage": 0,
-    "dataclass_config": 0,
+    "dataclass_config": 0, "progress": 0,
     "grids": 0, "callbacks": 0,
     "data": 1, "nn": 1, "distributions": 1,
     "models": 2, "train": 3, "runs": 4, "metrics": 5, "evaluation": 6, "report": 7,

@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-models", action="store_true",
                    help="keep the generators' training runs in OUT/models")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar (default: when stderr is a terminal)")
+                   help="show progress over the fits: a bar in a terminal, plain lines in a "
+                        "log (default: on)")
     return p
 
 

@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-models", action="store_true",
                    help="keep the generative models' training runs in OUT/models")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar (default: when stderr is a terminal)")
+                   help="progress bar (default: in a terminal, else one line per fit; "
+                        "--progress in a log: plain progress lines)")
     return p
 
 

@@ -12,7 +12,6 @@ ARI) and writes ``results.json``, ``results.md``, ``pca.png`` and ``tsne.png`` t
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from .. import dataclass_config as cfg
@@ -28,8 +27,8 @@ def _parser() -> argparse.ArgumentParser:
                             "encoder mean; GAN: discriminator features), against raw pixels.")
     p.add_argument("run", help="run directory of `genvision train` (vae, dcgan, wgan-gp, sngan)")
     p.add_argument("--out", help=f"directory for the results (default RUN/{PROBE_DIR})")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction,
-                   default=sys.stderr.isatty(), help="show progress bars")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="show progress: bars in a terminal, plain lines in a log")
     cfg.add_dataclass_flags(p, ProbeOptions)
     return p
 

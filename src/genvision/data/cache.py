@@ -32,7 +32,6 @@ import shutil
 import struct
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import DataError
+from ..progress import progress_bar
 from .download import cache_root
 
 try:  # POSIX; elsewhere concurrent builders each build and the first rename wins
@@ -156,24 +155,11 @@ def _locked(lock_path: Path) -> Iterator[None]:
 
 
 def progress(items: list[Path], label: str) -> Iterable[Path]:
-    """``items`` with a progress bar on a terminal, or a plain line every 10% otherwise
-    (logs of batch jobs); silent for fewer than PROGRESS_MIN items."""
-    n = len(items)
-    if n < PROGRESS_MIN:
+    """``items`` with a progress bar on a terminal, or plain lines at every tenth and every
+    few seconds otherwise (logs of batch jobs); silent for fewer than PROGRESS_MIN items."""
+    if len(items) < PROGRESS_MIN:
         return items
-    if sys.stderr.isatty():
-        return tqdm(items, desc=label, unit="img", file=sys.stderr, mininterval=0.5)
-    return _plain_progress(items, label)
-
-
-def _plain_progress(items: list[Path], label: str) -> Iterator[Path]:
-    n, t0 = len(items), time.monotonic()
-    step = max(n // 10, 1)
-    for i, item in enumerate(items, 1):
-        yield item
-        if i % step == 0 or i == n:
-            print(f"{label}: {i:,}/{n:,} images ({time.monotonic() - t0:.0f} s)",
-                  file=sys.stderr, flush=True)
+    return progress_bar(items, desc=label, unit="image", mininterval=0.5)
 
 
 def _decode(tmp: Path, folder: Path, files: list[Path], labels: np.ndarray | None,

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from .. import dataclass_config as cfg
 from ..data import prepare_eval
@@ -52,6 +51,7 @@ from ..models.sampling import (
     resolve_sampler,
     sampler_protocol,
 )
+from ..progress import progress_bar
 from ..runs.layout import RunLayout
 from ..runs.records import entry_kind, merge_evaluation, read_run_info
 from ..storage import refuse_link
@@ -128,15 +128,16 @@ def _eval_data(info: dict[str, Any], opts: EvalOptions, kind: str):
 
 
 def evaluate_nll(model: GenerativeModel, x: torch.Tensor, y: torch.Tensor | None,
-                 opts: EvalOptions, *, device: torch.device) -> torch.Tensor:
-    """log p(x) in nats for every image, [N], computed in batches with a progress bar."""
+                 opts: EvalOptions, *, device: torch.device, progress: bool = True
+                 ) -> torch.Tensor:
+    """log p(x) in nats for every image, [N], computed in batches (showing progress)."""
     kwargs = log_prob_kwargs(model, opts.k, opts.seed, device, betas=opts.ais_betas)
     if "generator" not in kwargs:
         torch.manual_seed(opts.seed)
     out = []
     with torch.no_grad():
-        for i in tqdm(range(0, x.shape[0], opts.batch_size), desc="log-likelihood",
-                      unit="batch", leave=False):
+        for i in progress_bar(range(0, x.shape[0], opts.batch_size), desc="log-likelihood",
+                              unit="batch", leave=False, disable=not progress):
             xb = x[i:i + opts.batch_size].to(device)
             yb = None if y is None else y[i:i + opts.batch_size].to(device)
             out.append(model.log_prob(xb, yb, **kwargs).double().cpu())
@@ -265,7 +266,7 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
     steps = _trained_steps(run_dir)
     results = []
     if "nll" in metrics:
-        for result in _evaluate_likelihood(model, info, opts, device, sampler):
+        for result in _evaluate_likelihood(model, info, opts, device, sampler, progress):
             result["steps"] = steps
             _flag_training_images(result, overlap)
             merge_evaluation(run_dir, result)
@@ -286,7 +287,8 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions, *, progress: bool = Tru
 
 
 def evaluate_marginal_nll(model: GenerativeModel, x: torch.Tensor, log_prior: torch.Tensor,
-                          opts: EvalOptions, *, device: torch.device) -> torch.Tensor:
+                          opts: EvalOptions, *, device: torch.device,
+                          progress: bool = True) -> torch.Tensor:
     """log p(x) = log sum_y p(x|y) p(y) of a class-conditional model, [N] float64.
 
     One pass of :func:`evaluate_nll` per label with p(y) > 0, every image given that label;
@@ -297,7 +299,8 @@ def evaluate_marginal_nll(model: GenerativeModel, x: torch.Tensor, log_prior: to
     for label in range(log_prior.numel()):
         if math.isfinite(float(log_prior[label])):  # p(y) = 0 adds nothing: skip the pass
             y = torch.full((x.shape[0],), label, dtype=torch.int64)
-            columns[:, label] = evaluate_nll(model, x, y, opts, device=device)
+            columns[:, label] = evaluate_nll(model, x, y, opts, device=device,
+                                             progress=progress)
     return marginal_log_prob(columns, log_prior)
 
 
@@ -339,8 +342,8 @@ def _likelihood_entry(model: GenerativeModel, logp: torch.Tensor, lp_protocol: d
 
 
 def _evaluate_likelihood(model: GenerativeModel, info: dict[str, Any], opts: EvalOptions,
-                         device: torch.device, sampler: SamplerOptions
-                         ) -> list[dict[str, Any]]:
+                         device: torch.device, sampler: SamplerOptions,
+                         progress: bool = True) -> list[dict[str, Any]]:
     """The ``likelihood`` entries: NLL in nats/image and bits/dim with its protocol; for a
     class-conditional model -log p(x|y), then (unless ``--no-marginal``) -log p(x)."""
     kind = model.config.data_kind
@@ -351,7 +354,7 @@ def _evaluate_likelihood(model: GenerativeModel, info: dict[str, Any], opts: Eva
     model.check_input(x[:1], None if y is None else y[:1])
     base = model.likelihood_protocol(**estimator_kwargs(model, opts.k, opts.ais_betas))
     t0 = time.perf_counter()
-    logp = evaluate_nll(model, x, y, opts, device=device)
+    logp = evaluate_nll(model, x, y, opts, device=device, progress=progress)
     entries = [_likelihood_entry(
         model, logp, base | conditioning_protocol(CONDITIONAL if conditional else UNCONDITIONAL),
         protocol, opts, time.perf_counter() - t0, device)]
@@ -360,7 +363,8 @@ def _evaluate_likelihood(model: GenerativeModel, info: dict[str, Any], opts: Eva
     if conditional and opts.marginal:
         log_prior, prior = _label_prior(info, model.config.num_classes, kind)
         t0 = time.perf_counter()
-        logp = evaluate_marginal_nll(model, x, log_prior, opts, device=device)
+        logp = evaluate_marginal_nll(model, x, log_prior, opts, device=device,
+                                     progress=progress)
         marginal = base | conditioning_protocol(MARGINAL) | {
             "label_prior": prior,
             "marginal": f"log sum_y p(x|y) p(y) over {model.config.num_classes} labels"}

@@ -33,7 +33,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from .. import dataclass_config as cfg
 from ..data import prepare_eval
@@ -54,6 +53,7 @@ from ..models.sampling import (
     resolve_sampler,
     sampler_protocol,
 )
+from ..progress import progress_bar
 
 #: sample metrics ``--metrics`` accepts: the four of :func:`sample_quality` plus CAS and mem
 SAMPLE_METRICS = ("fid", "kid", "pr", "dc", "cas", "mem")
@@ -93,8 +93,8 @@ def draw_samples(model: GenerativeModel, n: int, *, seed: int, batch_size: int,
     out = []
     t0 = time.perf_counter()
     with torch.no_grad():
-        for i in tqdm(range(0, n, batch_size), desc="sampling", unit="batch", leave=False,
-                      disable=not progress):
+        for i in progress_bar(range(0, n, batch_size), desc="sampling", unit="batch",
+                              leave=False, disable=not progress):
             yb = None if labels is None else labels[i:i + batch_size].to(device)
             rng = SampleRNG(range(seed + i, seed + min(i + batch_size, n)))
             out.append(model.sample(len(rng), y=yb, generator=rng, sampler=sampler).float().cpu())

@@ -229,7 +229,7 @@ def train_feature_net(images_uint8: Tensor, labels: Tensor, cfg: FeatureNetConfi
         images_uint8: uint8 [N, C, H, W] training images (float [0, 1] is accepted too).
         labels: int64 [N] labels in [0, num_classes).
         cfg: the config; its channels / image_size must match the images.
-        progress: show a tqdm bar.
+        progress: show progress (a bar on a terminal, plain lines in a log).
 
     Returns:
         The trained network, in eval mode, on the CPU.

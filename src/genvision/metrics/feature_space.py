@@ -26,10 +26,10 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from ..data.config import DataConfig
 from ..errors import UserError
+from ..progress import progress_bar
 from .feature_net import FeatureNet, load_feature_net, load_or_train_feature_net
 from .inception import load_inception
 
@@ -69,8 +69,8 @@ class FeatureSpace:
         """Features of float [N, C, H, W] images in [0, 1]: float32 [N, D] on the CPU."""
         self.net.eval()
         out = []
-        for i in tqdm(range(0, images.shape[0], self.batch_size), desc=desc, unit="batch",
-                      leave=False, disable=not progress):
+        for i in progress_bar(range(0, images.shape[0], self.batch_size), desc=desc,
+                              unit="batch", leave=False, disable=not progress):
             xb = images[i:i + self.batch_size].to(self.device, torch.float32)
             out.append(self.embed(xb).float().cpu())
         if not out:
@@ -142,8 +142,7 @@ def resolve_feature_space(spec: str, data_cfg: DataConfig, shape: tuple[int, int
                             "pass --features inception:/path/to/pt_inception-2015-12-05.pth")
         return _inception_space(path, device)
     if spec == "auto":
-        announce = progress and sys.stderr.isatty()
-        if announce:
+        if progress:  # in a log too: it says what the lines that follow are about
             print(f"feature network for {data_cfg.data} ({data_cfg.split} split): loading "
                   "from the cache or training it once", file=sys.stderr)
         net, info = load_or_train_feature_net(

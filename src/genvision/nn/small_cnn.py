@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterator
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+
+from ..progress import progress_bar
 
 __all__ = ["BatchFn", "conv_body", "fit_classifier", "random_shift", "shuffled_batches",
            "steps_for"]
@@ -107,7 +108,8 @@ def fit_classifier(net: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch_si
         drop_last: start a new pass when a full batch no longer fits (else the last batch
             of a pass is smaller).
         channels_last: run the batches in channels-last memory format (faster CPU convs).
-        progress: show a tqdm bar labelled ``desc``.
+        progress: show progress labelled ``desc`` (:func:`genvision.progress.progress_bar`:
+            a bar on a terminal or in a notebook, plain lines in a log).
 
     Returns:
         ``net``, still in training mode.
@@ -115,7 +117,8 @@ def fit_classifier(net: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch_si
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     sched = None if lr_factor is None else torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     net.train()
-    with tqdm(total=steps, desc=desc, disable=not progress, leave=False) as bar:
+    with progress_bar(total=steps, desc=desc, unit="step", disable=not progress,
+                      leave=False) as bar:
         for idx in shuffled_batches(len(x), batch_size, steps, generator, drop_last):
             xb = x[idx] if augment is None else augment(x[idx], generator)
             if channels_last:
@@ -126,9 +129,9 @@ def fit_classifier(net: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch_si
             opt.step()
             if sched is not None:
                 sched.step()
-            bar.update(1)
-            if progress:
+            if progress:  # before update: a plain line written by it shows this loss
                 bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            bar.update(1)
     return net
 
 

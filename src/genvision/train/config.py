@@ -6,9 +6,8 @@ import dataclasses
 from dataclasses import field
 
 from ..dataclass_config import SEED, bounds, check_fields
+from ..progress import PROGRESS_SECONDS
 
-#: seconds between the plain progress lines of a run whose stderr is not a terminal
-PROGRESS_SECONDS = 30.0
 #: devices --device accepts (what torch.device would parse into a usable device)
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 

@@ -4,9 +4,13 @@
 * a Jupyter notebook: tqdm's notebook widget (``tqdm.auto`` picks it), although the
   kernel's stderr is not a terminal;
 * anything else (``nohup``, CI logs, a pipe): one plain line every
-  :data:`~genvision.train.config.PROGRESS_SECONDS` seconds and at every tenth of the
+  :data:`~genvision.progress.PROGRESS_SECONDS` seconds and at every tenth of the
   budget, e.g. ``step 300/1000 (30%) | loss 0.1234 | 812 images/s | 0:42 elapsed, ETA 1:38``,
   instead of nothing until the run's last line.
+
+The choice of display and the spacing of plain lines are :mod:`genvision.progress`'s,
+shared with every other long loop; this class adds what only training has: a budget in
+steps or minutes (whichever ends first) and the loss and speed in each line.
 """
 
 from __future__ import annotations
@@ -17,26 +21,20 @@ import time
 from collections.abc import Callable
 from typing import IO
 
-from tqdm import tqdm as terminal_tqdm
-from tqdm.auto import tqdm as auto_tqdm
+from tqdm import tqdm
 
-from .config import PROGRESS_SECONDS
+from ..progress import (
+    PROGRESS_SECONDS,
+    LineThrottle,
+    clock_text,
+    display_kind,
+    in_notebook,
+    timing_text,
+    tqdm_bar,
+)
 
-
-def in_notebook() -> bool:
-    """True inside a Jupyter (IPython kernel) session, where tqdm.auto draws a widget."""
-    ipython = sys.modules.get("IPython")
-    get = getattr(ipython, "get_ipython", None)
-    shell = get() if callable(get) else None
-    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
-
-
-def clock_text(seconds: float) -> str:
-    """``1:05`` / ``1:02:05`` for a duration in seconds."""
-    s = max(0, int(round(seconds)))
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+# clock_text and in_notebook moved to genvision.progress; re-exported for older callers
+__all__ = ["Progress", "clock_text", "in_notebook"]
 
 
 class Progress:
@@ -56,19 +54,15 @@ class Progress:
         self.start, self.target, self.seconds = start, target, seconds
         self.stream = sys.stderr if stream is None else stream
         self.clock, self.every_s = clock, every_s
-        self.t0 = self.last_line_t = clock()
-        self.last_tenth = 0
-        self.bar: terminal_tqdm | None = None
-        self.plain = False
-        if not enabled:
-            return
-        total = None if math.isinf(target) else int(target)
-        if in_notebook() or _is_tty(self.stream):
-            make = auto_tqdm if in_notebook() else terminal_tqdm
-            self.bar = make(total=total, initial=start, unit="step", dynamic_ncols=True,
-                            file=self.stream)
-        else:
-            self.plain = True
+        self.t0 = clock()
+        self.throttle = LineThrottle(self.t0, every_s)
+        kind = display_kind(self.stream, enabled)
+        self.plain = kind == "plain"
+        self.bar: tqdm | None = None
+        if kind in ("terminal", "notebook"):
+            total = None if math.isinf(target) else int(target)
+            self.bar = tqdm_bar(kind, self.stream, total=total, initial=start, unit="step",
+                                dynamic_ncols=True)
 
     def fraction(self, step: int, elapsed: float) -> float | None:
         """Share of this call's budget done (the budget that ends first), or None."""
@@ -91,10 +85,8 @@ class Progress:
         now = self.clock()
         elapsed = now - self.t0
         frac = self.fraction(step, elapsed)
-        tenth = int(frac * 10 + 1e-9) if frac is not None else 0
-        if now - self.last_line_t < self.every_s and tenth <= self.last_tenth:
+        if not self.throttle.due(now, frac):
             return
-        self.last_line_t, self.last_tenth = now, max(tenth, self.last_tenth)
         self.stream.write(self.line(step, loss, images_per_s, elapsed, frac) + "\n")
         self.stream.flush()
 
@@ -106,11 +98,8 @@ class Progress:
             where += f"/{int(self.target)}"
         if frac is not None:
             where += f" ({frac:.0%})"
-        eta = ""
-        if frac:  # the rest of the budget at the pace so far
-            eta = f", ETA {clock_text(elapsed * (1 - frac) / frac)}"
         return (f"{where} | loss {loss:.4g} | {images_per_s:.0f} images/s | "
-                f"{clock_text(elapsed)} elapsed{eta}")
+                f"{timing_text(elapsed, frac)}")
 
     def write(self, message: str) -> None:
         """A message (e.g. a warning) that does not break the bar."""
@@ -120,14 +109,7 @@ class Progress:
             print(message, file=self.stream)
 
     def close(self) -> None:
+        """Close the bar (plain lines need no closing)."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-def _is_tty(stream: IO[str]) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty()) if callable(isatty) else False
-    except ValueError:  # a closed stream
-        return False

@@ -14,7 +14,6 @@ the seed sets the real subset, the generator, the samples and the CNN alike.
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
+from ...progress import progress_bar
 from ..classify.data import TaskData, balanced_order
 from ..classify.generative import GenBudget
 from ..classify.metrics import scores
@@ -86,11 +85,15 @@ def _fit_score(x: Tensor, y: Tensor, data: TaskData, s: AugmentSettings, seed: i
 
 def run_augment(data: TaskData, s: AugmentSettings, progress: bool | None = None
                 ) -> AugmentResult:
-    """Run every arm for every seed and summarise accuracy over seeds."""
+    """Run every arm for every seed and summarise accuracy over seeds.
+
+    ``progress``: show progress over the fits (None: on, a bar on a terminal and plain lines
+    in a log, where a run of several minutes would otherwise be silent).
+    """
     rows: list[dict[str, Any]] = []
     real_ex = real_y = gen_ex = gen_y = None
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=s.seeds * len(s.arms), disable=not show, unit="fit", dynamic_ncols=True)
+    bar = progress_bar(total=s.seeds * len(s.arms), disable=progress is False, unit="fit",
+                       dynamic_ncols=True)
     for seed in range(s.seed, s.seed + s.seeds):
         idx = torch.from_numpy(balanced_order(data.y_train, seed)[:s.n])
         x, y = data.x_train[idx], data.y_train[idx]

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from torch import Tensor
-from tqdm import tqdm
 
 from ...errors import UserError
+from ...progress import display_kind, progress_bar
 from .classifiers import Classifier
 from .data import TaskData, training_subset
 from .metrics import scores
@@ -69,9 +69,10 @@ def run_curve(data: TaskData, names: list[str], sizes: list[int | None], seed: i
         data: the task's train/test images. names: classifier names. sizes: training-set
             sizes (None = all). seed: subset draw and every classifier's training seed.
         make: ``make(name, n) -> Classifier`` builds a fresh classifier.
-        progress: show a progress bar (default: when stderr is a terminal); without a
-            bar each fit prints a plain line to stderr (unless ``progress`` is False), so
-            a long comparison is never silent in a log file or CI.
+        progress: show progress (default: a bar in a terminal or notebook; True shows
+            plain periodic lines where it is not); without a bar each fit prints a line
+            to stderr (unless ``progress`` is False), so a long comparison is never
+            silent in a log file or CI.
 
     Returns:
         :class:`CurveResult`; sizes above the available images are run once as "all".
@@ -80,9 +81,10 @@ def run_curve(data: TaskData, names: list[str], sizes: list[int | None], seed: i
     actual = sorted({n_all if s is None or s >= n_all else s for s in sizes})
     result = CurveResult()
     jobs = [(n, name) for n in actual for name in names]
-    use_bar = sys.stderr.isatty() if progress is None else progress
+    # default: a bar where one draws (a terminal, a notebook); per-fit lines elsewhere
+    use_bar = display_kind(sys.stderr, True) != "plain" if progress is None else progress
     lines = progress is None and not use_bar
-    bar = tqdm(jobs, disable=not use_bar, unit="fit", dynamic_ncols=True)
+    bar = progress_bar(jobs, disable=not use_bar, unit="fit", dynamic_ncols=True)
     t_start = time.perf_counter()
     for i, (n, name) in enumerate(bar, 1):
         bar.set_description(f"{name} n={n}")

@@ -19,10 +19,10 @@ import copy
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ...data.lab import compose, lightness
 from ...nn.unet import UNet
+from ...progress import progress_bar
 from ..common.tiling import round_up, windows
 
 #: tile side in pixels (the U-Net's activations of a 256 + 2 * overlap tile: ~25 MB per
@@ -78,8 +78,8 @@ def colorize_tiled(model, rgb: np.ndarray, tile: int = DEFAULT_TILE,
     out = np.empty((h, w, 3), dtype=np.uint8)
     tiles = windows(h, w, tile, overlap, align)
     device = model.device
-    for win in tqdm(tiles, unit="tile", disable=not progress, dynamic_ncols=True,
-                    leave=False):
+    for win in progress_bar(tiles, unit="tile", disable=not progress, dynamic_ncols=True,
+                            leave=False):
         L = lightness(rgb[win.padded])
         ab = model.predict_ab(L.to(device)).cpu()
         core = (..., *win.core_of_padded())

@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from ...errors import UserError
+from ...progress import progress_bar
 
 DEFAULT_TILE = 128
 
@@ -101,8 +101,8 @@ def iter_tiles(fn: TileFn, x: Tensor, scale: int, tile: int = DEFAULT_TILE,
         align: the network's down-sampling factor (see :func:`windows`).
     """
     tiles = windows(x.shape[-2], x.shape[-1], tile, overlap, align)
-    bar = tqdm(total=len(tiles), unit="tile", disable=not progress, dynamic_ncols=True,
-               leave=False)
+    bar = progress_bar(total=len(tiles), unit="tile", disable=not progress, dynamic_ncols=True,
+                       leave=False)
     with torch.no_grad(), bar:
         for win in tiles:
             out = fn(x[(..., *win.padded)])

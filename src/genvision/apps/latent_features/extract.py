@@ -23,9 +23,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from ...errors import UserError
+from ...progress import progress_bar
 
 #: model name -> what its features are (the families the probe supports)
 FEATURE_KINDS: dict[str, str] = {
@@ -71,8 +71,8 @@ def extract(fn: Callable[[Tensor], Tensor], x: Tensor, *, batch_size: int = 500,
             desc: str = "features") -> np.ndarray:
     """Apply ``fn`` to ``x`` [N, C, H, W] in batches; returns float32 [N, D] on the CPU."""
     out = []
-    for start in tqdm(range(0, len(x), batch_size), desc=desc, disable=not progress,
-                      unit="batch", leave=False):
+    for start in progress_bar(range(0, len(x), batch_size), desc=desc, disable=not progress,
+                              unit="batch", leave=False):
         out.append(fn(x[start:start + batch_size].to(device)).flatten(1).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ...errors import CheckpointError, UserError
 from ...models.base import load
+from ...progress import progress_bar
 from ...runs.claim import refuse_foreign_output
 from ...runs.layout import RunLayout
 from ...runs.start import read_run
@@ -126,7 +126,8 @@ def _maps(all_feats: dict[str, dict[str, np.ndarray]], names: dict[str, str],
     ev = data.eval_protocol
     written = {}
     methods = list(MAP_METHODS) if opts.tsne else list(MAP_METHODS[:1])
-    for method in tqdm(methods, desc="2-D maps", disable=not progress, leave=False):
+    for method in progress_bar(methods, desc="2-D maps", unit="map", disable=not progress,
+                               leave=False):
         coords = {names[rep]: embed_2d(f["eval"][idx], method, seed=opts.seed)
                   for rep, f in all_feats.items()}
         title = (f"{method.upper() if method == 'pca' else 't-SNE'} of {len(idx)} "
@@ -174,8 +175,8 @@ def probe_run(run_dir: str | Path, opts: ProbeOptions, *, out: str | Path | None
     names = {"latent": f"{info['model']}: {FEATURE_KINDS[info['model']]}",
              "pixels": "raw pixels (baseline)"}
     t1 = time.perf_counter()
-    bar = tqdm(feats.items(), desc="probe + k-means", total=len(feats), disable=not progress,
-               leave=False)
+    bar = progress_bar(feats.items(), desc="probe + k-means", total=len(feats),
+                       unit="representation", disable=not progress, leave=False)
     reps = {rep: {"name": names[rep], **_score(f, data, opts)} for rep, f in bar}
     score_s = time.perf_counter() - t1
     out.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,11 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from ...errors import UserError
 from ...metrics.likelihood import log_prob_kwargs
 from ...models.base import GenerativeModel
+from ...progress import progress_bar
 
 
 def refuse_without_likelihood(model: GenerativeModel) -> None:
@@ -57,7 +57,7 @@ def log_probs(model: GenerativeModel, x: Tensor, *, k: int | None = None, seed: 
         torch.manual_seed(seed)
     classes = model.config.num_classes
     out = []
-    for i in tqdm(range(0, len(x), batch_size), desc=desc, unit="batch", leave=False):
+    for i in progress_bar(range(0, len(x), batch_size), desc=desc, unit="batch", leave=False):
         xb = x[i:i + batch_size].to(device)
         if not classes:
             out.append(model.log_prob(xb, None, **kwargs).double().cpu())
