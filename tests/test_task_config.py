@@ -86,6 +86,7 @@ def test_resume_takes_the_runs_own_config_but_no_other_model_options(sr, tmp_pat
     other = tmp_path / "wider.toml"
     other.write_text(re.sub(r"(?m)^width = 4$", "width = 8", conf.read_text()))
     before = (b / "srresnet" / "metrics.jsonl").read_text()
+    steps = json.loads((b / "run.json").read_text())["stages"]["srresnet"]["steps"]
     assert gv("superres", "train", "--resume", "--method", "srresnet", "--config", other,
               "--out", b, "--steps", "3") == 2
     err = capsys.readouterr().err.strip()
@@ -93,7 +94,8 @@ def test_resume_takes_the_runs_own_config_but_no_other_model_options(sr, tmp_pat
     assert (b / "srresnet" / "metrics.jsonl").read_text() == before  # nothing trained
     assert gv("superres", "train", "--resume", "--method", "srresnet", "--config", conf,
               "--out", b, "--steps", "3") == 0
-    assert json.loads((b / "run.json").read_text())["stages"]["srresnet"]["steps"] == 3
+    # --steps on --resume: that many more
+    assert json.loads((b / "run.json").read_text())["stages"]["srresnet"]["steps"] == steps + 3
     assert toml(conf)["training"]["steps"] == 2  # a resume leaves the run's config as it was
 
 
