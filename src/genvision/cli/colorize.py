@@ -1,10 +1,12 @@
 """``genvision colorize train|apply|compare``.
 
     genvision colorize train --minutes 10 --out runs/color
+    genvision colorize train --config runs/color/config.toml --out runs/color2   (same options)
     genvision colorize apply runs/color grey.png -o color.png [--method gan]
     genvision colorize compare runs/color --images heldout
 
-Flags for data, training and the models are derived from their config dataclasses.
+Flags for data, training and the models are derived from their config dataclasses; a
+``--config`` TOML file has the same fields (see :mod:`genvision.apps.common.task_config`).
 """
 
 from __future__ import annotations
@@ -16,17 +18,15 @@ from pathlib import Path
 
 from ..apps.colorize.compare import compare_colorizers, table, write_outputs
 from ..apps.colorize.tiled import DEFAULT_TILE, colorize_tiled
-from ..apps.colorize.train import STAGES, TRAIN_DEFAULTS, load_colorizer, train_colorize
+from ..apps.colorize.train import SPEC, STAGES, load_colorizer, train_colorize
 from ..apps.common.images import check_output_path, evaluation_images, read_image, write_image
 from ..apps.common.runs import record_comparison, require_task, trained_stages
-from ..apps.common.staged import TaskRequest
 from ..apps.common.tiling import check_tiling
 from ..errors import UserError
-from ..models.colorize import ColorizeConfig, ColorizeGANConfig
 from ..runs.layout import RunLayout
 from ..train.device import resolve_device
 from .parser import add_tiling_flags
-from .stages import add_stage_flags, data_and_train_flags, dispatch, stage_flags, task_parser
+from .stages import add_stage_flags, dispatch, stage_request, task_parser
 
 USAGE = __doc__.strip().split("\n\n")[1]
 
@@ -45,29 +45,13 @@ def _train(argv: list[str]) -> int:
     p = _parser("train", "Train the L1 regression colorizer, then the pix2pix GAN from it, on "
                          "Lab patches of the training images (the training defaults below "
                          "are each stage's).")
-    p.add_argument("--method", choices=["both", "regression", "gan"], default="both",
-                   help="stages to train (default both: regression, then the GAN from it)")
-    p.add_argument("--out", default="runs/colorize", help="run directory (default "
-                                                          "runs/colorize)")
+    p.add_argument("--out", help="run directory (default runs/colorize)")
     p.add_argument("--resume", action="store_true", help="continue --method's stage in --out")
-    p.add_argument("--gan-share", type=float, default=0.5,
-                   help="share of the budget for the GAN with --method both (default 0.5)")
-    p.add_argument("--init", help="regression model to start the GAN from (default: "
-                                  "OUT/regression when trained; none: from scratch)")
-    add_stage_flags(p, ColorizeConfig, ColorizeGANConfig, "U-Net generator", "GAN",
-                    TRAIN_DEFAULTS)
+    add_stage_flags(p, SPEC, "U-Net generator", "GAN")
     args = p.parse_args(argv)
-    model, gan = stage_flags(args, ColorizeConfig, ColorizeGANConfig)
-    if args.resume and (model or gan or args.init):
-        raise UserError("--resume continues a stage with its own model options",
-                        "pass only budget/training flags with --resume")
-    patches, train = data_and_train_flags(args)
-    req = TaskRequest(out=Path(args.out), method=args.method, patches=patches, train=train,
-                      model=model, gan=gan,
-                      init=args.init, gan_share=args.gan_share, resume=args.resume,
-                      command=" ".join(["genvision", "colorize", "train", *argv]))
+    req = stage_request(args, SPEC, argv, lambda task: "runs/colorize")
     train_colorize(req)
-    print(f"compare: genvision colorize compare {args.out} --images heldout")
+    print(f"compare: genvision colorize compare {req.out} --images heldout")
     return 0
 
 

@@ -1,10 +1,12 @@
 """``genvision superres train|apply|compare``.
 
     genvision superres train --scale 4 --minutes 10 --out runs/sr4
+    genvision superres train --config runs/sr4/config.toml --out runs/sr4b   (same options)
     genvision superres apply runs/sr4 photo.png -o photo_x4.png [--method srgan]
     genvision superres compare runs/sr4 --images heldout
 
-Flags for data, training and the models are derived from their config dataclasses.
+Flags for data, training and the models are derived from their config dataclasses; a
+``--config`` TOML file has the same fields (see :mod:`genvision.apps.common.task_config`).
 """
 
 from __future__ import annotations
@@ -16,18 +18,16 @@ from pathlib import Path
 
 from ..apps.common.images import check_output_path, evaluation_images, read_image, write_image
 from ..apps.common.runs import record_comparison, require_task, trained_stages
-from ..apps.common.staged import TaskRequest
 from ..apps.superres.compare import compare_methods, table, write_outputs
 from ..apps.superres.tiling import DEFAULT_TILE, upscale_to_pil
-from ..apps.superres.train import STAGES, TRAIN_DEFAULTS, load_sr_model, train_superres
-from ..data.degrade import SCALES, Bicubic
+from ..apps.superres.train import SPEC, STAGES, load_sr_model, train_superres
+from ..data.degrade import Bicubic
 from ..errors import UserError
-from ..models.superres import SRGANConfig, SRResNetConfig
 from ..nn.perceptual import load_vgg19, parse_spec
 from ..runs.layout import RunLayout
 from ..train.device import resolve_device
 from .parser import add_tiling_flags
-from .stages import add_stage_flags, data_and_train_flags, dispatch, stage_flags, task_parser
+from .stages import add_stage_flags, dispatch, stage_request, task_parser
 
 USAGE = __doc__.strip().split("\n\n")[1]
 
@@ -46,41 +46,22 @@ def cmd_superres(argv: list[str]) -> int:
 def _train_parser() -> argparse.ArgumentParser:
     p = _parser("train", "Train SRResNet, then SRGAN from it, on patches of the training "
                          "images (the training defaults below are each stage's).")
-    p.add_argument("--scale", type=int, choices=SCALES, help="up-scaling factor (default 4)")
-    p.add_argument("--method", choices=["both", "srresnet", "srgan"], default="both",
-                   help="stages to train (default both: SRResNet, then SRGAN from it)")
     p.add_argument("--out", help="run directory (default runs/srSCALE)")
     p.add_argument("--resume", action="store_true", help="continue --method's stage in --out")
-    p.add_argument("--gan-share", type=float, default=0.3,
-                   help="share of the budget for SRGAN with --method both (default 0.3)")
-    p.add_argument("--init", help="SRResNet to start SRGAN from (default OUT/srresnet)")
-    p.add_argument("--perceptual", help="SRGAN feature loss: disc (the discriminator's "
-                                        "features, default), none, or vgg19:PATH (a local "
-                                        "torchvision VGG19 weights file)")
-    add_stage_flags(p, SRResNetConfig, SRGANConfig, "SRResNet generator", "SRGAN",
-                    TRAIN_DEFAULTS)
+    add_stage_flags(p, SPEC, "SRResNet generator", "SRGAN")
     return p
 
 
 def _train(argv: list[str]) -> int:
     args = _train_parser().parse_args(argv)
-    model, gan = stage_flags(args, SRResNetConfig, SRGANConfig)
-    if args.resume and (model or gan or args.perceptual or args.init):
-        raise UserError("--resume continues a stage with its own model options",
-                        "pass only budget/training flags with --resume")
-    if args.perceptual:  # refuse a bad spec or VGG19 file before minutes of SRResNet training
-        kind, path = parse_spec(args.perceptual)
-        if kind == "vgg19" and args.method != "srresnet":
-            load_vgg19(path, gan.get("perceptual_layer", "relu5_4"))
-    out = Path(args.out or f"runs/sr{args.scale or 4}")
-    patches, train = data_and_train_flags(args)
-    req = TaskRequest(out=out, method=args.method, patches=patches, train=train,
-                      model=model, gan=gan,
-                      task={"scale": args.scale, "perceptual": args.perceptual},
-                      init=args.init, gan_share=args.gan_share, resume=args.resume,
-                      command=" ".join(["genvision", "superres", "train", *argv]))
+    req = stage_request(args, SPEC, argv, lambda task: f"runs/sr{task.get('scale') or 4}")
+    perceptual = req.task.get("perceptual")
+    if perceptual:  # refuse a bad spec or VGG19 file before minutes of SRResNet training
+        kind, path = parse_spec(perceptual)
+        if kind == "vgg19" and req.method != "srresnet":
+            load_vgg19(path, req.gan.get("perceptual_layer", "relu5_4"))
     train_superres(req)
-    print(f"compare: genvision superres compare {out} --images heldout")
+    print(f"compare: genvision superres compare {req.out} --images heldout")
     return 0
 
 

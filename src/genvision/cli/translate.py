@@ -3,27 +3,28 @@
     genvision translate train --method cyclegan --pair mnist-mnistm --minutes 10 --out runs/mm
     genvision translate train --method pix2pix --out runs/mm --minutes 10   (same data)
     genvision translate train --method cyclegan --a folder:A --b folder:B --out runs/ab
+    genvision translate train --config runs/mm/config.toml --out runs/mm2   (same options)
     genvision translate apply runs/mm digit.png [--method pix2pix] [--direction b2a] --out DIR
     genvision translate compare runs/mm --images heldout [--n 500]
 
-Flags for data, training and the models are derived from their config dataclasses.
+Flags for data, training and the models are derived from their config dataclasses; a
+``--config`` TOML file has the same fields ([task], [data], [training], [model]).
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 from pathlib import Path
 
-from .. import dataclass_config as cfg
 from ..apps.common.runs import require_task
+from ..apps.common.task_config import check_resume_options
 from ..apps.translate.apply import check_sources, translate_files
 from ..apps.translate.compare import classifiers, compare_translations, heldout_sides, table
 from ..apps.translate.compare import write_outputs as write_comparison
-from ..apps.translate.data import PairOptions, parse_options
+from ..apps.translate.data import parse_options
 from ..apps.translate.record import record_translation
 from ..apps.translate.train import (
     METHODS,
+    SECTIONS,
     TASK,
     TranslateRequest,
     load_translator,
@@ -31,11 +32,9 @@ from ..apps.translate.train import (
     trained_methods,
 )
 from ..errors import UserError
-from ..models.translation import CycleGANConfig
 from ..runs.layout import RunLayout
-from ..train.config import TrainConfig
 from ..train.device import resolve_device
-from .stages import dispatch, task_parser
+from .stages import add_section_flags, dispatch, task_parser, with_config
 
 USAGE = __doc__.strip().split("\n\n")[1]
 
@@ -46,34 +45,33 @@ def cmd_translate(argv: list[str]) -> int:
                     {"train": _train, "apply": _apply, "compare": _compare}, argv)
 
 
-def _model_flags(args: argparse.Namespace) -> dict:
-    """The model options the user typed (fields hidden from the CLI left out: the data's
-    --image-size is a data flag, not the model's)."""
-    shown = {f.name for f in dataclasses.fields(CycleGANConfig)
-             if f.metadata.get("cli") is not False}
-    return {k: v for k, v in cfg.overrides_from_args(CycleGANConfig, args).items()
-            if k in shown}
-
-
 def _train(argv: list[str]) -> int:
     p = task_parser(TASK, "train", "Train pix2pix or CycleGAN on a pair of domains (train "
                                    "split; val split for validation), into OUT/METHOD. "
                                    "Defaults: Adam 2e-4, beta1 0.5; batch 16 (pix2pix), 8 "
                                    "(CycleGAN, lr held for half the budget, then linear to "
                                    "0); validation every 250 steps.")
-    p.add_argument("--method", choices=METHODS, required=True, help="the method to train")
     p.add_argument("--out", required=True, help="run directory (one per pair; both methods "
                                                 "can train into it)")
     p.add_argument("--resume", action="store_true", help="continue --method in --out")
-    cfg.add_dataclass_flags(p.add_argument_group("data"), PairOptions)
-    cfg.add_dataclass_flags(p.add_argument_group("training"), TrainConfig)
-    cfg.add_dataclass_flags(p.add_argument_group("networks and losses"), CycleGANConfig,
-                            skip=["image_size"])
+    add_section_flags(p, SECTIONS, {"task": "task", "data": "data", "training": "training",
+                                    "model": "networks and losses"})
     args = p.parse_args(argv)
-    req = TranslateRequest(out=Path(args.out), method=args.method,
-                           data=cfg.overrides_from_args(PairOptions, args),
-                           train=cfg.overrides_from_args(TrainConfig, args),
-                           model=_model_flags(args), resume=args.resume,
+    file, typed = with_config(args, TASK, SECTIONS)
+    merged = {name: {**file[name], **typed[name]} for name in SECTIONS}
+    method = merged["task"].get("method")
+    if method is None:
+        raise UserError("translate train needs a method",
+                        "pass --method pix2pix or --method cyclegan (or set method in [task] "
+                        "of the --config file)")
+    out = Path(args.out)
+    if args.resume:  # typed model flags are refused by train_translate; the file's must
+        if args.config:  # be the method's own
+            check_resume_options(out, TASK, method, file["model"], args.config)
+        merged["model"] = typed["model"]
+    req = TranslateRequest(out=out, method=method, data=merged["data"],
+                           train=merged["training"], model=merged["model"],
+                           resume=args.resume,
                            command=" ".join(["genvision", TASK, "train", *argv]))
     train_translate(req)
     print(f"compare: genvision translate compare {args.out} --images heldout")

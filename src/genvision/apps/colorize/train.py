@@ -10,13 +10,16 @@ Training patches are converted to normalised Lab once; ``loss(x)`` splits L from
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from ... import dataclass_config as cfg_io
 from ...data.lab import patches_to_lab
+from ...dataclass_config import bounds
 from ...errors import UserError
 from ...models.colorize import ColorizeConfig, ColorizeGAN, ColorizeGANConfig, ColorizeRegression
 from ...train import TrainData
@@ -33,6 +36,23 @@ TRAIN_DEFAULTS = {
     "gan": {"batch_size": 16, "lr": 2e-4, "beta1": 0.5, "eval_every": 250,
             "checkpoint_every": 500},
 }
+
+
+
+@dataclasses.dataclass
+class ColorizeOptions:
+    """The options of ``colorize train`` that are neither data, training nor a model's
+    (one flag each; the [task] section of its --config file)."""
+
+    method: Literal["both", "regression", "gan"] = field(default="both", metadata={
+        "help": "stages to train: both (regression, then the GAN from it), regression or "
+                "gan"})
+    gan_share: float = field(default=0.5, metadata={
+        "help": "share of the budget for the GAN with --method both",
+        **bounds(0, 1, lo_open=True, hi_open=True)})
+    init: str | None = field(default=None, metadata={
+        "help": "regression model to start the GAN from, with --method gan (default: "
+                "OUT/regression when trained; none: from scratch)"})
 
 
 def _patch_size(info: dict[str, Any], opts: PatchOptions) -> int:
@@ -84,7 +104,7 @@ SPEC = TaskSpec(name=TASK, stages=STAGES,
                     "CIE Lab (D65, scikit-image); model input L/100, output ab/110")},
                 check_info=lambda req, info: None, patch_size=_patch_size,
                 make_data=_make_data, make_base=_make_base, make_gan=_make_gan,
-                stage_record=_stage_record)
+                stage_record=_stage_record, options=ColorizeOptions)
 
 
 def train_colorize(req: TaskRequest, log: Log = print) -> dict[str, Any]:

@@ -21,6 +21,7 @@ directory holds the expected stage's model.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +129,16 @@ def record_comparison(run: str | os.PathLike, task: str, results: dict[str, Any]
 # ----- training one stage -------------------------------------------------------------------
 def train_stage(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,
                 out: Path, stage: str, info: dict[str, Any], stage_info: dict[str, Any],
-                resume: bool = False) -> TrainResult:
+                resume: bool = False, on_start: Callable[[], None] | None = None
+                ) -> TrainResult:
     """Train ``model`` into ``out/stage`` with the one loop; record the stage in run.json
     (when its training starts, and again with its results). The caller holds ``out``'s
-    lock (see :func:`genvision.apps.common.staged.train_task`)."""
+    lock (see :func:`genvision.apps.common.staged.train_task`).
+
+    Args:
+        on_start: called once training really starts, after run.json is written (e.g. to
+            write the run's config.toml); not on resume.
+    """
     stage_dir = RunLayout(out).stage(stage).root
     record = {**stage_info, "model": model.name, "model_config": cfg_io.to_dict(model.config),
               "train_config": cfg_io.to_dict(train_cfg),
@@ -142,7 +149,12 @@ def train_stage(model: GenerativeModel, data: TrainData, train_cfg: TrainConfig,
         info["stages"][stage] = record
         info["stage_order"] = [s for s in info.get("stage_order", []) if s != stage] + [stage]
         # the record names the stage once its training really starts (see runs.claim)
-        callbacks.append(OnTrainStart(lambda: write_task(out, info)))
+        def started() -> None:
+            write_task(out, info)
+            if on_start is not None:
+                on_start()
+
+        callbacks.append(OnTrainStart(started))
     result = train(model, data, train_cfg, stage_dir, resume=resume, callbacks=callbacks,
                    run_info={"task": info["task"], "stage": stage, **record})
     info["stages"][stage] = {**info["stages"].get(stage, record), "steps": result.step,

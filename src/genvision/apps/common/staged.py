@@ -11,6 +11,7 @@ supplies a :class:`TaskSpec` (its stages, defaults, data and model builders).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from ...runs.claim import claimed_out, refuse_foreign, replaceable, say_replacin
 from ...storage import read_json
 from ...train import TrainConfig, TrainData
 from ...train.checkpoint import has_run, latest_checkpoint
-from . import runs
+from . import runs, task_config
 from .patch_data import PatchOptions, build_patches
 
 Log = Callable[[str], None]
@@ -63,6 +64,8 @@ class TaskSpec:
         make_base: (request, task.json, patch side, seed) -> a fresh base model.
         make_gan: (request, task.json, seed, log) -> the GAN model, generator initialised.
         stage_record: (request, model) -> extra JSON fields for the stage in task.json.
+        options: the dataclass of the command's [task] options (method, gan_share, init
+            and the task's own; one flag each, and the [task] section of its config).
     """
 
     name: str
@@ -76,6 +79,7 @@ class TaskSpec:
     make_base: Callable[[TaskRequest, dict[str, Any], int, int], GenerativeModel]
     make_gan: Callable[[TaskRequest, dict[str, Any], int, Log], GenerativeModel]
     stage_record: Callable[[TaskRequest, GenerativeModel], dict[str, Any]]
+    options: type
 
 
 def train_task(spec: TaskSpec, req: TaskRequest, log: Log = print) -> dict[str, Any]:
@@ -108,6 +112,7 @@ def _train_stages(spec: TaskSpec, req: TaskRequest, log: Log) -> dict[str, Any]:
     data = spec.make_data(x, val_x)
     log(f"data: {len(x)} patches of {size}x{size} from {', '.join(protocol['train_images'])}"
         f"; held out: {', '.join(protocol['heldout_images']) or 'none'}")
+    write_config = None if req.resume else _config_writer(spec, req, info, opts)
     for stage in spec.stages if req.method == "both" else (req.method,):
         share = 1.0 if req.method != "both" else (
             req.gan_share if stage == gan else 1.0 - req.gan_share)
@@ -117,11 +122,28 @@ def _train_stages(spec: TaskSpec, req: TaskRequest, log: Log) -> dict[str, Any]:
         model = _stage_model(spec, req, info, stage, size, train_cfg.seed, log)
         record = {"command": req.command, **spec.stage_record(req, model)}
         result = runs.train_stage(model, data, train_cfg, req.out, stage, info, record,
-                                  resume=req.resume)
+                                  resume=req.resume, on_start=write_config)
+        write_config = None  # the first stage's start writes it
         log(f"{stage}: {result.step} steps in {result.time_s:.0f} s "
             f"({result.images_per_s:.0f} patches/s){_val_note(result.val_metrics)} "
             f"-> {req.out / stage}")
     return info
+
+
+def _config_writer(spec: TaskSpec, req: TaskRequest, info: dict[str, Any],
+                   opts: PatchOptions) -> Callable[[], None]:
+    """What writes the run's resolved config.toml when its first stage starts training
+    (resolved now, so bad GAN options are refused before the base stage trains)."""
+    base, gan = spec.stages
+    init = None
+    if req.method == gan:
+        source = init_source(req, base, required=False)
+        init = str(source) if source is not None else "none"
+    sections, notes = task_config.resolved_sections(spec, req, info, opts, init)
+    stage = None if not info.get("stages") else (spec.stages[0] if req.method == "both"
+                                                 else req.method)
+    return functools.partial(task_config.write_task_config, req.out, spec.name, sections,
+                             stage, notes)
 
 
 def _val_note(val: dict[str, float] | None) -> str:

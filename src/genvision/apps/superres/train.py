@@ -9,13 +9,16 @@ degrades the high-resolution patch ``x`` itself, so the training data are plain 
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from ... import dataclass_config as cfg_io
 from ...data.degrade import check_scale
+from ...dataclass_config import bounds
 from ...errors import UserError
 from ...models.superres import SRGAN, SRResNet, SRResNetConfig, srgan_from_srresnet
 from ...train import TrainData
@@ -34,6 +37,27 @@ TRAIN_DEFAULTS = {
     "srresnet": {"batch_size": 16, "lr": 5e-4, "eval_every": 250, "checkpoint_every": 500},
     "srgan": {"batch_size": 16, "lr": 1e-4, "eval_every": 250, "checkpoint_every": 500},
 }
+
+
+
+@dataclasses.dataclass
+class SuperresOptions:
+    """The options of ``superres train`` that are neither data, training nor a model's
+    (one flag each; the [task] section of its --config file)."""
+
+    method: Literal["both", "srresnet", "srgan"] = field(default="both", metadata={
+        "help": "stages to train: both (SRResNet, then SRGAN from it), srresnet or srgan"})
+    scale: Literal[2, 3, 4] | None = field(default=None, metadata={
+        "help": "up-scaling factor (default: 4 for a new run, the run's own when a stage "
+                "is added to it)"})
+    gan_share: float = field(default=0.3, metadata={
+        "help": "share of the budget for SRGAN with --method both",
+        **bounds(0, 1, lo_open=True, hi_open=True)})
+    init: str | None = field(default=None, metadata={
+        "help": "SRResNet to start SRGAN from, with --method srgan (default: OUT/srresnet)"})
+    perceptual: str | None = field(default=None, metadata={
+        "help": "SRGAN feature loss: disc (the discriminator's features, default), none, or "
+                "vgg19:PATH (a local torchvision VGG19 weights file)"})
 
 
 def _new_info(req: TaskRequest) -> dict[str, Any]:
@@ -92,7 +116,7 @@ def _stage_record(req: TaskRequest, model) -> dict[str, Any]:
 SPEC = TaskSpec(name=TASK, stages=STAGES, classes={"srresnet": SRResNet, "srgan": SRGAN},
                 train_defaults=TRAIN_DEFAULTS, new_info=_new_info, check_info=_check_info,
                 patch_size=_patch_size, make_data=_make_data, make_base=_make_base,
-                make_gan=_make_gan, stage_record=_stage_record)
+                make_gan=_make_gan, stage_record=_stage_record, options=SuperresOptions)
 
 
 def train_superres(req: TaskRequest, log: Log = print) -> dict[str, Any]:

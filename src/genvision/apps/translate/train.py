@@ -13,8 +13,10 @@ method of the run uses it, and each method's record says how its training rows w
 from __future__ import annotations
 
 import dataclasses
+import functools
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -23,10 +25,12 @@ from ...errors import DataError, UserError
 from ...models.base import GenerativeModel
 from ...models.translation import CycleGAN, CycleGANConfig, Pix2Pix, TranslationConfig
 from ...runs.claim import claimed_out, refuse_foreign, replaceable, say_replacing
+from ...runs.run_config import Section, model_flag_fields
 from ...train import TrainConfig, TrainData
 from ...train.checkpoint import has_run
 from ..common import runs
 from ..common.staged import Log, load_stage, resumed_model
+from ..common.task_config import write_task_config
 from .data import PairOptions, Sides, load_sides, parse_options, protocol, stack
 
 TASK = "translate"
@@ -47,6 +51,22 @@ TRAIN_DEFAULTS = {
 #: validation rows (of the val split, stacked as for training)
 VAL_IMAGES = 256
 _BUDGETS = ("steps", "epochs", "minutes")
+
+
+@dataclasses.dataclass
+class TranslateOptions:
+    """The options of ``translate train`` that are neither data, training nor the model's
+    (one flag each; the [task] section of its --config file)."""
+
+    method: Literal["pix2pix", "cyclegan"] | None = field(default=None, metadata={
+        "help": "the method to train: pix2pix or cyclegan (required)"})
+
+
+#: the model options a user sets (--image-size is the data's)
+MODEL_KEYS = tuple(k for k in model_flag_fields(CycleGANConfig) if k != "image_size")
+#: the sections of a translate run's config file: its flag groups
+SECTIONS = {"task": Section(TranslateOptions), "data": Section(PairOptions),
+            "training": Section(TrainConfig), "model": Section(CycleGANConfig, MODEL_KEYS)}
 
 
 @dataclasses.dataclass
@@ -132,15 +152,32 @@ def _train(req: TranslateRequest, info: dict[str, Any], rows: _Rows, log: Log
         torch.manual_seed(rows.train_cfg.seed)
         model = _new_model(req, info, rows.train_cfg.seed)
     record = {"command": req.command, "training_rows": rows.made, "pairing_seed": rows.seed}
+    on_start = None
+    if not req.resume:  # the resolved options, written when training starts
+        sections = resolved_sections(req, rows, model)
+        stage = None if not info.get("stages") else method  # a method added to a run
+        on_start = functools.partial(write_task_config, req.out, TASK, sections, stage)
     log(f"data: {rows.opts.name}, train split: {len(sides.a)} A and {len(sides.b)} B images "
         f"of {'x'.join(map(str, sides.image_size))}; {rows.made['rows']}")
     result = runs.train_stage(model, TrainData(x=rows.x, val_x=rows.val_x), rows.train_cfg,
-                              req.out, method, info, record, resume=req.resume)
+                              req.out, method, info, record, resume=req.resume,
+                              on_start=on_start)
     val = result.val_metrics or {}
     note = f", val L1 {val['l1']:.4f}" if "l1" in val else ""
     log(f"{method}: {result.step} steps in {result.time_s:.0f} s "
         f"({result.images_per_s:.0f} images/s){note} -> {stage_dir}")
     return info
+
+
+def resolved_sections(req: TranslateRequest, rows: _Rows, model: GenerativeModel
+                      ) -> dict[str, dict[str, Any]]:
+    """The options a new method trains with, defaults resolved, as config sections (the
+    model's: those of its method, from the model built)."""
+    other = ONLY[METHODS[1 - METHODS.index(req.method)]]
+    config = cfg_io.to_dict(model.config)
+    return {"task": {"name": TASK, "method": req.method}, "data": cfg_io.to_dict(rows.opts),
+            "training": cfg_io.to_dict(rows.train_cfg),
+            "model": {k: config[k] for k in MODEL_KEYS if k in config and k not in other}}
 
 
 def _run_info(req: TranslateRequest, log: Log) -> tuple[dict[str, Any], PairOptions]:
