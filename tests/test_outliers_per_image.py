@@ -49,8 +49,16 @@ def test_ratio_worse_than_nll_is_named():
     ood = {"faces": {"metrics": {"nll": {"auroc": 0.99}, "ratio": {"auroc": 0.88}}},
            "noise": {"metrics": {"nll": {"auroc": 0.9}, "ratio": {"auroc": 0.95}}}}
     assert "separates faces worse than plain NLL" in ratio_vs_nll(ood)
+    # a weak (or unknown) background is blamed; a strong one is not
+    assert "may be too weak" in ratio_vs_nll(ood)
+    assert "may be too weak" in ratio_vs_nll(ood, 0.3)
+    assert "may be too weak" in ratio_vs_nll(ood, math.nan)
+    strong = ratio_vs_nll(ood, 0.8)
+    assert "too weak" not in strong and "explains 80%" in strong
+    assert "cancels by design" in strong and "faces" in strong
     del ood["faces"]
     assert ratio_vs_nll(ood) is None
+    assert ratio_vs_nll(ood, 0.8) is None
 
 
 def test_csv_has_every_image_and_the_gallery_orders_by_score(tmp_path):

@@ -226,5 +226,6 @@ def detect_outliers(run_dir: str | Path, opts: OutlierOptions, out: Path,
     strength = _strength(model, ref, train)
     result["background_strength"] = strength
     result["warnings"] = [w for w in (strength and strength["warning"],
-                                      ratio_vs_nll(result["ood"])) if w]
+                                      ratio_vs_nll(result["ood"], strength and
+                                                   strength["share"])) if w]
     return result, scored

@@ -80,15 +80,25 @@ def background_strength(nll_model: Tensor, nll_background: Tensor, nll_independe
     return out
 
 
-def ratio_vs_nll(ood: dict[str, Any]) -> str | None:
+def ratio_vs_nll(ood: dict[str, Any], share: float | None = None) -> str | None:
     """A warning naming the outlier sets on which the ratio scored a lower AUROC than plain
-    NLL (a sign of a weak background), or None."""
+    NLL, or None. ``share`` is the background's strength (:func:`background_strength`):
+    below :data:`WEAK_SHARE` (or unknown) the background may be too weak; above it the set
+    differs from the data in the low-level statistics the background captures, which the
+    ratio cancels by design (uniform noise, whose pixels no image model predicts, is the
+    usual case), so NLL or typicality is the score to read for it."""
     worse = [name for name, r in ood.items() if "ratio" in r["metrics"]
              and r["metrics"]["ratio"]["auroc"] < r["metrics"]["nll"]["auroc"]]
     if not worse:
         return None
-    return (f"the likelihood ratio separates {', '.join(worse)} worse than plain NLL: its "
-            "background model may be too weak (--background-steps, or --background RUN)")
+    sets = ", ".join(worse)
+    if share is None or not share >= WEAK_SHARE:
+        return (f"the likelihood ratio separates {sets} worse than plain NLL: its background "
+                "model may be too weak (--background-steps, or --background RUN)")
+    return (f"the likelihood ratio separates {sets} worse than plain NLL although its "
+            f"background explains {share:.0%} of the model's gain: {sets} differ(s) from the "
+            "data in the low-level statistics the ratio cancels by design; read NLL or the "
+            "typicality test for it")
 
 
 def write_scores_csv(scored: list[Any], path: str | os.PathLike) -> None:
