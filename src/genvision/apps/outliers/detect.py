@@ -47,9 +47,10 @@ class OutlierOptions:
         "help": "background model of the likelihood ratio: auto (train a local PixelCNN into "
                 "OUT/background, reused later), a run directory, or none"})
     background_steps: int = field(default=DEFAULT_STEPS, metadata={
-        "help": "training steps of the auto background; the result warns when the "
-                "background is too weak for the ratio (then raise this, or pass a trained "
-                "likelihood run with --background RUN)"})
+        "help": "training steps of the auto background (trained once into OUT/background "
+                "and reused; a few minutes for 8-bit 28x28 images on a CPU); the result warns "
+                "when the background is too weak for the ratio (then raise this, or pass a "
+                "trained likelihood run with --background RUN)"})
     resize: bool = field(default=False, metadata={
         "help": "resize outlier sets of another size (keep aspect, pad black)"})
     n: int = field(default=2000, metadata={
