@@ -43,3 +43,13 @@ def tiny_vae_run(tmp_path_factory):
             "--ar-layers", "1", "--ar-channels", "4", "--batch-size", "32", "--no-progress"]
     assert main(argv) == 0
     return out
+
+
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.cuda`` tests skip, saying why, where torch sees no CUDA device."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
+from genvision.errors import UserError
 from genvision.train import distributed as dist
 from torchrun import run_two_processes
 
@@ -81,6 +83,20 @@ def test_single_process_fallbacks(monkeypatch):
     assert dist.all_max([1.0, 0.0]) == [1.0, 0.0] and dist.agree(True) and not dist.agree(False)
     dist.barrier()
     dist.cleanup()
+
+
+def test_more_processes_than_gpus_is_one_line_naming_nproc(monkeypatch):
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    joined = []
+    monkeypatch.setattr(torch.distributed, "init_process_group", joined.append)
+    with pytest.raises(UserError) as err:
+        dist.init()
+    assert "2 processes" in err.value.problem and "1 GPU" in err.value.problem
+    assert "--nproc_per_node 1" in err.value.fix and joined == []  # refused before joining
 
 
 CLOCK_SCRIPT = """

@@ -275,8 +275,11 @@ class GAN(SelfConditioned, GenerativeModel):
         z = self._z(x.shape[0])
         g_in = self._g_input(x.shape[0], y)
         code = g_in if c.info_codes else None
-        with torch.set_grad_enabled(ctx.repeat == c.n_critic - 1):
-            fake = self.G(z, g_in)
+        if ctx.repeat == c.n_critic - 1:  # a branch, not set_grad_enabled(flag): under
+            fake = self.G(z, g_in)          # --compile the repeat may be symbolic
+        else:
+            with torch.no_grad():
+                fake = self.G(z, g_in)
         ctx.scratch.update(fake=fake, code=code)
         ctx.ema_inputs = (z, g_in)  # G_ema's own BatchNorm statistics (see ema_pair)
         return self._d_loss(x, y, fake.detach(), penalties=True, code=code)

@@ -58,6 +58,13 @@ class TrainConfig:
         "accepts": DEVICES})
     amp: bool = field(default=True,
                       metadata={"help": "mixed precision (CUDA only; ignored on CPU)"})
+    compile: bool = field(default=False, metadata={
+        "help": "torch.compile each phase's loss (forward and backward); the first steps "
+                "are slow while it compiles, so it pays on long runs, mostly on CUDA; "
+                "checkpoints are the same as without it"})
+    channels_last: bool = field(default=False, metadata={
+        "help": "train in channels-last memory format (convolution models on CUDA with "
+                "mixed precision); checkpoints are the same as without it"})
     log_every: int = field(default=50, metadata={
         "help": "write a metrics.jsonl line every N steps", **bounds(1)})
     eval_every: int = field(default=0, metadata={

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ..errors import UserError
+
 
 def is_torchrun() -> bool:
     """True when ``torchrun`` (or ``torch.distributed.run``) started this process."""
@@ -35,6 +37,13 @@ def init() -> None:
     if is_initialized() or not is_torchrun() or int(os.environ["WORLD_SIZE"]) <= 1:
         return
     if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
+        gpus = torch.cuda.device_count()
+        if local > gpus:  # NCCL needs a GPU of its own per process
+            raise UserError(f"torchrun started {local} processes on this machine but it has "
+                            f"{gpus} GPU{'s' if gpus != 1 else ''}",
+                            f"use --nproc_per_node {gpus} (one process per GPU), or hide the "
+                            "GPUs (CUDA_VISIBLE_DEVICES=) to train on CPU processes")
         torch.cuda.set_device(get_local_rank())
         dist.init_process_group("nccl")
     else:

@@ -47,7 +47,7 @@ from . import trainer_state
 from .budget import Budget, BudgetWatch
 from .callbacks import SAMPLES, SampleGrids
 from .config import TrainConfig
-from .device import resolve_device
+from .device import resolve_device, to_device
 from .helpers import check_config, check_data, deferred_sigint, derive_seed
 from .lock import RunLock, claimed_run_dir
 from .loss_range import LossRange
@@ -132,6 +132,8 @@ class _Trainer:
         self.main = self.rank == 0
         self.device = resolve_device(cfg.device)
         model.to(self.device)
+        if cfg.channels_last:  # 4-D weights only (convolutions); the values stay the same
+            model.to(memory_format=torch.channels_last)
         self.stepper = Stepper(model, cfg, self.device, self.world)
         self.runner, self.ema = self.stepper.runner, self.stepper.ema
         self.data_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "data", self.rank))
@@ -250,8 +252,8 @@ class _Trainer:
         x = self.data.x[idx]
         if self.data.transform is not None:
             x = self.data.transform(x, self.data_gen)
-        y = None if self.data.y is None else self.data.y[idx].to(self.device)
-        return x.to(self.device, non_blocking=True), y
+        y = None if self.data.y is None else to_device(self.data.y[idx], self.device)
+        return to_device(x, self.device, channels_last=self.cfg.channels_last), y
 
     def _train_one(self, state: TrainState) -> dict[str, float]:
         # RNG states at the step's start: a raw KeyboardInterrupt mid-step saves these.

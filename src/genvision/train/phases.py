@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from ..errors import TrainingDiverged
 from ..models.protocol import Phase, StepContext
 from . import distributed as dist
+from .compiled import compile_loss
 from .ema import EMA, ShadowEMA
 from .helpers import grad_norm
 
@@ -52,15 +53,18 @@ class PhaseRunner:
         grad_clip: clip each phase's gradient norm to this (0 = off; the norm is still
             computed and checked).
         world: processes under torchrun (gradients are averaged when > 1).
+        compile: run each phase's loss through ``torch.compile`` (:mod:`.compiled`).
     """
 
     def __init__(self, phases: list[Phase], device: torch.device, amp: bool,
-                 grad_clip: float, world: int):
+                 grad_clip: float, world: int, compile: bool = False):
         names = [p.name for p in phases]
         if len(set(names)) != len(names) or not phases:
             raise ValueError(f"phases need unique names, got {names}")
         self.phases, self.grad_clip, self.world = phases, grad_clip, world
         self.optimizers = {p.name: p.optimizer.build(p.parameters) for p in phases}
+        #: what each phase's step calls for its loss: the phase's own, or compiled
+        self.losses = {p.name: compile_loss(p.loss) if compile else p.loss for p in phases}
         #: learning rate of every param group before warm-up/schedule (what factors scale)
         self.base_lrs = {name: [g["lr"] for g in opt.param_groups]
                          for name, opt in self.optimizers.items()}
@@ -110,7 +114,7 @@ class PhaseRunner:
         opt = self.optimizers[phase.name]
         opt.zero_grad(set_to_none=True)
         with frozen(list(phase.frozen)), self.autocast():
-            loss, out = phase.loss(x, y, ctx)
+            loss, out = self.losses[phase.name](x, y, ctx)
         terms = self._checked(out, loss, phase.name, diverged, phase.watched)
         (self.scaler.scale(loss) if self.scaler else loss).backward()
         params = [p for g in opt.param_groups for p in g["params"]]
@@ -174,7 +178,8 @@ class Stepper:
 
     def __init__(self, model: Any, cfg: Any, device: torch.device, world: int = 1):
         self.model, self.world = model, world
-        self.runner = PhaseRunner(model.phases(cfg), device, cfg.amp, cfg.grad_clip, world)
+        self.runner = PhaseRunner(model.phases(cfg), device, cfg.amp, cfg.grad_clip, world,
+                                  compile=cfg.compile)
         pair = model.ema_pair()
         self.ema: EMA | ShadowEMA | None = (
             ShadowEMA(*pair, cfg.ema_decay) if pair is not None
