@@ -17,8 +17,10 @@ Parts (``--parts``, all by default), each printed as one JSON line, then a summa
   included), and the loss curves' gap;
 - ``channels-last``: the same for ``--channels-last`` (convolution models, under AMP).
 
-Sized for a short lease: with the defaults (45 s per family, 300-step comparisons on two
-families each) the whole run takes about 8 minutes on one H100/H200, start-up included.
+Sized for a short lease: the defaults (45 s per family, 300-step comparisons on two
+families each) add up to about 4 minutes of training; with process start-up, compilation
+and the tests the estimate is 8-10 minutes (not yet timed on a GPU). On a tighter lease,
+run ``--parts tests families`` first and the comparisons in a second call.
 
 On a lent machine (its Python has a CUDA torch; Fashion-MNIST is not installed there, so
 copy Debian's four ``.gz`` files into an ignored folder that travels with the tree)::
