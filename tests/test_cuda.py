@@ -28,12 +28,6 @@ pytestmark = pytest.mark.cuda
 GPU = torch.device("cuda")
 
 
-def step_on(name: str, cfg: TrainConfig, device: torch.device, *,
-            channels_last: bool = False) -> tuple[dict[str, float], list[torch.Tensor]]:
-    """Loss terms and the gradients each optimiser stepped with, one step on ``device``."""
-    return one_step(name, cfg, channels_last=channels_last, device=device)
-
-
 def close(a: dict[str, float], b: dict[str, float], rel: float) -> bool:
     return a.keys() == b.keys() and all(
         math.isclose(a[k], b[k], rel_tol=rel, abs_tol=rel) for k in a)
@@ -41,8 +35,8 @@ def close(a: dict[str, float], b: dict[str, float], rel: float) -> bool:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_every_family_steps_on_the_gpu_with_and_without_mixed_precision(name):
-    fp32, _ = step_on(name, TrainConfig(ema_decay=0, amp=False), GPU)
-    amp, _ = step_on(name, TrainConfig(ema_decay=0, amp=True), GPU)
+    fp32, _ = one_step(name, TrainConfig(ema_decay=0, amp=False), device=GPU)
+    amp, _ = one_step(name, TrainConfig(ema_decay=0, amp=True), device=GPU)
     assert all(math.isfinite(v) for v in [*fp32.values(), *amp.values()]), (fp32, amp)
     # bfloat16 keeps ~3 significant digits: one step's terms agree to a few percent
     assert close(fp32, amp, 0.05), (name, fp32, amp)
@@ -61,15 +55,15 @@ def test_float16_uses_a_grad_scaler_and_stays_finite(monkeypatch):
 
 def test_inductor_compiled_step_equals_the_eager_step():
     torch._dynamo.reset()
-    eager = step_on("vae", TrainConfig(ema_decay=0, amp=False), GPU)
-    compiled = step_on("vae", TrainConfig(ema_decay=0, amp=False, compile=True), GPU)
+    eager = one_step("vae", TrainConfig(ema_decay=0, amp=False), device=GPU)
+    compiled = one_step("vae", TrainConfig(ema_decay=0, amp=False, compile=True), device=GPU)
     # TF32 and fused kernels round differently from eager: agreement to 1%
     assert_same_step(eager, compiled, "vae", rel=1e-2)
 
 
 def test_channels_last_step_equals_the_contiguous_step_under_amp():
-    plain = step_on("gated-pixelcnn", TrainConfig(ema_decay=0), GPU)
-    last = step_on("gated-pixelcnn", TrainConfig(ema_decay=0), GPU, channels_last=True)
+    plain = one_step("gated-pixelcnn", TrainConfig(ema_decay=0), device=GPU)
+    last = one_step("gated-pixelcnn", TrainConfig(ema_decay=0), device=GPU, channels_last=True)
     assert_same_step(plain, last, "gated-pixelcnn", rel=0.05)  # bfloat16 rounding
 
 
